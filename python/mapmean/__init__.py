@@ -1,0 +1,236 @@
+"""mapmean: the exact mean of Float32 data, read in place.
+
+mapmean memory-maps Arrow IPC files and streams (or takes Arrow objects and
+numpy arrays as they are) and returns the correctly rounded ``float64`` of the
+exact mean of the valid values, following the null, NaN and infinity rules of
+``pyarrow.compute.mean``.
+
+Examples
+--------
+>>> import numpy as np, mapmean
+>>> values = np.array([3e37, 0.75, -3e37] * 1000, dtype=np.float32)
+>>> mapmean.mean(values)
+<pyarrow.DoubleScalar: 0.25>
+>>> float(np.mean(values, dtype=np.float64))  # the f64 sum cancels to zero
+0.0
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Any, Literal, Mapping, Optional, Union
+
+import numpy as np
+import pyarrow as pa
+
+from . import _mapmean
+
+__all__ = ["mean", "write_ipc", "__version__"]
+__version__: str = _mapmean.__version__
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def mean(
+    source: Any,
+    column: Optional[str] = None,
+    *,
+    skip_nulls: bool = True,
+    min_count: int = 1,
+    threads: Optional[int] = None,
+) -> pa.DoubleScalar:
+    """Exact mean of a Float32 column, correctly rounded to float64.
+
+    Parameters
+    ----------
+    source
+        Where the values are:
+
+        - a path (``str`` or ``os.PathLike``) to an Arrow IPC file or stream,
+          memory-mapped and read without copying;
+        - any object with the Arrow PyCapsule interface
+          (``__arrow_c_array__`` or ``__arrow_c_stream__``): pyarrow ``Array``,
+          ``ChunkedArray``, ``RecordBatch``, ``Table``, ``RecordBatchReader``,
+          polars ``Series`` and ``DataFrame``, ...; consumed without copying;
+        - a numpy ``float32`` array of any shape and strides (all elements
+          count, as in ``numpy.mean``), read in place; a masked array's masked
+          elements are nulls.
+    column
+        The column to average. May be omitted when the source has one column.
+    skip_nulls
+        Ignore nulls (default). If False, any null makes the result null.
+    min_count
+        The result is null when fewer values than this are valid (default 1,
+        so empty and all-null inputs give null).
+    threads
+        Worker threads; default all cores. The result is bitwise the same for
+        every value.
+
+    Returns
+    -------
+    pyarrow.DoubleScalar
+        The mean; a null scalar where the mean is null. NaN if a valid value
+        is NaN or both infinities occur; ``±inf`` if only one sign of infinity
+        occurs.
+
+    Raises
+    ------
+    FileNotFoundError
+        The path does not exist.
+    KeyError
+        No column of that name.
+    TypeError
+        The column is not Float32, or the source is not a supported kind.
+    ValueError
+        The data is corrupt or not Arrow IPC, several columns and none named,
+        or an argument is out of range.
+
+    Examples
+    --------
+    >>> import pyarrow as pa, mapmean
+    >>> table = pa.table({"x": pa.array([1.0, None, 2.0], pa.float32())})
+    >>> mapmean.mean(table, "x")
+    <pyarrow.DoubleScalar: 1.5>
+    >>> mapmean.mean(table, "x", skip_nulls=False)
+    <pyarrow.DoubleScalar: None>
+    """
+    _check_int("min_count", min_count)
+    if threads is not None:
+        _check_int("threads", threads)
+    args = (skip_nulls, min_count, threads)
+    if isinstance(source, (str, os.PathLike)):
+        value = _mapmean._mean_path(os.fspath(source), column, *args)
+    elif isinstance(source, np.ma.MaskedArray):
+        value = _mapmean._mean_arrow(_masked_to_arrow(source, column), None, *args)
+    elif isinstance(source, np.ndarray):
+        if source.dtype != np.float32:
+            raise TypeError(f"mapmean needs a float32 array, got dtype {source.dtype}")
+        if column is not None:
+            raise KeyError(f"column {column!r} given, but a numpy array has no columns")
+        value = _mapmean._mean_buffer(source, *args)
+    elif hasattr(source, "__arrow_c_stream__") or hasattr(source, "__arrow_c_array__"):
+        value = _mapmean._mean_arrow(source, column, *args)
+    else:
+        raise TypeError(
+            "mapmean.mean needs a path, an Arrow object (with __arrow_c_array__ or "
+            f"__arrow_c_stream__) or a numpy float32 array, got {type(source).__name__}"
+        )
+    return pa.scalar(value, type=pa.float64())
+
+
+def write_ipc(
+    path: PathLike,
+    data: Union[np.ndarray, Mapping[str, np.ndarray]],
+    *,
+    mask: Optional[np.ndarray] = None,
+    nan_as_null: bool = False,
+    batch_rows: Optional[int] = None,
+    format: Literal["file", "stream"] = "file",
+) -> pathlib.Path:
+    """Write numpy arrays as an Arrow IPC file (or stream) with 64-byte
+    aligned buffers, ready to be memory-mapped by mapmean or any Arrow reader.
+
+    Parameters
+    ----------
+    path
+        Where to write; an existing file is replaced.
+    data
+        A 1-D numpy array (written as one column named ``"values"``), a numpy
+        masked array (masked elements become nulls), or a mapping from column
+        name to 1-D array. Arrays keep their own type: float32 arrays become
+        Float32 columns, other dtypes their Arrow counterparts.
+    mask
+        With a single array only: a boolean array, True where the value is
+        null (the numpy.ma convention).
+    nan_as_null
+        Write NaN values as nulls.
+    batch_rows
+        Split the data into record batches of at most this many rows
+        (default: one batch).
+    format
+        ``"file"`` (the IPC file format, default) or ``"stream"``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        Arrays that are not 1-D, of different lengths, a mask of the wrong
+        shape, ``mask`` with a mapping, or a bad ``batch_rows`` or ``format``.
+    TypeError
+        ``data`` is not an array or a mapping of arrays.
+
+    Examples
+    --------
+    >>> import numpy as np, mapmean, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.arrow")
+    >>> values = np.array([1, 2, 4], dtype=np.float32)
+    >>> mapmean.mean(mapmean.write_ipc(path, values, mask=values > 3))
+    <pyarrow.DoubleScalar: 1.5>
+    """
+    if batch_rows is not None:
+        _check_int("batch_rows", batch_rows)
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
+    if format not in ("file", "stream"):
+        raise ValueError(f"format must be 'file' or 'stream', got {format!r}")
+    if isinstance(data, Mapping):
+        if mask is not None:
+            raise ValueError("mask applies to a single array; use numpy masked arrays in a mapping")
+        columns = {str(name): _to_arrow(array, None, nan_as_null, name) for name, array in data.items()}
+        if not columns:
+            raise ValueError("data has no columns")
+    elif isinstance(data, np.ndarray):
+        columns = {"values": _to_arrow(data, mask, nan_as_null, "values")}
+    else:
+        raise TypeError(
+            f"data must be a numpy array or a mapping of column name to array, got {type(data).__name__}"
+        )
+    lengths = {name: len(array) for name, array in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"columns have different lengths: {lengths}")
+    table = pa.table(columns)
+    batches = table.to_batches(max_chunksize=batch_rows) if batch_rows else table.combine_chunks().to_batches()
+    if not batches:
+        batches = [pa.record_batch([pa.array([], a.type) for a in table.columns], schema=table.schema)]
+    path = pathlib.Path(path)
+    _mapmean._write_ipc(os.fspath(path), pa.RecordBatchReader.from_batches(table.schema, batches), format)
+    return path
+
+
+def _to_arrow(array: Any, mask: Optional[np.ndarray], nan_as_null: bool, name: Any) -> pa.Array:
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"column {name!r}: expected a numpy array, got {type(array).__name__}")
+    if array.ndim != 1:
+        raise ValueError(f"column {name!r}: expected a 1-D array, got shape {array.shape}")
+    if isinstance(array, np.ma.MaskedArray):
+        if mask is not None:
+            raise ValueError("give either a masked array or mask, not both")
+        mask = np.ma.getmaskarray(array)
+        array = np.ma.getdata(array)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_ or mask.shape != array.shape:
+            raise ValueError(
+                f"mask must be a boolean array of shape {array.shape}, got {mask.dtype} of shape {mask.shape}"
+            )
+    return pa.array(array, mask=mask, from_pandas=nan_as_null)
+
+
+def _masked_to_arrow(array: np.ma.MaskedArray, column: Optional[str]) -> pa.Array:
+    if array.dtype != np.float32:
+        raise TypeError(f"mapmean needs a float32 array, got dtype {array.dtype}")
+    if column is not None:
+        raise KeyError(f"column {column!r} given, but a numpy array has no columns")
+    data = np.ascontiguousarray(np.ma.getdata(array)).reshape(-1)
+    mask = np.ascontiguousarray(np.ma.getmaskarray(array)).reshape(-1)
+    return pa.array(data, mask=mask)
+
+
+def _check_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")

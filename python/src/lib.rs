@@ -1,0 +1,326 @@
+//! Python bindings of mapmean: thin wrappers that convert arguments, release
+//! the GIL around the engine, and map [`mapmean::Error`] to the exceptions
+//! Python users expect. No Rust panic crosses into Python: every entry point
+//! runs under [`catch_panic`].
+//!
+//! The public Python API (`mapmean.mean`, `mapmean.write_ipc`) lives in
+//! `python/mapmean/__init__.py`, which dispatches on the kind of source and
+//! calls the private functions here.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, Float32Array, RecordBatch};
+use arrow_buffer::NullBuffer;
+use arrow_schema::{ArrowError, DataType};
+use mapmean::engine::{self, Part};
+use mapmean::error::catch_panic;
+use mapmean::ipc::{write::write_batches, IpcFormat};
+use mapmean::kernel::blocks::BLOCK;
+use mapmean::{Error, Float32Column, MeanOptions, MeanState};
+use pyo3::buffer::PyUntypedBuffer;
+use pyo3::exceptions::{
+    PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyOSError, PyPermissionError,
+    PyRuntimeError, PyTypeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_arrow::input::{AnyArray, AnyRecordBatch};
+
+/// Maps a library error to the Python exception users expect.
+fn to_py(e: Error) -> PyErr {
+    let message = e.to_string();
+    match e {
+        Error::NotFound { .. } => PyFileNotFoundError::new_err(message),
+        Error::Io { source, .. } => match source.kind() {
+            std::io::ErrorKind::IsADirectory => PyIsADirectoryError::new_err(message),
+            std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
+            _ => PyOSError::new_err(message),
+        },
+        Error::ColumnNotFound { .. } => PyKeyError::new_err(message),
+        Error::WrongType { .. } => PyTypeError::new_err(message),
+        Error::Corrupt { .. } | Error::AmbiguousColumn { .. } | Error::InvalidArgument(_) => {
+            PyValueError::new_err(message)
+        }
+        _ => PyRuntimeError::new_err(message),
+    }
+}
+
+fn options(skip_nulls: bool, min_count: i64) -> PyResult<MeanOptions> {
+    let min_count = u64::try_from(min_count)
+        .map_err(|_| PyValueError::new_err(format!("min_count must be >= 0, got {min_count}")))?;
+    Ok(MeanOptions {
+        skip_nulls,
+        min_count,
+    })
+}
+
+fn threads(threads: Option<i64>) -> PyResult<Option<usize>> {
+    threads
+        .map(|t| {
+            usize::try_from(t)
+                .ok()
+                .filter(|&t| t >= 1)
+                .ok_or_else(|| PyValueError::new_err(format!("threads must be >= 1, got {t}")))
+        })
+        .transpose()
+}
+
+/// Runs `f` without the GIL and with panics turned into errors.
+fn compute<T: Send>(py: Python<'_>, f: impl FnOnce() -> mapmean::Result<T> + Send) -> PyResult<T> {
+    py.detach(|| catch_panic(f)).map_err(to_py)
+}
+
+/// Mean of a column of the Arrow IPC file or stream at `path`.
+#[pyfunction]
+#[pyo3(signature = (path, column, skip_nulls, min_count, threads))]
+fn _mean_path(
+    py: Python<'_>,
+    path: PathBuf,
+    column: Option<String>,
+    skip_nulls: bool,
+    min_count: i64,
+    threads: Option<i64>,
+) -> PyResult<Option<f64>> {
+    let (options, threads) = (options(skip_nulls, min_count)?, self::threads(threads)?);
+    let state = compute(py, || {
+        engine::state_of_file(&path, column.as_deref(), threads)
+    })?;
+    Ok(state.finish_with(&options))
+}
+
+/// Mean of a column of any object with the Arrow PyCapsule interface.
+#[pyfunction]
+#[pyo3(signature = (source, column, skip_nulls, min_count, threads))]
+fn _mean_arrow(
+    py: Python<'_>,
+    source: AnyArray,
+    column: Option<String>,
+    skip_nulls: bool,
+    min_count: i64,
+    threads: Option<i64>,
+) -> PyResult<Option<f64>> {
+    let (options, threads) = (options(skip_nulls, min_count)?, self::threads(threads)?);
+    let reader = source.into_reader()?;
+    let field = reader.field();
+    let arrays = reader
+        .collect::<Result<Vec<ArrayRef>, ArrowError>>()
+        .map_err(|e| PyValueError::new_err(format!("reading the Arrow stream: {e}")))?;
+    let state = compute(py, || {
+        let column = column_of_arrays(&arrays, field.data_type(), field.name(), column.as_deref())?;
+        engine::state_of_arrays(column.chunks(), threads)
+    })?;
+    Ok(state.finish_with(&options))
+}
+
+/// The Float32 column `wanted` of imported arrays: the arrays themselves when
+/// they are Float32, or a child when they are structs (record batches).
+fn column_of_arrays(
+    arrays: &[ArrayRef],
+    data_type: &DataType,
+    name: &str,
+    wanted: Option<&str>,
+) -> mapmean::Result<Float32Column> {
+    const SOURCE: &str = "Arrow data";
+    match data_type {
+        DataType::Struct(fields) => {
+            let schema = arrow_schema::Schema::new(fields.clone());
+            let index = mapmean::column::resolve_column(&schema, wanted, SOURCE)?;
+            let chunks = arrays
+                .iter()
+                .map(|array| {
+                    let array = array.as_struct();
+                    let child = array
+                        .column(index)
+                        .as_primitive::<arrow_array::types::Float32Type>();
+                    // A null struct slot nulls its child too.
+                    let nulls = NullBuffer::union(array.nulls(), child.nulls());
+                    Float32Array::new(child.values().clone(), nulls)
+                })
+                .collect();
+            Ok(Float32Column::new(fields[index].name().clone(), chunks))
+        }
+        DataType::Float32 => {
+            if let Some(wanted) = wanted.filter(|w| *w != name) {
+                return Err(Error::ColumnNotFound {
+                    source_name: SOURCE.into(),
+                    column: wanted.into(),
+                    available: format!("{name}: Float32 (a single array)"),
+                });
+            }
+            let chunks = arrays.iter().map(|a| a.as_primitive().clone()).collect();
+            Ok(Float32Column::new(name.to_string(), chunks))
+        }
+        other => Err(Error::WrongType {
+            source_name: SOURCE.into(),
+            column: name.to_string(),
+            data_type: other.to_string(),
+        }),
+    }
+}
+
+/// Mean of a float32 object with the buffer protocol (a numpy array of any
+/// shape and strides), read in place.
+#[pyfunction]
+#[pyo3(signature = (source, skip_nulls, min_count, threads))]
+fn _mean_buffer(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    skip_nulls: bool,
+    min_count: i64,
+    threads: Option<i64>,
+) -> PyResult<Option<f64>> {
+    let (options, threads) = (options(skip_nulls, min_count)?, self::threads(threads)?);
+    let buffer = PyUntypedBuffer::get(source)?;
+    let format = buffer.format().to_string_lossy().into_owned();
+    if buffer.item_size() != 4 || !matches!(format.as_str(), "f" | "<f" | "=f" | "@f") {
+        return Err(PyTypeError::new_err(format!(
+            "mapmean needs float32 values, got buffer format {format:?} of {} bytes",
+            buffer.item_size()
+        )));
+    }
+    let shape = buffer.shape().to_vec();
+    let strides = buffer.strides().to_vec();
+    let base = buffer.buf_ptr() as usize;
+    let state = compute(py, move || strided_state(base, &shape, &strides, threads));
+    drop(buffer); // only now may the exporter move or free the memory
+    Ok(state?.finish_with(&options))
+}
+
+/// The state of `shape`-shaped float32 data at address `base` with byte
+/// `strides`, as a buffer-protocol exporter describes it.
+fn strided_state(
+    base: usize,
+    shape: &[usize],
+    strides: &[isize],
+    threads: Option<usize>,
+) -> mapmean::Result<MeanState> {
+    let count: usize = shape.iter().product();
+    if count == 0 {
+        return Ok(MeanState::default());
+    }
+    let contiguous = {
+        let mut expected = 4isize;
+        shape.iter().zip(strides).rev().all(|(&n, &s)| {
+            let ok = n == 1 || s == expected;
+            expected *= n as isize;
+            ok
+        })
+    };
+    if contiguous && base % std::mem::align_of::<f32>() == 0 {
+        // SAFETY: the exporter guarantees `count` float32 items laid out
+        // contiguously from `base` (checked above: C order, item size 4, and
+        // aligned), and the caller holds the buffer (PyBuffer) for as long as
+        // this slice is used, which pins the memory.
+        let values = unsafe { std::slice::from_raw_parts(base as *const f32, count) };
+        let parts: [Part<'_>; 1] = [(values, None)];
+        return engine::state_of_parts(&parts, threads);
+    }
+    // Strided: gather one L1-sized block at a time, reading each item with an
+    // unaligned load; no copy of the whole array is made.
+    let mut state = MeanState::default();
+    let mut block = Vec::with_capacity(BLOCK);
+    let mut index = vec![0usize; shape.len()];
+    for _ in 0..count {
+        let offset: isize = index
+            .iter()
+            .zip(strides)
+            .map(|(&i, &s)| i as isize * s)
+            .sum();
+        // SAFETY: `index` stays inside `shape`, so `base + offset` is the
+        // address of an item of the exporter's buffer, which the caller holds.
+        let value = unsafe { std::ptr::read_unaligned((base as isize + offset) as *const f32) };
+        block.push(value);
+        if block.len() == BLOCK {
+            state.update_values(&block, None);
+            block.clear();
+        }
+        for d in (0..shape.len()).rev() {
+            index[d] += 1;
+            if index[d] < shape[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    state.update_values(&block, None);
+    Ok(state)
+}
+
+/// Writes record batches (any Arrow PyCapsule object with a struct schema) as
+/// an IPC file or stream with 64-byte aligned buffers.
+#[pyfunction]
+#[pyo3(signature = (path, data, format))]
+fn _write_ipc(py: Python<'_>, path: PathBuf, data: AnyRecordBatch, format: &str) -> PyResult<()> {
+    let format = match format {
+        "file" => IpcFormat::File,
+        "stream" => IpcFormat::Stream,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "format must be 'file' or 'stream', got {other:?}"
+            )))
+        }
+    };
+    let reader = data.into_reader()?;
+    let schema = reader.schema();
+    let batches = reader
+        .collect::<Result<Vec<RecordBatch>, ArrowError>>()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    compute(py, || {
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        write_batches(BufWriter::new(file), &schema, &batches, format)
+    })
+}
+
+/// Where the decoded buffers of a file's column lie, to check zero copy:
+/// `{"map_start", "map_len", "batches": [{"values_addr", "values_len",
+/// "validity_addr"}]}`.
+#[pyfunction]
+#[pyo3(signature = (path, column=None))]
+fn _column_buffers<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    column: Option<String>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (range, column) = compute(py, || {
+        let file = mapmean::source::MappedFile::open(&path)?;
+        let data = mapmean::ipc::IpcData::open(file.buffer().clone(), &path.display().to_string())?;
+        Ok((
+            file.address_range(),
+            data.float32_column(column.as_deref())?,
+        ))
+    })?;
+    let out = PyDict::new(py);
+    out.set_item("map_start", range.start)?;
+    out.set_item("map_len", range.len())?;
+    let batches = column
+        .chunks()
+        .iter()
+        .map(|chunk| {
+            let batch = PyDict::new(py);
+            batch.set_item("values_addr", chunk.values().as_ptr() as usize)?;
+            batch.set_item("values_len", chunk.values().inner().len())?;
+            batch.set_item(
+                "validity_addr",
+                chunk.nulls().map(|n| n.buffer().as_ptr() as usize),
+            )?;
+            Ok(batch)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    out.set_item("batches", batches)?;
+    Ok(out)
+}
+
+/// The compiled half of the `mapmean` package.
+#[pymodule]
+fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_mean_path, m)?)?;
+    m.add_function(wrap_pyfunction!(_mean_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(_mean_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(_write_ipc, m)?)?;
+    m.add_function(wrap_pyfunction!(_column_buffers, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The library's one error type.
+//!
+//! Every variant carries the context a user needs to act on it: the source (a file
+//! path or `shm://` name), the column, its type, an offset. Front ends map the
+//! variants to their own conventions: Python raises `FileNotFoundError`, `KeyError`,
+//! `TypeError` or `ValueError`; the CLI prints `error: …` and exits non-zero.
+
+use std::path::PathBuf;
+
+/// Errors returned by mapmean.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The source does not exist.
+    #[error("{path}: no such file or directory")]
+    NotFound {
+        /// The path that was asked for.
+        path: PathBuf,
+    },
+
+    /// The source exists but could not be opened or mapped.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path that was asked for.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The bytes are not a readable Arrow IPC file or stream.
+    #[error("{source_name}: not a valid Arrow IPC file or stream: {message}")]
+    Corrupt {
+        /// The source (file path or other name).
+        source_name: String,
+        /// What is wrong, with the offset where known.
+        message: String,
+    },
+
+    /// The requested column is not in the schema.
+    #[error("{source_name}: no column named {column:?}; available columns: {available}")]
+    ColumnNotFound {
+        /// The source (file path or other name).
+        source_name: String,
+        /// The column asked for.
+        column: String,
+        /// The columns the source has, with their types.
+        available: String,
+    },
+
+    /// No column was named and the source does not have exactly one column.
+    #[error("{source_name}: name a column: the source has {count} columns ({available})")]
+    AmbiguousColumn {
+        /// The source (file path or other name).
+        source_name: String,
+        /// How many columns the source has.
+        count: usize,
+        /// The columns the source has, with their types.
+        available: String,
+    },
+
+    /// The column exists but is not Float32.
+    #[error("{source_name}: column {column:?} has type {data_type}, mapmean needs Float32")]
+    WrongType {
+        /// The source (file path or other name).
+        source_name: String,
+        /// The column.
+        column: String,
+        /// Its Arrow type, as Arrow prints it.
+        data_type: String,
+    },
+
+    /// An argument is out of its range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// A bug in mapmean or a dependency was caught at the boundary instead of
+    /// crashing the process. Please report it with the input that caused it.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an `std::io::Error` raised for `path`, turning "not found" into
+    /// [`Error::NotFound`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound { path }
+        } else {
+            Error::Io { path, source }
+        }
+    }
+
+    /// A [`Error::Corrupt`] for `source_name`.
+    pub(crate) fn corrupt(source_name: &str, message: impl Into<String>) -> Self {
+        Error::Corrupt {
+            source_name: source_name.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Runs `f`, turning a panic inside it (a bug, possibly in a dependency fed
+/// hostile input) into [`Error::Internal`] so that it never crosses an FFI
+/// boundary or aborts a process that embeds mapmean.
+pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic with a non-string payload".to_string());
+            Err(Error::Internal(message))
+        }
+    }
+}

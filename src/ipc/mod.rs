@@ -1,0 +1,349 @@
+//! Arrow IPC decoding over an in-memory [`Buffer`], without copying.
+//!
+//! [`IpcData::open`] recognises the IPC **file** format (random access through
+//! the footer) and the IPC **stream** format, and [`IpcData::float32_column`]
+//! decodes one column of every record batch. The decoders (arrow-ipc's
+//! `FileDecoder` and `StreamDecoder`) slice the input buffer, so when the
+//! buffer is a memory map the arrays' value buffers and validity bitmaps point
+//! into the map. Bodies that cannot be used in place are still decoded
+//! correctly, by copying: compressed bodies (LZ4 frame, ZSTD) are
+//! decompressed, and buffers that are not aligned to their type are copied
+//! to aligned memory. Big-endian data is rejected with a clear error.
+//!
+//! Block offsets and lengths from the footer are checked against the buffer
+//! before anything is sliced; arrow-ipc validates each batch (buffer sizes,
+//! lengths, null counts).
+
+pub mod write;
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Float32Array};
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::{FileDecoder, StreamDecoder};
+use arrow_ipc::{Block, MetadataVersion};
+use arrow_schema::{ArrowError, DataType, SchemaRef};
+
+use crate::column::{resolve_column, Float32Column};
+use crate::error::{Error, Result};
+
+const MAGIC: &[u8; 6] = b"ARROW1";
+
+/// Which IPC format a buffer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpcFormat {
+    /// The IPC file format (`ARROW1` magic, footer with block offsets).
+    File,
+    /// The IPC stream format (a sequence of messages).
+    Stream,
+}
+
+/// Arrow IPC data (a file or a stream) in one buffer, with its schema read.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Float32Array, RecordBatch};
+/// use mapmean::ipc::{write, IpcData, IpcFormat};
+///
+/// let batch = RecordBatch::try_from_iter([(
+///     "x",
+///     Arc::new(Float32Array::from(vec![1.0, 2.0])) as _,
+/// )])?;
+/// let mut bytes = Vec::new();
+/// write::write_batches(&mut bytes, &batch.schema(), &[batch.clone()], IpcFormat::File)?;
+///
+/// let data = IpcData::open(bytes.into(), "memory")?;
+/// assert_eq!(data.format(), IpcFormat::File);
+/// let column = data.float32_column(Some("x"))?;
+/// assert_eq!(column.chunks()[0].values().as_ref(), &[1.0, 2.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct IpcData {
+    source_name: String,
+    buffer: Buffer,
+    schema: SchemaRef,
+    layout: Layout,
+}
+
+#[derive(Debug, Clone)]
+enum Layout {
+    File {
+        version: MetadataVersion,
+        blocks: Vec<Block>,
+    },
+    Stream,
+}
+
+impl IpcData {
+    /// Reads the schema (and for files, the footer) of the IPC data in
+    /// `buffer`. `source_name` names the data in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] if the bytes are empty, truncated, or not Arrow IPC,
+    /// or hold big-endian data.
+    pub fn open(buffer: Buffer, source_name: &str) -> Result<Self> {
+        let bytes = buffer.as_slice();
+        if bytes.is_empty() {
+            return Err(Error::corrupt(source_name, "the file is empty"));
+        }
+        if bytes.len() >= 8 && &bytes[..6] == MAGIC {
+            return Self::open_file(buffer, source_name);
+        }
+        Self::open_stream(buffer, source_name)
+    }
+
+    fn open_file(buffer: Buffer, source_name: &str) -> Result<Self> {
+        let bytes = buffer.as_slice();
+        let len = bytes.len();
+        if len < 18 || &bytes[len - 6..] != MAGIC {
+            return Err(Error::corrupt(
+                source_name,
+                format!("starts as an IPC file but has no footer ({len} bytes; truncated?)"),
+            ));
+        }
+        let mut length_bytes = [0u8; 4];
+        length_bytes.copy_from_slice(&bytes[len - 10..len - 6]);
+        let footer_len = i32::from_le_bytes(length_bytes);
+        let footer_start = (len - 10)
+            .checked_sub(usize::try_from(footer_len).unwrap_or(usize::MAX))
+            .filter(|&start| footer_len > 0 && start >= 8)
+            .ok_or_else(|| {
+                Error::corrupt(
+                    source_name,
+                    format!("footer length {footer_len} does not fit in {len} bytes"),
+                )
+            })?;
+        let footer = arrow_ipc::root_as_footer(&bytes[footer_start..len - 10]).map_err(|e| {
+            Error::corrupt(source_name, format!("footer at offset {footer_start}: {e}"))
+        })?;
+        let fb_schema = footer
+            .schema()
+            .ok_or_else(|| Error::corrupt(source_name, "the footer has no schema"))?;
+        check_endianness(fb_schema.endianness(), source_name)?;
+        let schema = Arc::new(arrow_ipc::convert::fb_to_schema(fb_schema));
+        let blocks = footer
+            .recordBatches()
+            .map(|b| b.iter().copied().collect())
+            .unwrap_or_default();
+        let version = footer.version();
+        Ok(IpcData {
+            source_name: source_name.to_string(),
+            buffer,
+            schema,
+            layout: Layout::File { version, blocks },
+        })
+    }
+
+    fn open_stream(buffer: Buffer, source_name: &str) -> Result<Self> {
+        check_stream_endianness(buffer.as_slice(), source_name)?;
+        let mut decoder = StreamDecoder::new();
+        let mut rest = buffer.clone();
+        while decoder.schema().is_none() && !rest.is_empty() {
+            decoder
+                .decode(&mut rest)
+                .map_err(|e| stream_error(source_name, &buffer, &rest, e))?;
+        }
+        let schema = decoder.schema().ok_or_else(|| {
+            Error::corrupt(
+                source_name,
+                "not an Arrow IPC file or stream (no schema message found)",
+            )
+        })?;
+        Ok(IpcData {
+            source_name: source_name.to_string(),
+            buffer,
+            schema,
+            layout: Layout::Stream,
+        })
+    }
+
+    /// The schema of the data.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Which IPC format the data is in.
+    pub fn format(&self) -> IpcFormat {
+        match self.layout {
+            Layout::File { .. } => IpcFormat::File,
+            Layout::Stream => IpcFormat::Stream,
+        }
+    }
+
+    /// The name used for this data in errors.
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// Decodes the Float32 column `name` (or the only column, if `name` is
+    /// `None`) of every record batch. Only that column is decoded in the file
+    /// format; the stream format decodes (without copying) every column.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ColumnNotFound`], [`Error::AmbiguousColumn`] or
+    /// [`Error::WrongType`] for a column that cannot be used;
+    /// [`Error::Corrupt`] for damaged data.
+    pub fn float32_column(&self, name: Option<&str>) -> Result<Float32Column> {
+        let index = resolve_column(&self.schema, name, &self.source_name)?;
+        let column_name = self.schema.field(index).name().clone();
+        let arrays = match &self.layout {
+            Layout::File { version, blocks } => self.file_column(index, *version, blocks)?,
+            Layout::Stream => self.stream_column(index)?,
+        };
+        let chunks = arrays
+            .into_iter()
+            .map(|array| {
+                array
+                    .as_any()
+                    .downcast_ref::<Float32Array>()
+                    .cloned()
+                    .ok_or_else(|| Error::WrongType {
+                        source_name: self.source_name.clone(),
+                        column: column_name.clone(),
+                        data_type: array.data_type().to_string(),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Float32Column::new(column_name, chunks))
+    }
+
+    fn file_column(
+        &self,
+        index: usize,
+        version: MetadataVersion,
+        blocks: &[Block],
+    ) -> Result<Vec<ArrayRef>> {
+        let decoder = FileDecoder::new(self.schema.clone(), version).with_projection(vec![index]);
+        let mut arrays = Vec::with_capacity(blocks.len());
+        for (i, block) in blocks.iter().enumerate() {
+            let offset = block.offset();
+            let total = i64::from(block.metaDataLength()).checked_add(block.bodyLength());
+            let in_bounds = match (usize::try_from(offset), total.map(usize::try_from)) {
+                (Ok(start), Some(Ok(total))) if block.metaDataLength() > 0 => start
+                    .checked_add(total)
+                    .is_some_and(|end| end <= self.buffer.len()),
+                _ => false,
+            };
+            if !in_bounds {
+                return Err(Error::corrupt(
+                    &self.source_name,
+                    format!(
+                        "record batch {i} (offset {offset}, metadata {} bytes, body {} bytes) lies outside the {} bytes of the file",
+                        block.metaDataLength(),
+                        block.bodyLength(),
+                        self.buffer.len()
+                    ),
+                ));
+            }
+            let data = self.buffer.slice_with_length(
+                offset as usize,
+                block.metaDataLength() as usize + block.bodyLength() as usize,
+            );
+            let batch = decoder
+                .read_record_batch(block, &data)
+                .map_err(|e| {
+                    Error::corrupt(
+                        &self.source_name,
+                        format!("record batch {i} at offset {offset}: {e}"),
+                    )
+                })?
+                .ok_or_else(|| {
+                    Error::corrupt(
+                        &self.source_name,
+                        format!("record batch {i} at offset {offset} is empty"),
+                    )
+                })?;
+            arrays.push(batch.column(0).clone());
+        }
+        Ok(arrays)
+    }
+
+    fn stream_column(&self, index: usize) -> Result<Vec<ArrayRef>> {
+        let mut decoder = StreamDecoder::new();
+        let mut rest = self.buffer.clone();
+        let mut arrays = Vec::new();
+        while !rest.is_empty() {
+            let decoded = decoder
+                .decode(&mut rest)
+                .map_err(|e| stream_error(&self.source_name, &self.buffer, &rest, e))?;
+            if let Some(batch) = decoded {
+                if batch.schema().fields() != self.schema.fields() {
+                    return Err(Error::corrupt(
+                        &self.source_name,
+                        "the stream changes its schema part-way",
+                    ));
+                }
+                arrays.push(batch.column(index).clone());
+            }
+        }
+        decoder.finish().map_err(|e| {
+            Error::corrupt(&self.source_name, format!("the stream is truncated: {e}"))
+        })?;
+        Ok(arrays)
+    }
+}
+
+fn stream_error(source_name: &str, whole: &Buffer, rest: &Buffer, e: ArrowError) -> Error {
+    let offset = whole.len() - rest.len();
+    Error::corrupt(source_name, format!("near offset {offset}: {e}"))
+}
+
+fn check_endianness(endianness: arrow_ipc::Endianness, source_name: &str) -> Result<()> {
+    if endianness.equals_to_target_endianness() {
+        Ok(())
+    } else {
+        Err(Error::corrupt(
+            source_name,
+            format!(
+                "the data is {} but this machine is {}; mapmean does not byte-swap",
+                endianness_name(endianness),
+                endianness_name(if endianness == arrow_ipc::Endianness::Big {
+                    arrow_ipc::Endianness::Little
+                } else {
+                    arrow_ipc::Endianness::Big
+                })
+            ),
+        ))
+    }
+}
+
+fn endianness_name(e: arrow_ipc::Endianness) -> &'static str {
+    if e == arrow_ipc::Endianness::Big {
+        "big-endian"
+    } else {
+        "little-endian"
+    }
+}
+
+/// The stream decoder does not look at endianness; read it from the first
+/// message (the schema) ourselves. Bytes that do not parse are left for the
+/// decoder to report.
+fn check_stream_endianness(bytes: &[u8], source_name: &str) -> Result<()> {
+    let mut at = 0;
+    if bytes.len() >= 4 && bytes[..4] == [0xff; 4] {
+        at = 4;
+    }
+    let Some(len_bytes) = bytes.get(at..at + 4) else {
+        return Ok(());
+    };
+    let len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
+    let Some(message) = bytes.get(at + 4..at + 4 + len) else {
+        return Ok(());
+    };
+    if let Ok(message) = arrow_ipc::root_as_message(message) {
+        if let Some(schema) = message.header_as_schema() {
+            return check_endianness(schema.endianness(), source_name);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `data_type` is one mapmean computes on.
+pub(crate) fn is_float32(data_type: &DataType) -> bool {
+    *data_type == DataType::Float32
+}

@@ -1,0 +1,294 @@
+//! The block kernel: exact sums at vector speed for the common case.
+//!
+//! Values are taken in blocks of [`BLOCK`] (2^11). A first pass finds the
+//! largest biased exponent `emax` among the block's valid values. Values whose
+//! exponent lies in the window `[emax - WINDOW, emax]` are then summed in
+//! plain `f64` lanes — exactly, by this bound:
+//!
+//! - each such value is a multiple of `u = 2^(max(emax - WINDOW, 1) - 150)`
+//!   and has magnitude below `2^(emax - 126)`;
+//! - any partial sum of at most `2^11` of them is a multiple of `u` with
+//!   magnitude below `2^11 · 2^(emax - 126) <= 2^(11 + WINDOW + 24) · u`;
+//! - with `WINDOW = 53 - 24 - 11 = 18` that is at most `2^53 · u`, so every
+//!   partial sum is representable in `f64` and no addition rounds, in any
+//!   order, and the block's total is exact.
+//!
+//! The total goes into the [`ExactSum`] once per block. Nonzero values below
+//! the window (rare: for uniform data on [0, 1) about one in 2^19) go to
+//! per-binade integer sums ([`Binades`]). Blocks holding NaN or an infinity
+//! take the scalar path. Null slots are masked to `+0.0` before either pass,
+//! so whatever they hold is never read into the result.
+//!
+//! Every path here is bitwise equal to [`super::reference`]; the tests check
+//! it on adversarial data.
+
+use arrow_buffer::bit_chunk_iterator::BitChunks;
+
+use super::{ExactSum, MeanState, Validity};
+
+/// Values per block; a power of two, 8 KiB of `f32`, resident in L1.
+pub const BLOCK: usize = 1 << BLOCK_BITS;
+const BLOCK_BITS: u32 = 11;
+/// Binades summed in `f64` below the block's largest: `53 - 24 - 11`.
+pub const WINDOW: u32 = 53 - 24 - BLOCK_BITS;
+/// `f64` accumulator lanes, enough to fill the widest vector registers.
+const LANES: usize = 16;
+const EXP_MASK: u32 = 0x7f80_0000;
+const ABS_MASK: u32 = 0x7fff_ffff;
+/// Bins flush into the exact sum at least this often: each bin adds
+/// significands below 2^24, so an `i64` bin holds 2^39 of them.
+const FLUSH_EVERY: usize = 1 << 32;
+
+/// Per-binade integer sums of `f32` significands, indexed by biased exponent.
+pub(crate) struct Binades {
+    sums: [i64; 256],
+}
+
+impl Binades {
+    pub(crate) fn new() -> Self {
+        Binades { sums: [0; 256] }
+    }
+
+    /// Adds the finite `f32` with these bits.
+    #[inline]
+    pub(crate) fn add_bits(&mut self, bits: u32) {
+        let exp = (bits >> 23) & 0xff;
+        let frac = (bits & 0x7f_ffff) as i64;
+        let significand = if exp == 0 { frac } else { frac | 0x80_0000 };
+        self.sums[exp as usize] += if bits >> 31 == 1 {
+            -significand
+        } else {
+            significand
+        };
+    }
+
+    /// Moves the bins into `sum`, leaving them empty.
+    pub(crate) fn flush_into(&mut self, sum: &mut ExactSum) {
+        for (exp, bin) in self.sums.iter_mut().enumerate().take(255) {
+            sum.add_binade(std::mem::take(bin), exp as u32);
+        }
+    }
+}
+
+/// Adds `values` (with `validity` covering exactly these values) to `state`.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::{kernel::blocks, MeanState};
+/// let values: Vec<f32> = (0..10_000).map(|i| i as f32).collect();
+/// let mut state = MeanState::default();
+/// blocks::update(&mut state, &values, None);
+/// assert_eq!(state.finish(), Some(4999.5));
+/// ```
+pub fn update(state: &mut MeanState, values: &[f32], validity: Option<Validity<'_>>) {
+    let mut bins = Binades::new();
+    for (flush_index, part) in values.chunks(FLUSH_EVERY).enumerate() {
+        let base = flush_index * FLUSH_EVERY;
+        for (block_index, block) in part.chunks(BLOCK).enumerate() {
+            match validity {
+                None => {
+                    state.count += block.len() as u64;
+                    block_update(state, &mut bins, block, None);
+                }
+                Some(validity) => {
+                    let start = validity.offset + base + block_index * BLOCK;
+                    let chunks = BitChunks::new(validity.bits, start, block.len());
+                    let mut masks = [0u64; BLOCK / 64];
+                    for (mask, word) in masks.iter_mut().zip(chunks.iter_padded()) {
+                        *mask = word;
+                    }
+                    let valid: u64 = masks.iter().map(|m| m.count_ones() as u64).sum();
+                    state.count += valid;
+                    state.null_count += block.len() as u64 - valid;
+                    if valid > 0 {
+                        block_update(state, &mut bins, block, Some(&masks));
+                    }
+                }
+            }
+        }
+        bins.flush_into(&mut state.sum);
+    }
+}
+
+/// The bits of `block[i]`, or of `+0.0` where `masks` marks it null.
+#[inline(always)]
+fn masked_bits(block: &[f32], masks: Option<&[u64; BLOCK / 64]>, i: usize) -> u32 {
+    let bits = block[i].to_bits();
+    match masks {
+        None => bits,
+        Some(masks) => bits & 0u32.wrapping_sub(((masks[i / 64] >> (i % 64)) & 1) as u32),
+    }
+}
+
+/// One block; `state.count` and `state.null_count` are already updated.
+#[inline(always)]
+fn block_update(
+    state: &mut MeanState,
+    bins: &mut Binades,
+    block: &[f32],
+    masks: Option<&[u64; BLOCK / 64]>,
+) {
+    // Pass 1: the largest exponent field among valid values.
+    let mut emax_lanes = [0u32; LANES];
+    let mut i = 0;
+    while i + LANES <= block.len() {
+        for (lane, emax) in emax_lanes.iter_mut().enumerate() {
+            *emax = (*emax).max(masked_bits(block, masks, i + lane) & EXP_MASK);
+        }
+        i += LANES;
+    }
+    let mut emax = emax_lanes.into_iter().max().unwrap_or(0);
+    for j in i..block.len() {
+        emax = emax.max(masked_bits(block, masks, j) & EXP_MASK);
+    }
+    if emax == EXP_MASK {
+        return block_with_specials(state, bins, block, masks);
+    }
+
+    // Pass 2: exact f64 sums over the window; count nonzero values below it.
+    let low_bits = (emax >> 23).saturating_sub(WINDOW) << 23;
+    let mut sums = [0f64; LANES];
+    let mut below = [0u32; LANES];
+    let mut add = |lane: usize, bits: u32| {
+        let in_window = bits & ABS_MASK >= low_bits;
+        sums[lane] += if in_window {
+            f32::from_bits(bits) as f64
+        } else {
+            0.0
+        };
+        below[lane] += (!in_window && bits & ABS_MASK != 0) as u32;
+    };
+    let mut i = 0;
+    while i + LANES <= block.len() {
+        for lane in 0..LANES {
+            add(lane, masked_bits(block, masks, i + lane));
+        }
+        i += LANES;
+    }
+    for j in i..block.len() {
+        add(j % LANES, masked_bits(block, masks, j));
+    }
+    // Exact: every partial sum is a subset sum of the window (module docs).
+    state.sum.add_f64(sums.iter().sum());
+
+    // Pass 3 (rare): values below the window, into per-binade sums.
+    if below.iter().any(|&b| b > 0) {
+        for j in 0..block.len() {
+            let bits = masked_bits(block, masks, j);
+            if bits & ABS_MASK < low_bits && bits & ABS_MASK != 0 {
+                bins.add_bits(bits);
+            }
+        }
+    }
+}
+
+/// A block that holds NaN or an infinity: one value at a time.
+#[cold]
+fn block_with_specials(
+    state: &mut MeanState,
+    bins: &mut Binades,
+    block: &[f32],
+    masks: Option<&[u64; BLOCK / 64]>,
+) {
+    for (j, &x) in block.iter().enumerate() {
+        if masks.is_some_and(|m| (m[j / 64] >> (j % 64)) & 1 == 0) {
+            continue;
+        }
+        if x.is_nan() {
+            state.nan_count += 1;
+        } else if x == f32::INFINITY {
+            state.pos_inf_count += 1;
+        } else if x == f32::NEG_INFINITY {
+            state.neg_inf_count += 1;
+        } else {
+            bins.add_bits(x.to_bits());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::reference;
+    use arrow_buffer::{BooleanBuffer, NullBuffer};
+    use proptest::prelude::*;
+
+    fn both(values: &[f32], nulls: Option<&NullBuffer>) -> (MeanState, MeanState) {
+        let validity = nulls.map(Validity::from_nulls);
+        let mut fast = MeanState::default();
+        update(&mut fast, values, validity);
+        let mut slow = MeanState::default();
+        reference::update(&mut slow, values, validity);
+        (fast, slow)
+    }
+
+    /// Adversarial f32s: any bit pattern, biased towards extremes.
+    fn any_f32() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            any::<u32>().prop_map(f32::from_bits),
+            (-1.0e6f32..1.0e6f32),
+            Just(f32::MAX),
+            Just(-f32::MAX),
+            Just(f32::from_bits(1)),
+            Just(0.75),
+            Just(3e37),
+            Just(-3e37),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn block_kernel_equals_reference(
+            values in proptest::collection::vec(any_f32(), 0..5000),
+            validity in proptest::collection::vec(any::<bool>(), 5000),
+            offset in 0usize..70,
+        ) {
+            let (fast, slow) = both(&values, None);
+            prop_assert_eq!(fast, slow);
+            // Validity at a bit offset: slice a longer bitmap.
+            let buffer = BooleanBuffer::from(&validity[..]);
+            let nulls = NullBuffer::new(buffer.slice(offset.min(5000 - values.len().min(5000)), values.len()));
+            let (fast, slow) = both(&values, Some(&nulls));
+            prop_assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn values_under_nulls_are_never_read() {
+        let values = vec![f32::NAN, 1.0, 3e38, 2.0, f32::INFINITY, -3e38];
+        let nulls = NullBuffer::from(vec![false, true, false, true, false, false]);
+        let (fast, slow) = both(&values, Some(&nulls));
+        assert_eq!(fast, slow);
+        assert_eq!(fast.finish(), Some(1.5));
+        assert_eq!(fast.null_count, 4);
+    }
+
+    #[test]
+    fn window_edges_are_exact() {
+        // One value at the top of the window, others exactly at, just inside
+        // and just below its lower edge, and subnormals.
+        let top = f32::from_bits(200 << 23 | 0x7f_ffff);
+        let at_edge = f32::from_bits((200 - WINDOW) << 23 | 1);
+        let below = f32::from_bits((199 - WINDOW) << 23 | 0x7f_ffff);
+        let mut values = vec![top; BLOCK];
+        for (i, v) in values.iter_mut().enumerate().skip(1) {
+            *v = match i % 4 {
+                0 => at_edge,
+                1 => -below,
+                2 => f32::from_bits(i as u32),
+                _ => -top,
+            };
+        }
+        let (fast, slow) = both(&values, None);
+        assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn uniform_blocks_of_max_magnitude_are_exact() {
+        let values = vec![f32::MAX; 3 * BLOCK + 5];
+        let (fast, slow) = both(&values, None);
+        assert_eq!(fast, slow);
+        assert_eq!(fast.finish(), Some(f32::MAX as f64));
+    }
+}

@@ -1,0 +1,273 @@
+//! The exact mean kernel: [`MeanState`] (update, merge, finish) over Float32
+//! arrays.
+//!
+//! The kernel knows nothing of files, Python or threads. [`MeanState::update`]
+//! is its one entry point; it hands the values and validity bitmap to the
+//! block kernel in [`blocks`], which computes exactly what the scalar
+//! [`reference`] computes, only faster. The exactness argument lives beside the
+//! accumulator, in [`exact_sum`].
+
+pub mod blocks;
+pub mod exact_sum;
+pub mod reference;
+
+use arrow_array::{Array, Float32Array};
+use arrow_buffer::NullBuffer;
+
+pub use exact_sum::ExactSum;
+
+/// A validity bitmap as the kernel sees it: bit `offset + i` of `bits`
+/// (least significant bit first, as in Arrow) is set when value `i` is valid.
+///
+/// Unlike [`NullBuffer`], sub-ranges cost nothing (no null count), so
+/// drivers can split an array into tasks freely.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::kernel::Validity;
+/// let v = Validity { bits: &[0b0000_0101], offset: 0 };
+/// assert!(v.is_valid(0) && !v.is_valid(1) && v.is_valid(2));
+/// assert!(v.shifted(2).is_valid(0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity<'a> {
+    /// The bitmap's bytes.
+    pub bits: &'a [u8],
+    /// Bit index of the first value's validity.
+    pub offset: usize,
+}
+
+impl<'a> Validity<'a> {
+    /// The validity of an Arrow null buffer.
+    pub fn from_nulls(nulls: &'a NullBuffer) -> Self {
+        Validity {
+            bits: nulls.validity(),
+            offset: nulls.offset(),
+        }
+    }
+
+    /// The validity of the values from `start` on.
+    pub fn shifted(self, start: usize) -> Self {
+        Validity {
+            bits: self.bits,
+            offset: self.offset + start,
+        }
+    }
+
+    /// Whether value `i` is valid. Panics if the bitmap is too short.
+    pub fn is_valid(&self, i: usize) -> bool {
+        let bit = self.offset + i;
+        (self.bits[bit / 8] >> (bit % 8)) & 1 == 1
+    }
+}
+
+/// The validity of `array`, or `None` when every value is valid.
+pub fn validity_of(array: &Float32Array) -> Option<Validity<'_>> {
+    array
+        .nulls()
+        .filter(|n| n.null_count() > 0)
+        .map(Validity::from_nulls)
+}
+
+/// Options that decide how a [`MeanState`] becomes a mean, as in
+/// `pyarrow.compute.mean`.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::MeanOptions;
+/// let strict = MeanOptions { skip_nulls: false, ..MeanOptions::default() };
+/// assert_eq!(strict.min_count, 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MeanOptions {
+    /// Ignore nulls (`true`, the default) or give a null mean when any value
+    /// is null (`false`).
+    pub skip_nulls: bool,
+    /// Give a null mean when fewer than this many values are valid (default 1,
+    /// so an empty or all-null input has a null mean).
+    pub min_count: u64,
+}
+
+impl Default for MeanOptions {
+    fn default() -> Self {
+        MeanOptions {
+            skip_nulls: true,
+            min_count: 1,
+        }
+    }
+}
+
+/// The mergeable state of an exact mean: counts and the exact sum of the
+/// finite valid values.
+///
+/// States computed over any split of the data (batches, blocks, threads,
+/// files, machines) merge into bitwise the same state as one pass over all of
+/// it, because every field is an exact integer.
+///
+/// # Example
+///
+/// ```
+/// use arrow_array::Float32Array;
+/// use mapmean::MeanState;
+///
+/// let a = Float32Array::from(vec![Some(3e37), Some(0.75), None]);
+/// let b = Float32Array::from(vec![-3e37_f32]);
+/// let mut state = MeanState::default();
+/// state.update(&a);
+/// let mut other = MeanState::default();
+/// other.update(&b);
+/// state.merge(&other);
+/// assert_eq!(state.count, 3);
+/// assert_eq!(state.null_count, 1);
+/// assert_eq!(state.finish(), Some(0.25));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct MeanState {
+    /// Valid (non-null) values seen, NaN and infinities included.
+    pub count: u64,
+    /// Null values seen.
+    pub null_count: u64,
+    /// Valid NaN values seen.
+    pub nan_count: u64,
+    /// Valid `+inf` values seen.
+    pub pos_inf_count: u64,
+    /// Valid `-inf` values seen.
+    pub neg_inf_count: u64,
+    /// Exact sum of the valid finite values.
+    pub sum: ExactSum,
+}
+
+impl MeanState {
+    /// Adds every value of `array` (at any offset, with or without a validity
+    /// bitmap). Values under null slots are never read into the result.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use arrow_array::{Array, Float32Array};
+    /// use mapmean::MeanState;
+    ///
+    /// let array = Float32Array::from(vec![Some(1.0), None, Some(f32::NAN), Some(2.0)]);
+    /// let mut state = MeanState::default();
+    /// state.update(&array.slice(1, 3)); // null, NaN, 2.0
+    /// assert_eq!((state.count, state.null_count, state.nan_count), (2, 1, 1));
+    /// assert!(state.finish().unwrap().is_nan());
+    /// ```
+    pub fn update(&mut self, array: &Float32Array) {
+        self.update_values(array.values(), validity_of(array));
+    }
+
+    /// Adds `values`, where `validity` (if any) covers exactly these values.
+    /// This is the kernel's one entry point: every front end and driver ends
+    /// here.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::{kernel::Validity, MeanState};
+    /// let mut state = MeanState::default();
+    /// let validity = Validity { bits: &[0b110], offset: 0 };
+    /// state.update_values(&[f32::NAN, 1.0, 2.0], Some(validity));
+    /// assert_eq!(state.finish(), Some(1.5));
+    /// ```
+    pub fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) {
+        blocks::update(self, values, validity);
+    }
+
+    /// Merges the state of another part of the data into this one, exactly.
+    pub fn merge(&mut self, other: &MeanState) {
+        self.count += other.count;
+        self.null_count += other.null_count;
+        self.nan_count += other.nan_count;
+        self.pos_inf_count += other.pos_inf_count;
+        self.neg_inf_count += other.neg_inf_count;
+        self.sum.merge(&other.sum);
+    }
+
+    /// The mean under the default [`MeanOptions`] (skip nulls, `min_count = 1`):
+    /// `None` for an empty or all-null input.
+    pub fn finish(&self) -> Option<f64> {
+        self.finish_with(&MeanOptions::default())
+    }
+
+    /// The mean under `options`, following `pyarrow.compute.mean`:
+    ///
+    /// - `None` (null) if `skip_nulls` is false and any value is null, or if
+    ///   fewer than `min_count` values are valid;
+    /// - NaN if a valid value is NaN, or if both `+inf` and `-inf` occur;
+    /// - `±inf` if only infinities of one sign occur;
+    /// - otherwise the exact mean of the valid values, correctly rounded to
+    ///   `f64` (NaN for zero values with `min_count = 0`, as `0 / 0`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use arrow_array::Float32Array;
+    /// use mapmean::{MeanOptions, MeanState};
+    ///
+    /// let mut state = MeanState::default();
+    /// state.update(&Float32Array::from(vec![Some(1.0), None]));
+    /// assert_eq!(state.finish(), Some(1.0));
+    /// let strict = MeanOptions { skip_nulls: false, min_count: 1 };
+    /// assert_eq!(state.finish_with(&strict), None);
+    /// ```
+    pub fn finish_with(&self, options: &MeanOptions) -> Option<f64> {
+        if (!options.skip_nulls && self.null_count > 0) || self.count < options.min_count {
+            return None;
+        }
+        Some(
+            if self.nan_count > 0 || (self.pos_inf_count > 0 && self.neg_inf_count > 0) {
+                f64::NAN
+            } else if self.pos_inf_count > 0 {
+                f64::INFINITY
+            } else if self.neg_inf_count > 0 {
+                f64::NEG_INFINITY
+            } else {
+                self.sum.mean(self.count)
+            },
+        )
+    }
+
+    /// Number of valid values that are finite (neither NaN nor infinite).
+    pub fn finite_count(&self) -> u64 {
+        self.count - self.nan_count - self.pos_inf_count - self.neg_inf_count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pyarrow_special_value_rules() {
+        let state = |v: Vec<f32>| {
+            let mut s = MeanState::default();
+            s.update(&Float32Array::from(v));
+            s.finish()
+        };
+        assert_eq!(state(vec![1.0, f32::INFINITY]), Some(f64::INFINITY));
+        assert_eq!(state(vec![1.0, f32::NEG_INFINITY]), Some(f64::NEG_INFINITY));
+        assert!(state(vec![f32::INFINITY, f32::NEG_INFINITY])
+            .unwrap()
+            .is_nan());
+        assert!(state(vec![1.0, f32::NAN]).unwrap().is_nan());
+        assert_eq!(state(vec![]), None);
+    }
+
+    #[test]
+    fn min_count_and_skip_nulls() {
+        let mut s = MeanState::default();
+        s.update(&Float32Array::from(vec![Some(2.0), None, Some(4.0)]));
+        let opts = |skip_nulls, min_count| MeanOptions {
+            skip_nulls,
+            min_count,
+        };
+        assert_eq!(s.finish_with(&opts(true, 2)), Some(3.0));
+        assert_eq!(s.finish_with(&opts(true, 3)), None);
+        assert_eq!(s.finish_with(&opts(false, 0)), None);
+        let empty = MeanState::default();
+        assert!(empty.finish_with(&opts(true, 0)).unwrap().is_nan());
+    }
+}
