@@ -107,16 +107,45 @@ impl Error {
 /// Runs `f`, turning a panic inside it (a bug, possibly in a dependency fed
 /// hostile input) into [`Error::Internal`] so that it never crosses an FFI
 /// boundary or aborts a process that embeds mapmean.
+///
+/// # Errors
+///
+/// Whatever `f` returns, or [`Error::Internal`] with the panic's message.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::{error::catch_panic, Error};
+/// let result: mapmean::Result<()> = catch_panic(|| panic!("boom"));
+/// assert!(matches!(result, Err(Error::Internal(m)) if m == "boom"));
+/// ```
 pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(result) => result,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic with a non-string payload".to_string());
-            Err(Error::Internal(message))
-        }
-    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|payload| Err(Error::Internal(panic_message(payload.as_ref()))))
+}
+
+/// Runs a decoder over untrusted bytes. Some arrow-rs decoders assert on
+/// malformed input instead of returning an error; such a panic is reported
+/// as [`Error::Corrupt`] for `source_name`, which is what it means.
+pub(crate) fn catch_decoder_panic<T>(
+    source_name: &str,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        Err(Error::corrupt(
+            source_name,
+            format!(
+                "the decoder rejected the data: {}",
+                panic_message(payload.as_ref())
+            ),
+        ))
+    })
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".to_string())
 }

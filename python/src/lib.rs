@@ -316,6 +316,10 @@ fn _column_buffers<'py>(
 /// The compiled half of the `mapmean` package.
 #[pymodule]
 fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Every entry point catches panics and raises them as exceptions that
+    // carry the panic's message; keep the default hook from also printing
+    // "thread panicked at" on the user's stderr.
+    std::panic::set_hook(Box::new(|_| {}));
     m.add_function(wrap_pyfunction!(_mean_path, m)?)?;
     m.add_function(wrap_pyfunction!(_mean_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(_mean_buffer, m)?)?;

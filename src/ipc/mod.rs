@@ -12,7 +12,9 @@
 //!
 //! Block offsets and lengths from the footer are checked against the buffer
 //! before anything is sliced; arrow-ipc validates each batch (buffer sizes,
-//! lengths, null counts).
+//! lengths, null counts). A few malformed inputs make arrow-ipc assert
+//! (panic) instead of returning an error; those panics are caught here and
+//! reported as [`Error::Corrupt`].
 
 pub mod write;
 
@@ -25,7 +27,7 @@ use arrow_ipc::{Block, MetadataVersion};
 use arrow_schema::{ArrowError, DataType, SchemaRef};
 
 use crate::column::{resolve_column, Float32Column};
-use crate::error::{Error, Result};
+use crate::error::{catch_decoder_panic, Error, Result};
 
 const MAGIC: &[u8; 6] = b"ARROW1";
 
@@ -86,6 +88,10 @@ impl IpcData {
     /// [`Error::Corrupt`] if the bytes are empty, truncated, or not Arrow IPC,
     /// or hold big-endian data.
     pub fn open(buffer: Buffer, source_name: &str) -> Result<Self> {
+        catch_decoder_panic(source_name, || Self::open_unguarded(buffer, source_name))
+    }
+
+    fn open_unguarded(buffer: Buffer, source_name: &str) -> Result<Self> {
         let bytes = buffer.as_slice();
         if bytes.is_empty() {
             return Err(Error::corrupt(source_name, "the file is empty"));
@@ -189,6 +195,10 @@ impl IpcData {
     /// [`Error::WrongType`] for a column that cannot be used;
     /// [`Error::Corrupt`] for damaged data.
     pub fn float32_column(&self, name: Option<&str>) -> Result<Float32Column> {
+        catch_decoder_panic(&self.source_name, || self.float32_column_unguarded(name))
+    }
+
+    fn float32_column_unguarded(&self, name: Option<&str>) -> Result<Float32Column> {
         let index = resolve_column(&self.schema, name, &self.source_name)?;
         let column_name = self.schema.field(index).name().clone();
         let arrays = match &self.layout {

@@ -1,0 +1,78 @@
+//! Damaged and unsuitable inputs give clear errors, never panics.
+
+mod common;
+
+use arrow_buffer::Buffer;
+use common::{batch, sample};
+use mapmean::ipc::{IpcData, IpcFormat};
+use mapmean::Error;
+
+fn decode(bytes: &[u8], column: Option<&str>) -> mapmean::Result<mapmean::Float32Column> {
+    mapmean::error::catch_panic(|| {
+        IpcData::open(Buffer::from(bytes.to_vec()), "bad.arrow")?.float32_column(column)
+    })
+}
+
+#[test]
+fn truncation_at_every_length_is_an_error_not_a_panic() {
+    for format in [IpcFormat::File, IpcFormat::Stream] {
+        let bytes = common::bytes(&[batch(sample(100, 1)), batch(sample(50, 2))], format);
+        for len in 0..bytes.len() {
+            match decode(&bytes[..len], Some("x")) {
+                Err(Error::Corrupt { message, .. }) => assert!(!message.is_empty()),
+                Err(other) => panic!("{format:?} cut at {len}: unexpected error {other}"),
+                // A stream cut exactly between messages is a shorter, valid stream.
+                Ok(column) => assert!(format == IpcFormat::Stream && column.len() <= 150),
+            }
+        }
+    }
+}
+
+#[test]
+fn flipped_bytes_are_errors_or_results_never_internal_errors() {
+    let bytes = common::bytes(&[batch(sample(64, 3))], IpcFormat::File);
+    for i in 0..bytes.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= flip;
+            if let Err(Error::Internal(message)) = decode(&damaged, Some("x")) {
+                panic!("byte {i} ^ {flip:#x}: a panic escaped the decoder: {message}");
+            }
+        }
+    }
+}
+
+#[test]
+fn column_errors_name_the_column_and_the_alternatives() {
+    let bytes = common::bytes(&[batch(sample(10, 1))], IpcFormat::File);
+    let err = decode(&bytes, Some("y")).unwrap_err();
+    assert!(matches!(err, Error::ColumnNotFound { .. }));
+    let text = err.to_string();
+    assert!(
+        text.contains("\"y\"") && text.contains("x: Float32") && text.contains("n: Int64"),
+        "{text}"
+    );
+
+    let err = decode(&bytes, Some("n")).unwrap_err();
+    assert!(matches!(err, Error::WrongType { .. }));
+    assert!(err.to_string().contains("Int64"), "{err}");
+
+    let err = decode(&bytes, None).unwrap_err();
+    assert!(
+        matches!(err, Error::AmbiguousColumn { count: 2, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn garbage_and_empty_input_are_corrupt() {
+    for bytes in [
+        &b""[..],
+        b"hello world, not arrow",
+        &[0xff; 64],
+        b"ARROW1\0\0garbage",
+    ] {
+        let err = decode(bytes, None).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{bytes:?}: {err}");
+    }
+}
