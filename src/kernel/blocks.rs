@@ -24,6 +24,7 @@
 
 use arrow_buffer::bit_chunk_iterator::BitChunks;
 
+use super::arch::{Isa, Masks};
 use super::{ExactSum, MeanState, Validity};
 
 /// Values per block; a power of two, 8 KiB of `f32`, resident in L1.
@@ -31,8 +32,6 @@ pub const BLOCK: usize = 1 << BLOCK_BITS;
 const BLOCK_BITS: u32 = 11;
 /// Binades summed in `f64` below the block's largest: `53 - 24 - 11`.
 pub const WINDOW: u32 = 53 - 24 - BLOCK_BITS;
-/// `f64` accumulator lanes, enough to fill the widest vector registers.
-const LANES: usize = 16;
 const EXP_MASK: u32 = 0x7f80_0000;
 const ABS_MASK: u32 = 0x7fff_ffff;
 /// Bins flush into the exact sum at least this often: each bin adds
@@ -70,7 +69,8 @@ impl Binades {
     }
 }
 
-/// Adds `values` (with `validity` covering exactly these values) to `state`.
+/// Adds `values` (with `validity` covering exactly these values) to `state`,
+/// with the best instruction set of this machine.
 ///
 /// # Example
 ///
@@ -82,6 +82,38 @@ impl Binades {
 /// assert_eq!(state.finish(), Some(4999.5));
 /// ```
 pub fn update(state: &mut MeanState, values: &[f32], validity: Option<Validity<'_>>) {
+    update_with(Isa::detect(), state, values, validity);
+}
+
+/// [`update`] with a chosen instruction set, which must be one of
+/// [`Isa::supported`] (others fall back to the portable code).
+///
+/// # Example
+///
+/// ```
+/// use mapmean::{kernel::{arch::Isa, blocks}, MeanState};
+/// let values = vec![0.1_f32; 5000];
+/// let states: Vec<MeanState> = Isa::supported()
+///     .into_iter()
+///     .map(|isa| {
+///         let mut state = MeanState::default();
+///         blocks::update_with(isa, &mut state, &values, None);
+///         state
+///     })
+///     .collect();
+/// assert!(states.windows(2).all(|w| w[0] == w[1]));
+/// ```
+pub fn update_with(
+    isa: Isa,
+    state: &mut MeanState,
+    values: &[f32],
+    validity: Option<Validity<'_>>,
+) {
+    let isa = if Isa::supported().contains(&isa) {
+        isa
+    } else {
+        Isa::Portable
+    };
     let mut bins = Binades::new();
     for (flush_index, part) in values.chunks(FLUSH_EVERY).enumerate() {
         let base = flush_index * FLUSH_EVERY;
@@ -89,20 +121,22 @@ pub fn update(state: &mut MeanState, values: &[f32], validity: Option<Validity<'
             match validity {
                 None => {
                     state.count += block.len() as u64;
-                    block_update(state, &mut bins, block, None);
+                    block_update(isa, state, &mut bins, block, None);
                 }
                 Some(validity) => {
                     let start = validity.offset + base + block_index * BLOCK;
                     let chunks = BitChunks::new(validity.bits, start, block.len());
-                    let mut masks = [0u64; BLOCK / 64];
+                    let mut masks: Masks = [0; BLOCK / 64];
                     for (mask, word) in masks.iter_mut().zip(chunks.iter_padded()) {
                         *mask = word;
                     }
                     let valid: u64 = masks.iter().map(|m| m.count_ones() as u64).sum();
                     state.count += valid;
                     state.null_count += block.len() as u64 - valid;
-                    if valid > 0 {
-                        block_update(state, &mut bins, block, Some(&masks));
+                    if valid == block.len() as u64 {
+                        block_update(isa, state, &mut bins, block, None);
+                    } else if valid > 0 {
+                        block_update(isa, state, &mut bins, block, Some(&masks));
                     }
                 }
             }
@@ -111,76 +145,38 @@ pub fn update(state: &mut MeanState, values: &[f32], validity: Option<Validity<'
     }
 }
 
-/// The bits of `block[i]`, or of `+0.0` where `masks` marks it null.
-#[inline(always)]
-fn masked_bits(block: &[f32], masks: Option<&[u64; BLOCK / 64]>, i: usize) -> u32 {
-    let bits = block[i].to_bits();
-    match masks {
-        None => bits,
-        Some(masks) => bits & 0u32.wrapping_sub(((masks[i / 64] >> (i % 64)) & 1) as u32),
-    }
-}
-
 /// One block; `state.count` and `state.null_count` are already updated.
 #[inline(always)]
 fn block_update(
+    isa: Isa,
     state: &mut MeanState,
     bins: &mut Binades,
     block: &[f32],
-    masks: Option<&[u64; BLOCK / 64]>,
+    masks: Option<&Masks>,
 ) {
     // Pass 1: the largest exponent field among valid values.
-    let mut emax_lanes = [0u32; LANES];
-    let mut i = 0;
-    while i + LANES <= block.len() {
-        for (lane, emax) in emax_lanes.iter_mut().enumerate() {
-            *emax = (*emax).max(masked_bits(block, masks, i + lane) & EXP_MASK);
-        }
-        i += LANES;
-    }
-    let mut emax = emax_lanes.into_iter().max().unwrap_or(0);
-    for j in i..block.len() {
-        emax = emax.max(masked_bits(block, masks, j) & EXP_MASK);
-    }
+    let emax = isa.max_exponent(block, masks);
     if emax == EXP_MASK {
         return block_with_specials(state, bins, block, masks);
     }
-
-    // Pass 2: exact f64 sums over the window; count nonzero values below it.
+    // Pass 2: the exact f64 sum over the window [emax - WINDOW, emax].
     let low_bits = (emax >> 23).saturating_sub(WINDOW) << 23;
-    let mut sums = [0f64; LANES];
-    let mut below = [0u32; LANES];
-    let mut add = |lane: usize, bits: u32| {
-        let in_window = bits & ABS_MASK >= low_bits;
-        sums[lane] += if in_window {
-            f32::from_bits(bits) as f64
-        } else {
-            0.0
-        };
-        below[lane] += (!in_window && bits & ABS_MASK != 0) as u32;
-    };
-    let mut i = 0;
-    while i + LANES <= block.len() {
-        for lane in 0..LANES {
-            add(lane, masked_bits(block, masks, i + lane));
-        }
-        i += LANES;
-    }
-    for j in i..block.len() {
-        add(j % LANES, masked_bits(block, masks, j));
-    }
-    // Exact: every partial sum is a subset sum of the window (module docs).
-    state.sum.add_f64(sums.iter().sum());
-
-    // Pass 3 (rare): values below the window, into per-binade sums.
-    if below.iter().any(|&b| b > 0) {
-        for j in 0..block.len() {
-            let bits = masked_bits(block, masks, j);
-            if bits & ABS_MASK < low_bits && bits & ABS_MASK != 0 {
-                bins.add_bits(bits);
+    let (sum, any_below) = isa.window_sum(block, masks, low_bits);
+    state.sum.add_f64(sum);
+    // Pass 3 (rare): nonzero values below the window, into per-binade sums.
+    if any_below {
+        for (j, &x) in block.iter().enumerate() {
+            let abs = x.to_bits() & ABS_MASK;
+            if abs != 0 && abs < low_bits && is_valid(masks, j) {
+                bins.add_bits(x.to_bits());
             }
         }
     }
+}
+
+#[inline(always)]
+fn is_valid(masks: Option<&Masks>, j: usize) -> bool {
+    masks.is_none_or(|m| (m[j / 64] >> (j % 64)) & 1 == 1)
 }
 
 /// A block that holds NaN or an infinity: one value at a time.
@@ -189,10 +185,10 @@ fn block_with_specials(
     state: &mut MeanState,
     bins: &mut Binades,
     block: &[f32],
-    masks: Option<&[u64; BLOCK / 64]>,
+    masks: Option<&Masks>,
 ) {
     for (j, &x) in block.iter().enumerate() {
-        if masks.is_some_and(|m| (m[j / 64] >> (j % 64)) & 1 == 0) {
+        if !is_valid(masks, j) {
             continue;
         }
         if x.is_nan() {
@@ -214,12 +210,21 @@ mod tests {
     use arrow_buffer::{BooleanBuffer, NullBuffer};
     use proptest::prelude::*;
 
+    /// The state from the fastest instruction set and from the reference,
+    /// after checking that every supported instruction set agrees bitwise.
     fn both(values: &[f32], nulls: Option<&NullBuffer>) -> (MeanState, MeanState) {
         let validity = nulls.map(Validity::from_nulls);
-        let mut fast = MeanState::default();
-        update(&mut fast, values, validity);
         let mut slow = MeanState::default();
         reference::update(&mut slow, values, validity);
+        let mut states = Isa::supported().into_iter().map(|isa| {
+            let mut state = MeanState::default();
+            update_with(isa, &mut state, values, validity);
+            (isa, state)
+        });
+        let (_, fast) = states.next().unwrap();
+        for (isa, state) in states {
+            assert_eq!(state, fast, "{isa:?} differs from {:?}", Isa::detect());
+        }
         (fast, slow)
     }
 

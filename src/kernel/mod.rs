@@ -7,6 +7,7 @@
 //! [`reference`] computes, only faster. The exactness argument lives beside the
 //! accumulator, in [`exact_sum`].
 
+pub mod arch;
 pub mod blocks;
 pub mod exact_sum;
 pub mod reference;
