@@ -12,12 +12,18 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 TESTS_DIR = pathlib.Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parents[1]
 
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
+
+# No example database on disk (nothing written to the work tree), no deadline
+# (timings on a loaded 2-core machine vary).
+settings.register_profile("mapmean", database=None, deadline=None)
+settings.load_profile("mapmean")
 
 
 def pytest_configure(config: pytest.Config) -> None:
