@@ -209,7 +209,7 @@ fn strided_state(
             ok
         })
     };
-    if contiguous && base % std::mem::align_of::<f32>() == 0 {
+    if contiguous && base.is_multiple_of(std::mem::align_of::<f32>()) {
         // SAFETY: the exporter guarantees `count` float32 items laid out
         // contiguously from `base` (checked above: C order, item size 4, and
         // aligned), and the caller holds the buffer (PyBuffer) for as long as
