@@ -108,7 +108,8 @@ def mean(
             raise TypeError(f"mapmean needs a float32 array, got dtype {source.dtype}")
         if column is not None:
             raise KeyError(f"column {column!r} given, but a numpy array has no columns")
-        value = _mapmean._mean_buffer(source, *args)
+        # A 0-d array is one value; the buffer protocol needs a shape.
+        value = _mapmean._mean_buffer(source.reshape(1) if source.ndim == 0 else source, *args)
     elif hasattr(source, "__arrow_c_stream__") or hasattr(source, "__arrow_c_array__"):
         value = _mapmean._mean_arrow(source, column, *args)
     else:
@@ -218,7 +219,11 @@ def _to_arrow(array: Any, mask: Optional[np.ndarray], nan_as_null: bool, name: A
             raise ValueError(
                 f"mask must be a boolean array of shape {array.shape}, got {mask.dtype} of shape {mask.shape}"
             )
-    return pa.array(array, mask=mask, from_pandas=nan_as_null)
+    if nan_as_null and np.issubdtype(array.dtype, np.floating):
+        # pyarrow ignores from_pandas when a mask is given: fold NaN into it.
+        nan = np.isnan(array)
+        mask = nan if mask is None else mask | nan
+    return pa.array(array, mask=mask)
 
 
 def _masked_to_arrow(array: np.ma.MaskedArray, column: Optional[str]) -> pa.Array:
