@@ -89,9 +89,20 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
                 a
             })
     };
+    with_threads(threads, run)
+}
+
+/// Runs `f` on a pool of `threads` threads (`None`: rayon's global pool, one
+/// thread per core). Pools are built once per size and kept.
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] if `threads` is `Some(0)` or the pool cannot
+/// be started.
+pub fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> Result<T> {
     match threads {
-        None => Ok(run()),
-        Some(n) => Ok(pool(n)?.install(run)),
+        None => Ok(f()),
+        Some(n) => Ok(pool(n)?.install(f)),
     }
 }
 

@@ -29,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+pub mod ceiling;
 pub mod column;
 pub mod engine;
 pub mod error;

@@ -76,3 +76,43 @@ fn garbage_and_empty_input_are_corrupt() {
         assert!(matches!(err, Error::Corrupt { .. }), "{bytes:?}: {err}");
     }
 }
+
+#[test]
+fn huge_declared_uncompressed_lengths_are_refused_not_allocated() {
+    use arrow_ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
+    use arrow_ipc::CompressionType;
+    let batches = [batch(sample(1000, 5))];
+    for codec in [CompressionType::LZ4_FRAME, CompressionType::ZSTD] {
+        let options = || {
+            IpcWriteOptions::default()
+                .try_with_compression(Some(codec))
+                .unwrap()
+        };
+        let mut file = Vec::new();
+        let mut w =
+            FileWriter::try_new_with_options(&mut file, &batches[0].schema(), options()).unwrap();
+        w.write(&batches[0]).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        let mut stream = Vec::new();
+        let mut w =
+            StreamWriter::try_new_with_options(&mut stream, &batches[0].schema(), options())
+                .unwrap();
+        w.write(&batches[0]).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        for bytes in [file, stream] {
+            let mut refused = 0;
+            for at in (0..bytes.len() - 8).step_by(8) {
+                let mut damaged = bytes.clone();
+                damaged[at..at + 8].copy_from_slice(&(1i64 << 50).to_le_bytes());
+                // Reaching the next line at all means nothing tried to
+                // allocate 2^50 bytes (that aborts the process).
+                if let Err(e) = decode(&damaged, Some("x")) {
+                    refused += e.to_string().contains("refusing to allocate") as usize;
+                }
+            }
+            assert!(refused >= 2, "{codec:?}: the length check never triggered");
+        }
+    }
+}

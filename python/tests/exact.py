@@ -33,35 +33,50 @@ def exact_sum(values: np.ndarray) -> Fraction:
     if values.dtype != np.float32:
         raise TypeError(f"exact_sum needs float32 values, got {values.dtype}")
     values = values.reshape(-1)
-    if values.size == 0:
-        return Fraction(0)
+    # sum = sum over exponents e of groups[e] * 2**(e - 24), groups[e] a Python int.
+    groups: dict[int, int] = {}
+    for start in range(0, values.size, _CHUNK):
+        _add_groups(values[start : start + _CHUNK], groups)
+    total = 0
+    if groups:
+        lo = min(groups)
+        for e, group in groups.items():
+            total += group << (e - lo)
+        shift = lo - _MANTISSA_BITS
+    else:
+        shift = 0
+    if shift >= 0:
+        return Fraction(total << shift)
+    return Fraction(total, 1 << -shift)
+
+
+# Values are processed in chunks to keep memory modest for large arrays; group
+# sums of integer mantissas in float64 are exact while every partial sum stays
+# below 2**53, and _CHUNK * 2**24 < 2**53.
+_CHUNK = 1 << 22
+
+
+def _add_groups(values: np.ndarray, groups: dict) -> None:
     wide = values.astype(np.float64)
     if not np.all(np.isfinite(wide)):
         raise ValueError("exact_sum needs finite values")
     frac, exp = np.frexp(wide)
+    del wide
     mant = frac * float(2**_MANTISSA_BITS)  # exact: integers with |m| < 2**24
+    del frac
     assert np.all(mant == np.trunc(mant))
     nonzero = mant != 0
     if not np.any(nonzero):
-        return Fraction(0)
+        return
     mant = mant[nonzero]
     exp = exp[nonzero].astype(np.int64)
     lo = int(exp.min())
-    # Group sums of integer mantissas in float64 are exact while every partial
-    # sum stays below 2**53: n * 2**24 < 2**53 for n < 2**29.
-    if mant.size >= 2**29:
-        raise ValueError("too many values for the exact float64 group sums")
     group_sums = np.bincount(exp - lo, weights=mant)
-    total = 0
     for offset, group in enumerate(group_sums.tolist()):
         if group:
             assert group == int(group)
-            total += int(group) << offset
-    # sum = total * 2**(lo - 24)
-    shift = lo - _MANTISSA_BITS
-    if shift >= 0:
-        return Fraction(total << shift)
-    return Fraction(total, 1 << -shift)
+            e = lo + offset
+            groups[e] = groups.get(e, 0) + int(group)
 
 
 def exact_mean(
@@ -174,6 +189,16 @@ def _self_check() -> None:
     # Rounding ties to even: (1 + 2**-52) style cases via three values.
     one_ulp = np.array([1.0, 1.0 + 2.0**-23], dtype=f32)
     assert exact_mean(one_ulp) == 1.0 + 2.0**-24
+    # Chunked group sums give the same sum as one chunk.
+    global _CHUNK
+    v = (rng.standard_normal(10_000) * 10.0 ** rng.uniform(-40, 38, 10_000)).astype(f32)
+    whole = exact_sum(v)
+    saved, _CHUNK = _CHUNK, 7
+    try:
+        assert exact_sum(v) == whole
+    finally:
+        _CHUNK = saved
+    assert whole == sum((Fraction(float(a)) for a in v), Fraction(0))
     print("exact.py self-checks passed")
 
 

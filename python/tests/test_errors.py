@@ -8,6 +8,7 @@ import mapmean
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.feather as feather
 import pytest
 
 F32 = np.float32
@@ -145,6 +146,13 @@ def test_arrow_array_of_another_type_raises_type_error(arr):
     raises(TypeError, mapmean.mean, arr)
     raises(TypeError, mapmean.mean, pa.table({"col": arr}), "col")
     raises(TypeError, mapmean.mean, pa.chunked_array([arr]))
+
+
+def test_type_error_for_arrow_table_names_column_and_type():
+    table = pa.table({"ints": pa.array([1, 2], pa.int32()), "x": pa.array([1.0, 2.0], pa.float32())})
+    exc = raises(TypeError, mapmean.mean, table, "ints")
+    assert "ints" in str(exc)
+    assert "int32" in str(exc).lower()
 
 
 def test_non_float32_file_written_by_write_ipc_raises_type_error(tmp_arrow):
@@ -354,3 +362,82 @@ def test_errors_leave_the_file_usable(good_file):
     assert mapmean.mean(good_file).is_valid
     # The file can still be replaced (no mapping left open on Windows-like semantics).
     os.replace(good_file, good_file.with_suffix(".moved"))
+
+
+def test_unicode_missing_column_is_named_in_the_key_error(tmp_arrow):
+    path = mapmean.write_ipc(tmp_arrow(), {"température": np.ones(2, F32), "b": np.ones(2, F32)})
+    exc = raises(KeyError, mapmean.mean, path, "températur")
+    assert "températur" in str(exc)
+    assert "température" in str(exc)
+    assert mapmean.mean(path, "température").as_py() == 1.0
+
+
+FUZZ_SCRIPT = r"""
+import sys, pathlib
+import numpy as np
+import mapmean
+
+src = pathlib.Path(sys.argv[1])
+out = pathlib.Path(sys.argv[2])
+seed = int(sys.argv[3])
+raw = src.read_bytes()
+rng = np.random.default_rng(seed)
+head = min(len(raw), 600)
+outcomes = {}
+for i in range(800):
+    data = bytearray(raw)
+    for _ in range(int(rng.integers(1, 5))):
+        # Mostly the metadata (schema and batch headers at the start, the footer at the end).
+        where = rng.random()
+        if where < 0.45:
+            pos = int(rng.integers(0, head))
+        elif where < 0.9:
+            pos = int(rng.integers(max(0, len(raw) - 600), len(raw)))
+        else:
+            pos = int(rng.integers(0, len(raw)))
+        data[pos] = int(rng.integers(0, 256))
+    out.write_bytes(bytes(data))
+    try:
+        result = mapmean.mean(out, "a")
+        kind = "ok"
+        assert result.type == mapmean.mean(src, "a").type
+    except (ValueError, TypeError, KeyError, FileNotFoundError) as exc:
+        kind = type(exc).__name__
+    except BaseException as exc:
+        print(f"mutation {i}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(3)
+    outcomes[kind] = outcomes.get(kind, 0) + 1
+print(outcomes)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["file", "stream", "lz4", "zstd"])
+def test_corrupted_metadata_never_panics_or_crashes(tmp_path, fmt):
+    """Hundreds of byte mutations in headers and footer, run in a child process so
+    that a crash (not only a panic) is reported as a failure."""
+    import subprocess
+    import sys
+
+    values = np.arange(300, dtype=F32)
+    if fmt in ("file", "stream"):
+        src = mapmean.write_ipc(
+            tmp_path / f"src.{fmt}", {"a": values, "b": values * 2}, batch_rows=100, format=fmt
+        )
+    else:
+        src = tmp_path / f"src.{fmt}.feather"
+        table = pa.table({"a": pa.array(values, mask=values % 7 == 0), "b": values * 2})
+        feather.write_feather(table, src, compression=fmt, chunksize=100)
+    script = tmp_path / "fuzz.py"
+    script.write_text(FUZZ_SCRIPT)
+    for seed in (1, 2):
+        proc = subprocess.run(
+            [sys.executable, str(script), str(src), str(tmp_path / "mutated.arrow"), str(seed)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, (
+            f"seed {seed}: exit {proc.returncode} on {tmp_path / 'mutated.arrow'} "
+            f"(a mutation of {src}):\n{proc.stderr[:1500]}"
+        )
+        assert "panicked" not in proc.stderr

@@ -20,7 +20,7 @@ F32_TINY = float(np.finfo(F32).tiny)  # smallest normal
 F32_SUB = float(np.finfo(F32).smallest_subnormal)
 
 HYPOTHESIS = settings(
-    max_examples=60,
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -317,3 +317,102 @@ def test_large_chunked_array_with_random_chunks_is_exact(rng):
 def test_nan_is_not_swallowed_by_exact_arithmetic():
     values = np.array([1.0, np.nan, 2.0], dtype=F32)
     assert math.isnan(mean_of(values))
+
+
+# ---------------------------------------------------------------- SIMD blocks and tails
+
+EXTREMES = np.array(
+    [
+        F32_MAX,
+        -F32_MAX,
+        F32_TINY,
+        -F32_TINY,
+        F32_SUB,
+        -F32_SUB,
+        1.0,
+        -1.0,
+        0.75,
+        3e37,
+        -3e37,
+        1.0 + 2.0**-23,
+        2.0**24,
+        2.0**24 + 2.0,
+        float(np.nextafter(F32(0.0), F32(1.0)) * 3),
+        1e-30,
+        -1e-30,
+        0.0,
+        -0.0,
+        float(np.nextafter(F32(F32_MAX), F32(0.0))),
+    ],
+    dtype=F32,
+)
+
+BLOCK_SIZES = [*range(1, 70), 127, 128, 129, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025, 4095, 4096, 4097]
+BLOCK_SIZES += [65_535, 65_536, 65_537, 262_143, 262_145]
+
+
+@pytest.mark.parametrize("n", BLOCK_SIZES)
+def test_extreme_mixtures_at_block_and_tail_sizes(n, rng):
+    values = rng.choice(EXTREMES, n)
+    want = exact_mean(values)
+    assert_same(mean_of(values), want, "numpy")
+    assert_same(mean_of(values, threads=1), want, "numpy threads=1")
+    valid = rng.random(n) < 0.6
+    arr = pa.array(values, mask=~valid)
+    assert_same(mean_of(arr), exact_mean(values, valid), "masked arrow")
+    assert_same(mean_of(arr.slice(1)), exact_mean(values[1:], valid[1:]), "masked arrow sliced by 1")
+
+
+@pytest.mark.parametrize("n", [67, 1000, 4097, 100_003])
+@pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf])
+def test_special_value_at_any_position_is_seen(n, special, rng):
+    base = rng.integers(-100, 100, n).astype(F32)
+    positions = sorted({0, 1, 7, 8, 15, 16, 31, 63, n // 2, n - 17, n - 9, n - 8, n - 2, n - 1} & set(range(n)))
+    for pos in positions:
+        values = base.copy()
+        values[pos] = special
+        assert_same(mean_of(values), exact_mean(values), f"position {pos}")
+        # The same slot as a null is ignored.
+        mask = np.zeros(n, bool)
+        mask[pos] = True
+        assert_same(mean_of(pa.array(values, mask=mask)), exact_mean(values, ~mask), f"null at {pos}")
+
+
+@pytest.mark.parametrize("n", [8, 9, 63, 64, 65, 511, 513, 4096, 4099])
+def test_null_at_any_boundary_position(n, rng):
+    values = rng.choice(EXTREMES[:12], n)
+    for pos in sorted({0, 1, 7, 8, 31, 32, 63, n - 1, n - 2, n // 2} & set(range(n))):
+        mask = np.zeros(n, bool)
+        mask[pos] = True
+        arr = pa.array(values, mask=mask)
+        assert_same(mean_of(arr), exact_mean(values, ~mask), f"null at {pos}")
+        assert mean_of(arr, skip_nulls=False) is None
+
+
+extreme_or_finite = st.one_of(st.sampled_from(EXTREMES.tolist()), finite_f32)
+
+
+@settings(HYPOTHESIS, max_examples=40)
+@given(hnp.arrays(F32, st.integers(0, 5000), elements=extreme_or_finite), st.integers(0, 2**32 - 1))
+def test_property_extreme_mixtures_of_any_length(values, seed):
+    local = np.random.default_rng(seed)
+    assert_same(mean_of(values), exact_mean(values))
+    valid = local.random(values.size) < local.random()
+    assert_same(mean_of(pa.array(values, mask=~valid), threads=2), exact_mean(values, valid))
+
+
+def test_long_run_of_extremes_in_large_blocks(rng):
+    n = 1_000_003
+    values = rng.choice(EXTREMES, n)
+    for threads in (1, 2):
+        assert_same(mean_of(values, threads=threads), exact_mean(values), f"threads={threads}")
+    ones_and_subnormals = np.where(rng.random(n) < 0.5, F32(1.0), F32(F32_SUB)).astype(F32)
+    assert_same(mean_of(ones_and_subnormals), exact_mean(ones_and_subnormals))
+    max_and_subnormals = np.where(rng.random(n) < 0.5, F32(F32_MAX), F32(-F32_SUB)).astype(F32)
+    assert_same(mean_of(max_and_subnormals), exact_mean(max_and_subnormals))
+
+
+def test_the_exact_reference_passes_its_own_self_checks():
+    import exact
+
+    exact._self_check()

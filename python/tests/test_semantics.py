@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import hypothesis.strategies as st
 import mapmean
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from exact import assert_same, bits, exact_mean
+from hypothesis import given, settings
 
 F32 = np.float32
 nan, inf = math.nan, math.inf
@@ -309,3 +311,27 @@ def test_options_apply_to_every_source_kind(tmp_arrow):
         assert mean_of(source, skip_nulls=False) is None
         assert mean_of(source, min_count=4) is None
         assert mean_of(source, min_count=3) == 2.0
+
+
+# ---------------------------------------------------------------- against pyarrow, property-based
+
+small_values = st.one_of(
+    st.integers(-1000, 1000).map(float),
+    st.sampled_from([nan, inf, -inf, 0.5, -0.0]),
+    st.none(),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(small_values, max_size=60), st.booleans(), st.integers(0, 5), st.integers(0, 5))
+def test_property_rules_agree_with_pyarrow_on_small_values(items, skip_nulls, min_count, offset):
+    arr = pa.array(items, type=pa.float32())
+    arr = arr.slice(min(offset, len(arr)))
+    want = pyarrow_mean(arr, skip_nulls=skip_nulls, min_count=min_count)
+    got = mean_of(arr, skip_nulls=skip_nulls, min_count=min_count)
+    if want is not None and want == 0.0 and not math.isnan(want):
+        # pyarrow keeps the sign of a -0.0 sum; mapmean's exact zero is +0.0.
+        assert got == 0.0
+        assert bits(got) == bits(0.0)
+    else:
+        assert_same(got, want, f"{items} offset={offset}")

@@ -176,3 +176,23 @@ def test_sliced_batches_written_by_pyarrow_are_read_in_place(rng, tmp_arrow):
         writer.write_batch(pa.record_batch([arr.slice(4003, 5997)], schema=schema))
     assert_inside_mapping(column_buffers(path))
     assert_same(mapmean.mean(path).as_py(), exact_mean(values[3:], values[3:] <= 0.7))
+
+
+@pytest.mark.parametrize("compression", ["lz4", "zstd"])
+def test_compressible_data_in_compressed_files_gives_the_exact_mean(rng, tmp_arrow, compression):
+    # Few distinct values compress well, so the body buffers really are compressed
+    # (random floats may be stored raw, with the "uncompressed" length marker).
+    values = rng.choice(np.array([3e37, 0.75, -3e37, 1.0, 0.0], dtype=F32), 50_000)
+    valid = rng.random(values.size) < 0.95
+    table = pa.table({"x": pa.array(values, mask=~valid), "c": np.zeros(values.size, F32)})
+    want = exact_mean(values, valid)
+    path = tmp_arrow(".feather")
+    feather.write_feather(table, path, compression=compression, chunksize=12_000)
+    assert path.stat().st_size < 2 * values.nbytes * 3 // 4, "the file should really be compressed"
+    assert_same(mapmean.mean(path, "x").as_py(), want)
+    assert mapmean.mean(path, "c").as_py() == 0.0
+    stream = tmp_arrow(".arrows")
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.ipc.new_stream(stream, table.schema, options=options) as writer:
+        writer.write_table(table, max_chunksize=9_000)
+    assert_same(mapmean.mean(stream, "x").as_py(), want)

@@ -14,7 +14,10 @@
 //! before anything is sliced; arrow-ipc validates each batch (buffer sizes,
 //! lengths, null counts). A few malformed inputs make arrow-ipc assert
 //! (panic) instead of returning an error; those panics are caught here and
-//! reported as [`Error::Corrupt`].
+//! reported as [`Error::Corrupt`]. arrow-ipc also trusts the uncompressed
+//! length that prefixes each compressed buffer and allocates it, so a damaged
+//! prefix could ask for terabytes and abort the process: every batch's
+//! prefixes are checked first ([`check_declared_lengths`]).
 
 pub mod write;
 
@@ -146,6 +149,17 @@ impl IpcData {
 
     fn open_stream(buffer: Buffer, source_name: &str) -> Result<Self> {
         check_stream_endianness(buffer.as_slice(), source_name)?;
+        // Before any decoding: the decoder decompresses batches as it goes.
+        let bytes = buffer.as_slice();
+        let mut at = 0;
+        while let Some(frame) = Frame::parse(bytes, at) {
+            let end = frame.body_start.saturating_add(frame.body_len);
+            let Some(body) = bytes.get(frame.body_start..end) else {
+                break; // truncated: the decoder reports it
+            };
+            check_declared_lengths(frame.message(bytes), body, source_name, at as i64)?;
+            at = end;
+        }
         let mut decoder = StreamDecoder::new();
         let mut rest = buffer.clone();
         while decoder.schema().is_none() && !rest.is_empty() {
@@ -254,6 +268,10 @@ impl IpcData {
                 offset as usize,
                 block.metaDataLength() as usize + block.bodyLength() as usize,
             );
+            if let Some(frame) = Frame::parse(&data, 0) {
+                let body = &data[block.metaDataLength() as usize..];
+                check_declared_lengths(frame.message(&data), body, &self.source_name, offset)?;
+            }
             let batch = decoder
                 .read_record_batch(block, &data)
                 .map_err(|e| {
@@ -296,6 +314,115 @@ impl IpcData {
         })?;
         Ok(arrays)
     }
+}
+
+/// One encapsulated IPC message: `[0xFFFFFFFF] len:i32 message[len] body`.
+struct Frame {
+    message_start: usize,
+    message_len: usize,
+    body_start: usize,
+    body_len: usize,
+}
+
+impl Frame {
+    /// The frame at `at`, or `None` at the end marker or where the bytes do
+    /// not parse (the decoder then reports the problem).
+    fn parse(bytes: &[u8], at: usize) -> Option<Frame> {
+        let word = |i: usize| -> Option<u32> {
+            let b = bytes.get(i..i + 4)?;
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let mut start = at;
+        let mut len = word(start)?;
+        if len == u32::MAX {
+            start += 4;
+            len = word(start)?;
+        }
+        let message_start = start + 4;
+        let message_len = usize::try_from(len).ok().filter(|&l| l > 0)?;
+        let message = bytes.get(message_start..message_start.checked_add(message_len)?)?;
+        let body_len =
+            usize::try_from(arrow_ipc::root_as_message(message).ok()?.bodyLength()).ok()?;
+        Some(Frame {
+            message_start,
+            message_len,
+            body_start: message_start + message_len,
+            body_len,
+        })
+    }
+
+    fn message<'a>(&self, bytes: &'a [u8]) -> &'a [u8] {
+        &bytes[self.message_start..self.message_start + self.message_len]
+    }
+}
+
+/// Rejects a compressed record (or dictionary) batch whose buffers declare
+/// more uncompressed bytes than half of this machine's memory: arrow-ipc
+/// would try to allocate that much and the process would abort. A legitimate
+/// buffer that large could not be decoded here anyway.
+///
+/// # Errors
+///
+/// [`Error::Corrupt`] naming the buffer, the batch's offset and the length.
+pub fn check_declared_lengths(
+    message: &[u8],
+    body: &[u8],
+    source_name: &str,
+    offset: i64,
+) -> Result<()> {
+    let Ok(message) = arrow_ipc::root_as_message(message) else {
+        return Ok(()); // the decoder reports unparsable messages
+    };
+    let batch = match message.header_type() {
+        arrow_ipc::MessageHeader::RecordBatch => message.header_as_record_batch(),
+        arrow_ipc::MessageHeader::DictionaryBatch => {
+            message.header_as_dictionary_batch().and_then(|d| d.data())
+        }
+        _ => None,
+    };
+    let Some(batch) = batch.filter(|b| b.compression().is_some()) else {
+        return Ok(());
+    };
+    let limit = max_allocation();
+    for (i, buffer) in batch.buffers().into_iter().flatten().enumerate() {
+        let start = usize::try_from(buffer.offset()).ok();
+        let Some(prefix) = start.and_then(|s| body.get(s..s.checked_add(8)?)) else {
+            continue; // out of bounds: the decoder reports it
+        };
+        if buffer.length() < 8 {
+            continue;
+        }
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(prefix);
+        let declared = i64::from_le_bytes(bytes);
+        if declared > 0 && declared as u64 > limit {
+            return Err(Error::corrupt(
+                source_name,
+                format!(
+                    "compressed buffer {i} of the batch at offset {offset} declares {declared} uncompressed bytes, more than this machine can hold ({limit} bytes); refusing to allocate it"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Half of the physical memory (1 TiB where it cannot be read).
+fn max_allocation() -> u64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf only reads system configuration values.
+        let (pages, page_size) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        if pages > 0 && page_size > 0 {
+            return (pages as u64).saturating_mul(page_size as u64) / 2;
+        }
+    }
+    1 << 40
 }
 
 fn stream_error(source_name: &str, whole: &Buffer, rest: &Buffer, e: ArrowError) -> Error {

@@ -35,36 +35,54 @@ pub const WINDOW: u32 = 53 - 24 - BLOCK_BITS;
 const EXP_MASK: u32 = 0x7f80_0000;
 const ABS_MASK: u32 = 0x7fff_ffff;
 /// Bins flush into the exact sum at least this often: each bin adds
-/// significands below 2^24, so an `i64` bin holds 2^39 of them.
+/// significands below 2^24, so an `i64` bin (and the sum of the
+/// [`TABLES`] bins of one exponent) holds 2^39 of them.
 const FLUSH_EVERY: usize = 1 << 32;
+
+/// Interleaved bin tables: consecutive values add to different tables, so
+/// a run of one exponent is not one long chain of dependent additions.
+const TABLES: usize = 4;
 
 /// Per-binade integer sums of `f32` significands, indexed by biased exponent.
 pub(crate) struct Binades {
-    sums: [i64; 256],
+    sums: [[i64; 256]; TABLES],
 }
 
 impl Binades {
     pub(crate) fn new() -> Self {
-        Binades { sums: [0; 256] }
+        Binades {
+            sums: [[0; 256]; TABLES],
+        }
+    }
+
+    /// Adds the finite `f32` with these bits if `take`, and zero otherwise
+    /// (branch-free, for data where `take` is unpredictable). `lane` picks
+    /// the table.
+    #[inline(always)]
+    pub(crate) fn add_bits_if(&mut self, lane: usize, bits: u32, take: bool) {
+        let exp = (bits >> 23) & 0xff;
+        let frac = (bits & 0x7f_ffff) as i64;
+        let significand = frac | (((exp != 0) as i64) << 23);
+        let sign = -((bits >> 31) as i64); // 0 or -1
+        let signed = (significand ^ sign) - sign; // ±significand
+        self.sums[lane % TABLES][exp as usize] += signed & -(take as i64);
     }
 
     /// Adds the finite `f32` with these bits.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn add_bits(&mut self, bits: u32) {
-        let exp = (bits >> 23) & 0xff;
-        let frac = (bits & 0x7f_ffff) as i64;
-        let significand = if exp == 0 { frac } else { frac | 0x80_0000 };
-        self.sums[exp as usize] += if bits >> 31 == 1 {
-            -significand
-        } else {
-            significand
-        };
+        self.add_bits_if(0, bits, true);
     }
 
     /// Moves the bins into `sum`, leaving them empty.
     pub(crate) fn flush_into(&mut self, sum: &mut ExactSum) {
-        for (exp, bin) in self.sums.iter_mut().enumerate().take(255) {
-            sum.add_binade(std::mem::take(bin), exp as u32);
+        for exp in 0..255 {
+            let total: i64 = self
+                .sums
+                .iter_mut()
+                .map(|t| std::mem::take(&mut t[exp]))
+                .sum();
+            sum.add_binade(total, exp as u32);
         }
     }
 }
@@ -167,9 +185,8 @@ fn block_update(
     if any_below {
         for (j, &x) in block.iter().enumerate() {
             let abs = x.to_bits() & ABS_MASK;
-            if abs != 0 && abs < low_bits && is_valid(masks, j) {
-                bins.add_bits(x.to_bits());
-            }
+            let below = abs != 0 && abs < low_bits && is_valid(masks, j);
+            bins.add_bits_if(j, x.to_bits(), below);
         }
     }
 }

@@ -1,0 +1,165 @@
+//! criterion benches of the kernel alone (no I/O): by size from L1 to RAM, by
+//! null density, by instruction set, by data shape and by thread count, with
+//! the read-bandwidth ceiling beside the thread-count group.
+//!
+//! `cargo bench --bench kernel`; `make bench` runs these and the comparison
+//! with peers (benches/compare.py).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use arrow_buffer::{BooleanBuffer, NullBuffer};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mapmean::engine::state_of_parts;
+use mapmean::kernel::arch::Isa;
+use mapmean::kernel::{blocks, Validity};
+use mapmean::MeanState;
+
+/// A small deterministic generator (xorshift), so no extra dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    Uniform,
+    Offset,
+    WideRange,
+    Cancellation,
+}
+
+fn values(n: usize, shape: Shape) -> Vec<f32> {
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    (0..n)
+        .map(|i| match shape {
+            Shape::Uniform => rng.unit(),
+            Shape::Offset => 1e4 + (rng.unit() - 0.5),
+            // log-uniform magnitudes over 1e-38..1e38, random signs
+            Shape::WideRange => {
+                let x = 10f32.powf(rng.unit() * 76.0 - 38.0);
+                if rng.next() & 1 == 0 {
+                    x
+                } else {
+                    -x
+                }
+            }
+            Shape::Cancellation => [3e37, 0.75, -3e37][i % 3],
+        })
+        .collect()
+}
+
+fn validity(n: usize, null_fraction: f32) -> NullBuffer {
+    let mut rng = Rng(42);
+    NullBuffer::new(BooleanBuffer::from_iter(
+        (0..n).map(|_| rng.unit() >= null_fraction),
+    ))
+}
+
+fn run(isa: Isa, values: &[f32], nulls: Option<&NullBuffer>) -> MeanState {
+    let mut state = MeanState::default();
+    blocks::update_with(isa, &mut state, values, nulls.map(Validity::from_nulls));
+    state
+}
+
+fn by_size(c: &mut Criterion) {
+    let mut group = c.benchmark_group("size");
+    for log2 in [10, 13, 16, 20, 24, 26] {
+        let n = 1usize << log2;
+        let v = values(n, Shape::Uniform);
+        group.throughput(Throughput::Bytes(4 * n as u64));
+        group.bench_with_input(
+            BenchmarkId::new("1 thread", format!("2^{log2}")),
+            &v,
+            |b, v| b.iter(|| black_box(run(Isa::detect(), v, None))),
+        );
+    }
+    group.finish();
+}
+
+fn by_nulls(c: &mut Criterion) {
+    let n = 1 << 22;
+    let v = values(n, Shape::Uniform);
+    let mut group = c.benchmark_group("nulls");
+    group.throughput(Throughput::Bytes(4 * n as u64));
+    for fraction in [0.0, 0.1, 0.5] {
+        let nulls = validity(n, fraction);
+        group.bench_function(format!("{:.0}% null", fraction * 100.0), |b| {
+            b.iter(|| black_box(run(Isa::detect(), &v, Some(&nulls))))
+        });
+    }
+    group.finish();
+}
+
+fn by_isa(c: &mut Criterion) {
+    let n = 1 << 20;
+    let v = values(n, Shape::Uniform);
+    let nulls = validity(n, 0.1);
+    let mut group = c.benchmark_group("isa");
+    group.throughput(Throughput::Bytes(4 * n as u64));
+    for isa in Isa::supported() {
+        group.bench_function(format!("{isa:?} no nulls"), |b| {
+            b.iter(|| black_box(run(isa, &v, None)))
+        });
+        group.bench_function(format!("{isa:?} 10% null"), |b| {
+            b.iter(|| black_box(run(isa, &v, Some(&nulls))))
+        });
+    }
+    group.finish();
+}
+
+fn by_shape(c: &mut Criterion) {
+    let n = 1 << 22;
+    let mut group = c.benchmark_group("shape");
+    group.throughput(Throughput::Bytes(4 * n as u64));
+    for shape in [
+        Shape::Uniform,
+        Shape::Offset,
+        Shape::WideRange,
+        Shape::Cancellation,
+    ] {
+        let v = values(n, shape);
+        group.bench_function(format!("{shape:?}"), |b| {
+            b.iter(|| black_box(run(Isa::detect(), &v, None)))
+        });
+    }
+    group.finish();
+}
+
+fn by_threads(c: &mut Criterion) {
+    let n = 1 << 26;
+    let v = values(n, Shape::Uniform);
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut group = c.benchmark_group("threads");
+    group.throughput(Throughput::Bytes(4 * n as u64));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut counts = vec![1, 2, cores];
+    counts.dedup();
+    for threads in counts {
+        group.bench_function(format!("mean {threads} threads"), |b| {
+            b.iter(|| black_box(state_of_parts(&[(&v, None)], Some(threads)).unwrap()))
+        });
+        group.bench_function(format!("ceiling {threads} threads"), |b| {
+            b.iter(|| black_box(mapmean::ceiling::sum_words(&bytes, Some(threads)).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = by_size, by_nulls, by_isa, by_shape, by_threads
+}
+criterion_main!(benches);
