@@ -32,3 +32,6 @@ def _write_ipc(path: str, data: Any, format: str) -> None:
 
 def _column_buffers(path: str, column: Optional[str] = None) -> _ColumnBuffers:
     """Addresses of the mapping and of each decoded batch's buffers (zero-copy checks)."""
+
+def _read_ceiling(path: str, threads: Optional[int] = None) -> int:
+    """Benchmark helper: map ``path`` as ``mean`` does and sum its bytes as u64 words."""

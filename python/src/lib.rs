@@ -313,6 +313,18 @@ fn _column_buffers<'py>(
     Ok(out)
 }
 
+/// The read-bandwidth ceiling for benchmarks: maps the file at `path` as
+/// `mean` does and sums its bytes as `u64` words on `threads` threads.
+#[pyfunction]
+#[pyo3(signature = (path, threads=None))]
+fn _read_ceiling(py: Python<'_>, path: PathBuf, threads: Option<i64>) -> PyResult<u64> {
+    let threads = self::threads(threads)?;
+    compute(py, || {
+        let file = mapmean::source::MappedFile::open(&path)?;
+        mapmean::ceiling::sum_words(file.buffer().as_slice(), threads)
+    })
+}
+
 /// The compiled half of the `mapmean` package.
 #[pymodule]
 fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -325,6 +337,7 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_mean_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(_write_ipc, m)?)?;
     m.add_function(wrap_pyfunction!(_column_buffers, m)?)?;
+    m.add_function(wrap_pyfunction!(_read_ceiling, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
