@@ -1,91 +1,48 @@
-//! The block kernel: exact sums at vector speed for the common case.
+//! The block kernel: exact sums at vector speed.
 //!
-//! Values are taken in blocks of [`BLOCK`] (2^11). A first pass finds the
-//! largest biased exponent `emax` among the block's valid values. Values whose
-//! exponent lies in the window `[emax - WINDOW, emax]` are then summed in
-//! plain `f64` lanes — exactly, by this bound:
+//! Values are taken in blocks of [`BLOCK`] (2^11). Biased exponents `e`
+//! (`0..=254` for finite values) are grouped into 16 **windows** of 16
+//! binades: window `w` holds `e` in `16w..=16w + 15`. Within one window, plain
+//! `f64` additions are exact, by this bit budget:
 //!
-//! - each such value is a multiple of `u = 2^(max(emax - WINDOW, 1) - 150)`
-//!   and has magnitude below `2^(emax - 126)`;
-//! - any partial sum of at most `2^11` of them is a multiple of `u` with
-//!   magnitude below `2^11 · 2^(emax - 126) <= 2^(11 + WINDOW + 24) · u`;
-//! - with `WINDOW = 53 - 24 - 11 = 18` that is at most `2^53 · u`, so every
-//!   partial sum is representable in `f64` and no addition rounds, in any
-//!   order, and the block's total is exact.
+//! - every value in window `w` is a multiple of `u = 2^(max(16w, 1) - 150)`
+//!   (the spacing of its lowest binade; subnormals share the spacing of
+//!   `e = 1`) and has magnitude below `2^(16w + 15 - 126) <= 2^39 · u`, i.e.
+//!   24 significand bits shifted by at most 15 binades;
+//! - any partial sum of at most `2^11` of them is a multiple of `u` below
+//!   `2^(24 + 15 + 11) · u = 2^50 · u`;
+//! - `50 <= 53`, so every partial sum is representable in `f64`: no addition
+//!   rounds, in any order or lane split, and each window's block sum is exact.
 //!
-//! The total goes into the [`ExactSum`] once per block. Nonzero values below
-//! the window (rare: for uniform data on [0, 1) about one in 2^19) go to
-//! per-binade integer sums ([`Binades`]). Blocks holding NaN or an infinity
-//! take the scalar path. Null slots are masked to `+0.0` before either pass,
-//! so whatever they hold is never read into the result.
+//! One vector pass over a block ([`Isa::scan`]) sums the window predicted
+//! from the previous block (the window of its largest value) and reports
+//! which windows the block touches and its largest exponent. Data that lives
+//! in one window (most data: uniform, normal, offset) costs one pass; each
+//! other window present costs one more pass over the block, which is then in
+//! L1. Each window sum goes into the [`ExactSum`] once per block. A block
+//! holding NaN or an infinity (largest exponent 255) is counted value by
+//! value instead. Null slots are masked to `+0.0` inside the pass, so
+//! whatever they hold is never read into the result.
 //!
 //! Every path here is bitwise equal to [`super::reference`]; the tests check
-//! it on adversarial data.
+//! it on adversarial data for every instruction set the machine supports.
 
 use arrow_buffer::bit_chunk_iterator::BitChunks;
 
 use super::arch::{Isa, Masks};
-use super::{ExactSum, MeanState, Validity};
+use super::{MeanState, Validity};
 
-/// Values per block; a power of two, 8 KiB of `f32`, resident in L1.
+/// Values per block: 8 KiB of `f32`, resident in L1 for the extra passes.
 pub const BLOCK: usize = 1 << BLOCK_BITS;
 const BLOCK_BITS: u32 = 11;
-/// Binades summed in `f64` below the block's largest: `53 - 24 - 11`.
-pub const WINDOW: u32 = 53 - 24 - BLOCK_BITS;
-const EXP_MASK: u32 = 0x7f80_0000;
-const ABS_MASK: u32 = 0x7fff_ffff;
-/// Bins flush into the exact sum at least this often: each bin adds
-/// significands below 2^24, so an `i64` bin (and the sum of the
-/// [`TABLES`] bins of one exponent) holds 2^39 of them.
-const FLUSH_EVERY: usize = 1 << 32;
-
-/// Interleaved bin tables: consecutive values add to different tables, so
-/// a run of one exponent is not one long chain of dependent additions.
-const TABLES: usize = 4;
-
-/// Per-binade integer sums of `f32` significands, indexed by biased exponent.
-pub(crate) struct Binades {
-    sums: [[i64; 256]; TABLES],
-}
-
-impl Binades {
-    pub(crate) fn new() -> Self {
-        Binades {
-            sums: [[0; 256]; TABLES],
-        }
-    }
-
-    /// Adds the finite `f32` with these bits if `take`, and zero otherwise
-    /// (branch-free, for data where `take` is unpredictable). `lane` picks
-    /// the table.
-    #[inline(always)]
-    pub(crate) fn add_bits_if(&mut self, lane: usize, bits: u32, take: bool) {
-        let exp = (bits >> 23) & 0xff;
-        let frac = (bits & 0x7f_ffff) as i64;
-        let significand = frac | (((exp != 0) as i64) << 23);
-        let sign = -((bits >> 31) as i64); // 0 or -1
-        let signed = (significand ^ sign) - sign; // ±significand
-        self.sums[lane % TABLES][exp as usize] += signed & -(take as i64);
-    }
-
-    /// Adds the finite `f32` with these bits.
-    #[inline(always)]
-    pub(crate) fn add_bits(&mut self, bits: u32) {
-        self.add_bits_if(0, bits, true);
-    }
-
-    /// Moves the bins into `sum`, leaving them empty.
-    pub(crate) fn flush_into(&mut self, sum: &mut ExactSum) {
-        for exp in 0..255 {
-            let total: i64 = self
-                .sums
-                .iter_mut()
-                .map(|t| std::mem::take(&mut t[exp]))
-                .sum();
-            sum.add_binade(total, exp as u32);
-        }
-    }
-}
+/// Binades per window: `24 + (WINDOW_BINADES - 1) + BLOCK_BITS <= 53`.
+pub const WINDOW_BINADES: u32 = 16;
+const _: () = assert!(24 + (WINDOW_BINADES - 1) + BLOCK_BITS <= 53);
+/// From this many windows besides the predicted one, one pass that sums all
+/// windows at once beats one pass per window.
+const MANY_WINDOWS: u32 = 3;
+/// Largest biased exponent: NaN and infinities.
+const SPECIAL_EXPONENT: u32 = 255;
 
 /// Adds `values` (with `validity` covering exactly these values) to `state`,
 /// with the best instruction set of this machine.
@@ -103,8 +60,8 @@ pub fn update(state: &mut MeanState, values: &[f32], validity: Option<Validity<'
     update_with(Isa::detect(), state, values, validity);
 }
 
-/// [`update`] with a chosen instruction set, which must be one of
-/// [`Isa::supported`] (others fall back to the portable code).
+/// [`update`] with a chosen instruction set; one that this machine does not
+/// support (see [`Isa::supported`]) is replaced by the portable code.
 ///
 /// # Example
 ///
@@ -127,95 +84,82 @@ pub fn update_with(
     values: &[f32],
     validity: Option<Validity<'_>>,
 ) {
-    let isa = if Isa::supported().contains(&isa) {
+    let isa = if isa == Isa::Portable || Isa::supported().contains(&isa) {
         isa
     } else {
         Isa::Portable
     };
-    let mut bins = Binades::new();
-    for (flush_index, part) in values.chunks(FLUSH_EVERY).enumerate() {
-        let base = flush_index * FLUSH_EVERY;
-        for (block_index, block) in part.chunks(BLOCK).enumerate() {
-            match validity {
-                None => {
-                    state.count += block.len() as u64;
-                    block_update(isa, state, &mut bins, block, None);
-                }
-                Some(validity) => {
-                    let start = validity.offset + base + block_index * BLOCK;
-                    let chunks = BitChunks::new(validity.bits, start, block.len());
-                    let mut masks: Masks = [0; BLOCK / 64];
-                    for (mask, word) in masks.iter_mut().zip(chunks.iter_padded()) {
-                        *mask = word;
-                    }
-                    let valid: u64 = masks.iter().map(|m| m.count_ones() as u64).sum();
-                    state.count += valid;
-                    state.null_count += block.len() as u64 - valid;
-                    if valid == block.len() as u64 {
-                        block_update(isa, state, &mut bins, block, None);
-                    } else if valid > 0 {
-                        block_update(isa, state, &mut bins, block, Some(&masks));
-                    }
-                }
+    // The window of values near 1; after the first block, that of the last
+    // block's largest value.
+    let mut window = 127 / WINDOW_BINADES;
+    for (block_index, block) in values.chunks(BLOCK).enumerate() {
+        let masks = validity.map(|validity| {
+            let start = validity.offset + block_index * BLOCK;
+            let chunks = BitChunks::new(validity.bits, start, block.len());
+            let mut masks: Masks = [0; BLOCK / 64];
+            for (mask, word) in masks.iter_mut().zip(chunks.iter_padded()) {
+                *mask = word;
             }
+            masks
+        });
+        let valid = match &masks {
+            None => block.len() as u64,
+            Some(masks) => masks.iter().map(|m| m.count_ones() as u64).sum(),
+        };
+        state.count += valid;
+        state.null_count += block.len() as u64 - valid;
+        if valid == 0 {
+            continue;
         }
-        bins.flush_into(&mut state.sum);
+        let masks = masks.as_ref().filter(|_| valid < block.len() as u64);
+        window = block_update(isa, state, block, masks, window);
     }
 }
 
 /// One block; `state.count` and `state.null_count` are already updated.
+/// Returns the window to predict for the next block.
 #[inline(always)]
 fn block_update(
     isa: Isa,
     state: &mut MeanState,
-    bins: &mut Binades,
     block: &[f32],
     masks: Option<&Masks>,
-) {
-    // Pass 1: the largest exponent field among valid values.
-    let emax = isa.max_exponent(block, masks);
-    if emax == EXP_MASK {
-        return block_with_specials(state, bins, block, masks);
+    window: u32,
+) -> u32 {
+    let scan = isa.scan(block, masks, window);
+    if scan.max_exponent == SPECIAL_EXPONENT {
+        block_with_specials(state, block, masks);
+        return window;
     }
-    // Pass 2: the exact f64 sum over the window [emax - WINDOW, emax].
-    let low_bits = (emax >> 23).saturating_sub(WINDOW) << 23;
-    let (sum, any_below) = isa.window_sum(block, masks, low_bits);
-    state.sum.add_f64(sum);
-    // Pass 3 (rare): nonzero values below the window, into per-binade sums.
-    if any_below {
-        for (j, &x) in block.iter().enumerate() {
-            let abs = x.to_bits() & ABS_MASK;
-            let below = abs != 0 && abs < low_bits && is_valid(masks, j);
-            bins.add_bits_if(j, x.to_bits(), below);
+    let mut others = scan.windows & !(1 << window);
+    if others.count_ones() >= MANY_WINDOWS {
+        for sum in isa.all_window_sums(block, masks) {
+            state.sum.add_f64(sum);
         }
+        others = 0;
+    } else {
+        state.sum.add_f64(scan.sum);
+    }
+    while others != 0 {
+        let other = others.trailing_zeros();
+        others &= others - 1;
+        state.sum.add_f64(isa.window_sum(block, masks, other));
+    }
+    if scan.windows == 0 {
+        window
+    } else {
+        15 - scan.windows.leading_zeros()
     }
 }
 
-#[inline(always)]
-fn is_valid(masks: Option<&Masks>, j: usize) -> bool {
-    masks.is_none_or(|m| (m[j / 64] >> (j % 64)) & 1 == 1)
-}
-
-/// A block that holds NaN or an infinity: one value at a time.
+/// A block that holds NaN or an infinity: one value at a time (rare).
 #[cold]
-fn block_with_specials(
-    state: &mut MeanState,
-    bins: &mut Binades,
-    block: &[f32],
-    masks: Option<&Masks>,
-) {
+fn block_with_specials(state: &mut MeanState, block: &[f32], masks: Option<&Masks>) {
     for (j, &x) in block.iter().enumerate() {
-        if !is_valid(masks, j) {
-            continue;
-        }
-        if x.is_nan() {
-            state.nan_count += 1;
-        } else if x == f32::INFINITY {
-            state.pos_inf_count += 1;
-        } else if x == f32::NEG_INFINITY {
-            state.neg_inf_count += 1;
-        } else {
-            bins.add_bits(x.to_bits());
+        if masks.is_none_or(|m| (m[j / 64] >> (j % 64)) & 1 == 1) {
+            // `count` was added for the whole block already.
+            state.count -= 1;
+            super::reference::add_valid(state, x);
         }
     }
 }
@@ -241,6 +185,38 @@ mod tests {
         let (_, fast) = states.next().unwrap();
         for (isa, state) in states {
             assert_eq!(state, fast, "{isa:?} differs from {:?}", Isa::detect());
+        }
+        // The passes themselves agree, for every window (as values: NaN
+        // payloads and the sign of a zero sum may differ between lane splits).
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        for block in values.chunks(BLOCK) {
+            for window in 0..16 {
+                let passes: Vec<_> = Isa::supported()
+                    .into_iter()
+                    .map(|isa| {
+                        (
+                            isa.scan(block, None, window),
+                            isa.window_sum(block, None, window),
+                        )
+                    })
+                    .collect();
+                let (first, _) = passes[0];
+                for &(scan, sum) in &passes {
+                    assert!(same(scan.sum, sum) && same(sum, first.sum), "{passes:?}");
+                    assert_eq!(
+                        (scan.windows, scan.max_exponent),
+                        (first.windows, first.max_exponent)
+                    );
+                }
+            }
+            let all: Vec<[f64; 16]> = Isa::supported()
+                .into_iter()
+                .map(|isa| isa.all_window_sums(block, None))
+                .collect();
+            for (window, &sum) in all[0].iter().enumerate() {
+                let single = Isa::Portable.window_sum(block, None, window as u32);
+                assert!(all.iter().all(|a| same(a[window], sum)) && same(sum, single));
+            }
         }
         (fast, slow)
     }
@@ -287,23 +263,29 @@ mod tests {
     }
 
     #[test]
-    fn window_edges_are_exact() {
-        // One value at the top of the window, others exactly at, just inside
-        // and just below its lower edge, and subnormals.
-        let top = f32::from_bits(200 << 23 | 0x7f_ffff);
-        let at_edge = f32::from_bits((200 - WINDOW) << 23 | 1);
-        let below = f32::from_bits((199 - WINDOW) << 23 | 0x7f_ffff);
-        let mut values = vec![top; BLOCK];
-        for (i, v) in values.iter_mut().enumerate().skip(1) {
-            *v = match i % 4 {
-                0 => at_edge,
-                1 => -below,
-                2 => f32::from_bits(i as u32),
-                _ => -top,
-            };
+    fn window_edges_and_full_windows_are_exact() {
+        // Largest and smallest significands at the top and bottom binade of
+        // a window, the binades just outside it, subnormals, and the window
+        // predicted wrongly (the first block of each case starts at 1.0's).
+        for window in [0u32, 1, 7, 8, 15] {
+            let top = window * WINDOW_BINADES + WINDOW_BINADES - 1;
+            let bottom = window * WINDOW_BINADES;
+            let edge = |e: u32, frac: u32| f32::from_bits(e.min(254) << 23 | frac);
+            let mut values = vec![edge(top, 0x7f_ffff); BLOCK];
+            for (i, v) in values.iter_mut().enumerate().skip(1) {
+                *v = match i % 6 {
+                    0 => edge(bottom, 1),
+                    1 => -edge(bottom.saturating_sub(1), 0x7f_ffff),
+                    2 => f32::from_bits(i as u32), // subnormal
+                    3 => edge(top + 1, 0),
+                    4 => -edge(top, 0x7f_ffff),
+                    _ => edge(top, 0x7f_ffff),
+                };
+            }
+            values.extend_from_within(..BLOCK / 2);
+            let (fast, slow) = both(&values, None);
+            assert_eq!(fast, slow, "window {window}");
         }
-        let (fast, slow) = both(&values, None);
-        assert_eq!(fast, slow);
     }
 
     #[test]

@@ -167,7 +167,7 @@ impl ExactSum {
     /// Adds the signed integer `value · 2^(max(biased_exp, 1) - 1)` units: the
     /// sum of significands of `f32` values that share the biased exponent
     /// `biased_exp` (`0..=254`).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn add_binade(&mut self, value: i64, biased_exp: u32) {
         debug_assert!(biased_exp < 255);
         if value != 0 {

@@ -1,14 +1,13 @@
-//! Per-instruction-set versions of the block kernel's two vector passes,
+//! Per-instruction-set versions of the block kernel's one vector pass,
 //! selected once at run time.
 //!
-//! Each instruction set provides the same two functions over one block of at
-//! most [`BLOCK`] values and its validity masks (bit `i` of `masks[i / 64]`
-//! for value `i`, or `None` when all are valid):
-//!
-//! - `max_exponent`: the largest exponent field (`bits & 0x7f80_0000`) among
-//!   valid values, `0` if none;
-//! - `window_sum`: the exact `f64` sum of valid values whose magnitude bits
-//!   are at least `low_bits`, and whether any nonzero valid value lies below.
+//! Each instruction set provides [`Isa::scan`] over one block of at most
+//! [`BLOCK`] values and its validity masks (bit `i` of `masks[i / 64]` for
+//! value `i`, or `None` when all are valid). For a window `w` (the biased
+//! exponents `16w..16w + 15`, see [`super::blocks`]) it returns a [`Scan`]:
+//! the exact `f64` sum of the valid values in window `w`, which windows hold
+//! valid nonzero values, and the largest biased exponent among valid values
+//! (255 means NaN or an infinity is present).
 //!
 //! [`portable`] is the reference the others are tested against, bit for bit.
 //! Layout after memchr: one module per target behind this dispatching front.
@@ -22,12 +21,23 @@ use super::blocks::BLOCK;
 /// Validity masks of one block: bit `i` of word `i / 64` for value `i`.
 pub type Masks = [u64; BLOCK / 64];
 
+/// What one pass over a block found; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scan {
+    /// Exact sum of the valid values whose biased exponent is in the window.
+    pub sum: f64,
+    /// Bit `w` is set when a valid nonzero value lies in window `w`.
+    pub windows: u16,
+    /// Largest biased exponent (`0..=255`) among the valid values.
+    pub max_exponent: u32,
+}
+
 /// An instruction set the block kernel can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
     /// AVX-512 F (x86-64): 16 lanes, validity as k-masks.
     Avx512,
-    /// AVX2 (x86-64): 8 lanes.
+    /// AVX2 (x86-64): 8 lanes, validity bytes expanded to lane masks.
     Avx2,
     /// Plain Rust, vectorised by the compiler for the build target.
     Portable,
@@ -37,11 +47,11 @@ impl Isa {
     /// The best instruction set of this machine, detected once.
     pub fn detect() -> Isa {
         static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-        *BEST.get_or_init(|| Isa::supported().into_iter().next().unwrap_or(Isa::Portable))
+        *BEST.get_or_init(|| Isa::supported()[0])
     }
 
     /// Every instruction set this machine can run, best first (tests run them
-    /// all against the reference).
+    /// all against the reference). Never empty: ends with `Portable`.
     pub fn supported() -> Vec<Isa> {
         let mut isas = Vec::new();
         #[cfg(target_arch = "x86_64")]
@@ -57,38 +67,48 @@ impl Isa {
         isas
     }
 
-    /// See the module docs.
+    /// The exact sum of the valid values in `window` (below 16): the `sum`
+    /// of [`Isa::scan`] alone, for the extra passes over a block.
     #[inline]
-    pub(crate) fn max_exponent(self, block: &[f32], masks: Option<&Masks>) -> u32 {
-        debug_assert!(block.len() <= BLOCK);
+    pub fn window_sum(self, block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
+        debug_assert!(block.len() <= BLOCK && window < 16);
         match self {
-            // SAFETY: `Avx512` and `Avx2` are only constructed by
-            // `supported()` after run-time detection of the feature (and the
-            // functions only read `block` and `masks` within bounds).
+            // SAFETY: as in `scan`.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86_64::avx512::max_exponent(block, masks) },
+            Isa::Avx512 => unsafe { x86_64::avx512::window_sum(block, masks, window) },
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { x86_64::avx2::max_exponent(block, masks) },
-            _ => portable::max_exponent(block, masks),
+            Isa::Avx2 => unsafe { x86_64::avx2::window_sum(block, masks, window) },
+            _ => portable::window_sum(block, masks, window),
         }
     }
 
-    /// See the module docs.
+    /// The exact sums of the valid values of every window at once, in one
+    /// pass: for blocks whose values spread over many windows.
     #[inline]
-    pub(crate) fn window_sum(
-        self,
-        block: &[f32],
-        masks: Option<&Masks>,
-        low_bits: u32,
-    ) -> (f64, bool) {
+    pub fn all_window_sums(self, block: &[f32], masks: Option<&Masks>) -> [f64; 16] {
         debug_assert!(block.len() <= BLOCK);
         match self {
-            // SAFETY: as in `max_exponent`.
+            // SAFETY: as in `scan`.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86_64::avx512::window_sum(block, masks, low_bits) },
+            Isa::Avx512 => unsafe { x86_64::avx512::all_window_sums(block, masks) },
+            _ => portable::all_window_sums(block, masks),
+        }
+    }
+
+    /// One pass over `block`; see the module docs. `window` must be below 16.
+    #[inline]
+    pub fn scan(self, block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
+        debug_assert!(block.len() <= BLOCK && window < 16);
+        match self {
+            // SAFETY: `Avx512` and `Avx2` are only used after `supported()`
+            // detected the feature at run time (`blocks::update_with` checks
+            // a caller's choice), and the functions read `block` and `masks`
+            // only within bounds.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { x86_64::avx2::window_sum(block, masks, low_bits) },
-            _ => portable::window_sum(block, masks, low_bits),
+            Isa::Avx512 => unsafe { x86_64::avx512::scan(block, masks, window) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { x86_64::avx2::scan(block, masks, window) },
+            _ => portable::scan(block, masks, window),
         }
     }
 }

@@ -1,45 +1,55 @@
-//! The block passes in plain Rust: the reference for the SIMD versions.
+//! The block pass in plain Rust: the reference for the SIMD versions.
 //!
-//! Null lanes are masked to `+0.0` bits first, which adds nothing and has the
-//! smallest exponent, so neither pass reads what a null slot holds.
+//! Null lanes are masked to `+0.0` bits first: zero adds nothing, lies in
+//! window 0, marks no window and has the smallest exponent, so nothing a null
+//! slot holds is read into the result.
 
-use super::Masks;
+use super::{Masks, Scan};
 
-const EXP_MASK: u32 = 0x7f80_0000;
-const ABS_MASK: u32 = 0x7fff_ffff;
 const LANES: usize = 16;
 
-/// The bits of `block[i]`, or `0` (`+0.0`) where `masks` marks it null.
-#[inline(always)]
-fn bits(block: &[f32], masks: Option<&Masks>, i: usize) -> u32 {
-    let bits = block[i].to_bits();
-    match masks {
-        None => bits,
-        Some(masks) => bits & 0u32.wrapping_sub(((masks[i / 64] >> (i % 64)) & 1) as u32),
-    }
-}
-
 /// See [`super`].
-pub fn max_exponent(block: &[f32], masks: Option<&Masks>) -> u32 {
-    let mut lanes = [0u32; LANES];
-    for (i, _) in block.iter().enumerate() {
-        let lane = &mut lanes[i % LANES];
-        *lane = (*lane).max(bits(block, masks, i) & EXP_MASK);
-    }
-    lanes.into_iter().max().unwrap_or(0)
-}
-
-/// See [`super`].
-pub fn window_sum(block: &[f32], masks: Option<&Masks>, low_bits: u32) -> (f64, bool) {
+pub fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
     let mut sums = [0f64; LANES];
-    let mut below = 0u32;
-    for i in 0..block.len() {
-        let bits = bits(block, masks, i);
-        let abs = bits & ABS_MASK;
-        let in_window = 0u32.wrapping_sub((abs >= low_bits) as u32);
+    let mut windows = 0u32;
+    let mut max_exponent = 0u32;
+    for (i, &x) in block.iter().enumerate() {
+        let valid = masks.is_none_or(|m| (m[i / 64] >> (i % 64)) & 1 == 1);
+        let bits = x.to_bits() & 0u32.wrapping_sub(valid as u32);
+        let exponent = (bits >> 23) & 0xff;
+        let in_window = 0u32.wrapping_sub((exponent >> 4 == window) as u32);
         sums[i % LANES] += f32::from_bits(bits & in_window) as f64;
-        below |= abs & !in_window;
+        let nonzero = (bits & 0x7fff_ffff != 0) as u32;
+        windows |= nonzero << (exponent >> 4);
+        max_exponent = max_exponent.max(exponent);
     }
-    // Exact in any order: every partial sum is a subset sum of the window.
-    (sums.iter().sum(), below != 0)
+    Scan {
+        // Exact in any order: every partial sum is a subset sum of the window.
+        sum: sums.iter().sum(),
+        windows: windows as u16,
+        max_exponent,
+    }
+}
+
+/// See [`super::Isa::window_sum`].
+pub fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
+    let mut sums = [0f64; LANES];
+    for (i, &x) in block.iter().enumerate() {
+        let valid = masks.is_none_or(|m| (m[i / 64] >> (i % 64)) & 1 == 1);
+        let bits = x.to_bits() & 0u32.wrapping_sub(valid as u32);
+        let in_window = 0u32.wrapping_sub(((bits & 0x7fff_ffff) >> 27 == window) as u32);
+        sums[i % LANES] += f32::from_bits(bits & in_window) as f64;
+    }
+    sums.iter().sum()
+}
+
+/// See [`super::Isa::all_window_sums`].
+pub fn all_window_sums(block: &[f32], masks: Option<&Masks>) -> [f64; 16] {
+    let mut sums = [0f64; 16];
+    for (i, &x) in block.iter().enumerate() {
+        if masks.is_none_or(|m| (m[i / 64] >> (i % 64)) & 1 == 1) {
+            sums[((x.to_bits() & 0x7fff_ffff) >> 27) as usize] += x as f64;
+        }
+    }
+    sums
 }

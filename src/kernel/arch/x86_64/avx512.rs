@@ -1,50 +1,84 @@
-//! The block passes with AVX-512 F: 16 lanes; a 16-bit slice of the validity
-//! bitmap is used directly as the lane mask (`__mmask16`).
+//! The block pass with AVX-512 F: 16 lanes; a 16-bit slice of the validity
+//! bitmap is the lane mask (`__mmask16`) as it is.
 
 use std::arch::x86_64::*;
 
-use super::super::Masks;
+use super::super::{Masks, Scan};
 
-const EXP_MASK: i32 = 0x7f80_0000;
-const ABS_MASK: i32 = 0x7fff_ffff;
-
-/// The validity of values `16 * j .. 16 * j + 16` as a lane mask.
+/// The validity of values `16 * j .. 16 * j + 16`, limited to the block.
 #[inline(always)]
-fn lane_mask(masks: Option<&Masks>, j: usize) -> __mmask16 {
-    match masks {
+fn lane_mask(block: &[f32], masks: Option<&Masks>, j: usize) -> __mmask16 {
+    let n = (block.len() - 16 * j).min(16);
+    let valid = match masks {
         None => 0xffff,
         Some(m) => (m[j / 4] >> (16 * (j % 4))) as u16,
-    }
+    };
+    valid & (((1u32 << n) - 1) as u16)
 }
 
-/// Loads up to 16 values from `block[16 * j..]`; lanes past the end are
-/// masked off (and read as zero).
-#[inline(always)]
-unsafe fn load(block: &[f32], j: usize, k: __mmask16) -> (__m512i, __mmask16) {
-    let start = 16 * j;
-    let n = (block.len() - start).min(16);
-    let k = k & (((1u32 << n) - 1) as u16);
-    // SAFETY: lanes at and past `n` are masked off and not accessed, so the
-    // load reads only `block[start..start + n]`.
-    let v = unsafe { _mm512_maskz_loadu_epi32(k, block.as_ptr().add(start) as *const i32) };
-    (v, k)
-}
-
-/// See [`super::super`].
+/// See [`super::super::Isa::window_sum`]: four independent accumulators, so
+/// the additions do not wait on each other.
 ///
 /// # Safety
 ///
 /// The CPU must support AVX-512 F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn max_exponent(block: &[f32], masks: Option<&Masks>) -> u32 {
-    let exp = _mm512_set1_epi32(EXP_MASK);
-    let mut emax = _mm512_setzero_si512();
+pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
+    let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
+    let target = _mm512_set1_epi32(window as i32);
+    let mut sums = [_mm512_setzero_pd(); 4];
     for j in 0..block.len().div_ceil(16) {
-        // SAFETY: `load` stays inside `block`.
-        let (v, k) = unsafe { load(block, j, lane_mask(masks, j)) };
-        emax = _mm512_mask_max_epu32(emax, k, emax, _mm512_and_si512(v, exp));
+        let k = lane_mask(block, masks, j);
+        // SAFETY: lanes outside `k` are not accessed, and `k` has no lane
+        // past the end of `block`.
+        let v = unsafe { _mm512_maskz_loadu_epi32(k, block.as_ptr().add(16 * j) as *const i32) };
+        let win = _mm512_srli_epi32::<27>(_mm512_and_si512(v, abs_mask));
+        let in_window = _mm512_mask_cmpeq_epi32_mask(k, win, target);
+        let x = _mm512_castsi512_ps(_mm512_maskz_mov_epi32(in_window, v));
+        let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+        let hi = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64::<1>(
+            _mm512_castps_si512(x),
+        )));
+        let pair = 2 * (j % 2);
+        sums[pair] = _mm512_add_pd(sums[pair], lo);
+        sums[pair + 1] = _mm512_add_pd(sums[pair + 1], hi);
     }
-    _mm512_reduce_max_epu32(emax)
+    // Exact in any order: every partial sum is a subset sum of the window.
+    let total = _mm512_add_pd(
+        _mm512_add_pd(sums[0], sums[1]),
+        _mm512_add_pd(sums[2], sums[3]),
+    );
+    _mm512_reduce_add_pd(total)
+}
+
+/// See [`super::super::Isa::all_window_sums`]: each vector is converted to
+/// `f64` once and added, under a mask per window, to sixteen accumulators
+/// that stay in registers.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512 F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn all_window_sums(block: &[f32], masks: Option<&Masks>) -> [f64; 16] {
+    let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
+    let mut sums = [_mm512_setzero_pd(); 16];
+    for j in 0..block.len().div_ceil(16) {
+        let k = lane_mask(block, masks, j);
+        // SAFETY: lanes outside `k` are not accessed, and `k` has no lane
+        // past the end of `block`.
+        let v = unsafe { _mm512_maskz_loadu_epi32(k, block.as_ptr().add(16 * j) as *const i32) };
+        let win = _mm512_srli_epi32::<27>(_mm512_and_si512(v, abs_mask));
+        let x = _mm512_castsi512_ps(v);
+        let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+        let hi = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64::<1>(v)));
+        for (w, sum) in sums.iter_mut().enumerate() {
+            let in_window = _mm512_mask_cmpeq_epi32_mask(k, win, _mm512_set1_epi32(w as i32));
+            *sum = _mm512_mask_add_pd(*sum, in_window as u8, *sum, lo);
+            *sum = _mm512_mask_add_pd(*sum, (in_window >> 8) as u8, *sum, hi);
+        }
+    }
+    // Exact in any order: every partial sum is a subset sum of one window.
+    sums.map(|sum| _mm512_reduce_add_pd(sum))
 }
 
 /// See [`super::super`].
@@ -53,18 +87,22 @@ pub unsafe fn max_exponent(block: &[f32], masks: Option<&Masks>) -> u32 {
 ///
 /// The CPU must support AVX-512 F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, low_bits: u32) -> (f64, bool) {
-    let abs_mask = _mm512_set1_epi32(ABS_MASK);
-    let low = _mm512_set1_epi32(low_bits as i32);
-    let zero = _mm512_setzero_si512();
+pub unsafe fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
+    let exponent_mask = _mm512_set1_epi32(0x7f80_0000);
+    let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
+    let target = _mm512_set1_epi32(window as i32);
+    let one = _mm512_set1_epi32(1);
     let (mut lo_sum, mut hi_sum) = (_mm512_setzero_pd(), _mm512_setzero_pd());
-    let mut below: __mmask16 = 0;
+    let mut windows = _mm512_setzero_si512();
+    let mut max_exponent = _mm512_setzero_si512();
     for j in 0..block.len().div_ceil(16) {
-        // SAFETY: `load` stays inside `block`.
-        let (v, k) = unsafe { load(block, j, lane_mask(masks, j)) };
-        let abs = _mm512_and_si512(v, abs_mask);
-        let in_window = _mm512_mask_cmpge_epu32_mask(k, abs, low);
-        below |= _mm512_mask_cmpneq_epu32_mask(k & !in_window, abs, zero);
+        let k = lane_mask(block, masks, j);
+        // SAFETY: lanes outside `k` are not accessed, and `k` has no lane
+        // past the end of `block`.
+        let v = unsafe { _mm512_maskz_loadu_epi32(k, block.as_ptr().add(16 * j) as *const i32) };
+        let exponent = _mm512_srli_epi32::<23>(_mm512_and_si512(v, exponent_mask));
+        let win = _mm512_srli_epi32::<4>(exponent);
+        let in_window = _mm512_mask_cmpeq_epi32_mask(k, win, target);
         let x = _mm512_castsi512_ps(_mm512_maskz_mov_epi32(in_window, v));
         let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
         let hi = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64::<1>(
@@ -72,8 +110,14 @@ pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, low_bits: u32) ->
         )));
         lo_sum = _mm512_add_pd(lo_sum, lo);
         hi_sum = _mm512_add_pd(hi_sum, hi);
+        let nonzero = _mm512_mask_test_epi32_mask(k, v, abs_mask);
+        windows = _mm512_mask_or_epi32(windows, nonzero, windows, _mm512_sllv_epi32(one, win));
+        max_exponent = _mm512_max_epu32(max_exponent, exponent);
     }
-    // Exact in any order: every partial sum is a subset sum of the window.
-    let sum = _mm512_reduce_add_pd(_mm512_add_pd(lo_sum, hi_sum));
-    (sum, below != 0)
+    Scan {
+        // Exact in any order: every partial sum is a subset sum of the window.
+        sum: _mm512_reduce_add_pd(_mm512_add_pd(lo_sum, hi_sum)),
+        windows: _mm512_reduce_or_epi32(windows) as u16,
+        max_exponent: _mm512_reduce_max_epu32(max_exponent),
+    }
 }

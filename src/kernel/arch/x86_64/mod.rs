@@ -1,4 +1,4 @@
-//! x86-64 versions of the block passes.
+//! x86-64 versions of the block pass.
 
 pub mod avx2;
 pub mod avx512;
