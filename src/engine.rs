@@ -5,7 +5,7 @@
 //! matter: the result is bitwise the same for every thread count.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::ffi::OsStr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_array::Float32Array;
@@ -15,7 +15,7 @@ use crate::column::Float32Column;
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::IpcData;
 use crate::kernel::{validity_of, MeanState, Validity};
-use crate::source::MappedFile;
+use crate::source::Source;
 
 /// Values per task: 4 MiB of `f32`, large enough that scheduling costs
 /// nothing, small enough to balance two to a few dozen threads.
@@ -129,8 +129,9 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
     Ok(pool)
 }
 
-/// The state of a column of an Arrow IPC file or stream at `path`, read
-/// through a memory map without copying.
+/// The state of a column of an Arrow IPC file or stream at `path` (or of
+/// the shared-memory segment `shm://NAME`), read through a memory map
+/// without copying.
 ///
 /// # Errors
 ///
@@ -157,7 +158,7 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn state_of_file(
-    path: impl AsRef<Path>,
+    path: impl AsRef<OsStr>,
     column: Option<&str>,
     threads: Option<usize>,
 ) -> Result<MeanState> {
@@ -165,17 +166,17 @@ pub fn state_of_file(
     state_of_arrays(column.chunks(), threads)
 }
 
-/// Maps the file at `path` and decodes `column` without copying.
+/// Maps the file at `path` (or the segment `shm://NAME`) and decodes
+/// `column` without copying.
 ///
 /// # Errors
 ///
 /// As [`state_of_file`].
-pub fn open_column(path: impl AsRef<Path>, column: Option<&str>) -> Result<Float32Column> {
+pub fn open_column(path: impl AsRef<OsStr>, column: Option<&str>) -> Result<Float32Column> {
     let path = path.as_ref();
     catch_panic(|| {
-        let file = MappedFile::open(path)?;
-        let data = IpcData::open(file.buffer().clone(), &path.display().to_string())?;
-        data.float32_column(column)
+        let source = Source::open(path)?;
+        IpcData::open(source.buffer().clone(), source.name())?.float32_column(column)
     })
 }
 

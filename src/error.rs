@@ -28,6 +28,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A shared-memory segment of that name exists already; it is never
+    /// replaced.
+    #[error("shm://{name}: a shared-memory segment of that name already exists")]
+    AlreadyExists {
+        /// The segment's name.
+        name: String,
+    },
+
     /// The bytes are not a readable Arrow IPC file or stream.
     #[error("{source_name}: not a valid Arrow IPC file or stream: {message}")]
     Corrupt {

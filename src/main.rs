@@ -1,14 +1,13 @@
 //! The `mapmean` command line: parse arguments, call the library, print rows.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use mapmean::engine;
 use mapmean::ipc::IpcData;
 use mapmean::results::ResultRow;
-use mapmean::source::MappedFile;
+use mapmean::source::Source;
 use mapmean::{Error, MeanOptions, MeanState, Result};
 
 /// Exact, zero-copy means of Float32 columns in Arrow IPC files.
@@ -26,9 +25,9 @@ enum Command {
     /// Several sources are one dataset: each column's states are merged, so
     /// the mean is that of the concatenation, bit for bit.
     Mean {
-        /// Arrow IPC files or streams.
+        /// Arrow IPC files or streams, or shared-memory segments (shm://NAME).
         #[arg(required = true, value_name = "SOURCE")]
-        sources: Vec<PathBuf>,
+        sources: Vec<std::ffi::OsString>,
         /// Column to average (repeatable). Default: every Float32 column.
         #[arg(short, long = "column", value_name = "NAME")]
         columns: Vec<String>,
@@ -85,10 +84,9 @@ fn run(cli: Cli) -> Result<()> {
     };
     let threads = threads.map(|t| t as usize);
     let mut rows: Vec<ResultRow> = Vec::new();
-    for path in &sources {
-        let name = path.display().to_string();
-        let file = MappedFile::open(path)?;
-        let data = IpcData::open(file.buffer().clone(), &name)?;
+    for spec in &sources {
+        let source = Source::open(spec)?;
+        let data = IpcData::open(source.buffer().clone(), source.name())?;
         if rows.is_empty() {
             let names = if columns.is_empty() {
                 float32_columns(&data)?

@@ -25,8 +25,9 @@ import numpy as np
 import pyarrow as pa
 
 from . import _mapmean
+from ._mapmean import SharedTable
 
-__all__ = ["mean", "write_ipc", "__version__"]
+__all__ = ["mean", "write_ipc", "share", "attach", "SharedTable", "__version__"]
 __version__: str = _mapmean.__version__
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -48,7 +49,9 @@ def mean(
         Where the values are:
 
         - a path (``str`` or ``os.PathLike``) to an Arrow IPC file or stream,
-          memory-mapped and read without copying;
+          memory-mapped and read without copying; ``"shm://NAME"`` for a
+          shared-memory segment made by :func:`share`, or a
+          :class:`SharedTable`;
         - any object with the Arrow PyCapsule interface
           (``__arrow_c_array__`` or ``__arrow_c_stream__``): pyarrow ``Array``,
           ``ChunkedArray``, ``RecordBatch``, ``Table``, ``RecordBatchReader``,
@@ -101,6 +104,8 @@ def mean(
     args = (skip_nulls, min_count, threads)
     if isinstance(source, (str, os.PathLike)):
         value = _mapmean._mean_path(os.fspath(source), column, *args)
+    elif isinstance(source, SharedTable):
+        value = source._mean(column, *args)
     elif isinstance(source, np.ma.MaskedArray):
         value = _mapmean._mean_arrow(_masked_to_arrow(source, column), None, *args)
     elif isinstance(source, np.ndarray):
@@ -173,12 +178,112 @@ def write_ipc(
     >>> mapmean.mean(mapmean.write_ipc(path, values, mask=values > 3))
     <pyarrow.DoubleScalar: 1.5>
     """
+    if format not in ("file", "stream"):
+        raise ValueError(f"format must be 'file' or 'stream', got {format!r}")
+    path = pathlib.Path(path)
+    _mapmean._write_ipc(os.fspath(path), _record_batches(data, mask, nan_as_null, batch_rows), format)
+    return path
+
+
+def share(
+    data: Union[np.ndarray, Mapping[str, np.ndarray]],
+    *,
+    name: Optional[str] = None,
+    mask: Optional[np.ndarray] = None,
+    nan_as_null: bool = False,
+) -> SharedTable:
+    """Write arrays into a new POSIX shared-memory segment, as an Arrow IPC
+    file image, for other processes to read without copying.
+
+    The segment is created exclusively with mode 0600 (private to its
+    owner). Its size is bounded up front, the image is written straight into
+    the segment (no temporary file), and the segment is then trimmed to the
+    image's exact size. Readers use ``mapmean.mean("shm://" + table.name)``,
+    :func:`attach`, or ``mapmean mean shm://NAME`` on the command line.
+
+    Parameters
+    ----------
+    data, mask, nan_as_null
+        As in :func:`write_ipc`.
+    name
+        The segment's name (an optional leading ``/`` or ``shm://``, then at
+        most 240 bytes without ``/``). Default: ``mapmean-`` and 16 random
+        hex digits.
+
+    Returns
+    -------
+    SharedTable
+        The owner's handle. Used as a context manager it closes and unlinks
+        the segment on exit; otherwise call ``close()`` and ``unlink()``.
+        Readers that attached keep a valid mapping after the unlink.
+
+    Raises
+    ------
+    FileExistsError
+        A segment of that name exists (it is never replaced).
+    ValueError
+        An invalid name, or invalid data (as in :func:`write_ipc`).
+
+    Examples
+    --------
+    >>> import numpy as np, mapmean
+    >>> with mapmean.share(np.array([3e37, 0.75, -3e37], dtype=np.float32)) as table:
+    ...     mapmean.mean("shm://" + table.name)
+    <pyarrow.DoubleScalar: 0.25>
+    """
+    if name is not None:
+        name = _segment_name(name)
+    return _mapmean._share(name, _record_batches(data, mask, nan_as_null, None))
+
+
+def attach(name: str) -> SharedTable:
+    """Map an existing shared-memory segment read-only, from any process.
+
+    Parameters
+    ----------
+    name
+        The segment's name, with or without ``shm://``.
+
+    Returns
+    -------
+    SharedTable
+        A reader's handle: ``mapmean.mean(table, column)`` computes from it;
+        ``close()`` unmaps it. It stays valid after the owner unlinks.
+
+    Raises
+    ------
+    FileNotFoundError
+        No segment of that name.
+    ValueError
+        An invalid name.
+
+    Examples
+    --------
+    >>> import numpy as np, mapmean
+    >>> owner = mapmean.share({"x": np.arange(4, dtype=np.float32)})
+    >>> reader = mapmean.attach(owner.name)
+    >>> owner.unlink()
+    >>> mapmean.mean(reader, "x")
+    <pyarrow.DoubleScalar: 1.5>
+    >>> reader.close(); owner.close()
+    """
+    return _mapmean._attach(_segment_name(name))
+
+
+def _segment_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"a segment name must be a str, got {type(name).__name__}")
+    return name[len("shm://"):] if name.startswith("shm://") else name
+
+
+def _record_batches(
+    data: Any, mask: Optional[np.ndarray], nan_as_null: bool, batch_rows: Optional[int]
+) -> pa.RecordBatchReader:
+    """The arrays of ``data`` as record batches (see :func:`write_ipc`)."""
     if batch_rows is not None:
         _check_int("batch_rows", batch_rows)
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
-    if format not in ("file", "stream"):
-        raise ValueError(f"format must be 'file' or 'stream', got {format!r}")
     if isinstance(data, Mapping):
         if mask is not None:
             raise ValueError("mask applies to a single array; use numpy masked arrays in a mapping")
@@ -198,9 +303,7 @@ def write_ipc(
     batches = table.to_batches(max_chunksize=batch_rows) if batch_rows else table.combine_chunks().to_batches()
     if not batches:
         batches = [pa.record_batch([pa.array([], a.type) for a in table.columns], schema=table.schema)]
-    path = pathlib.Path(path)
-    _mapmean._write_ipc(os.fspath(path), pa.RecordBatchReader.from_batches(table.schema, batches), format)
-    return path
+    return pa.RecordBatchReader.from_batches(table.schema, batches)
 
 
 def _to_arrow(array: Any, mask: Optional[np.ndarray], nan_as_null: bool, name: Any) -> pa.Array:

@@ -19,11 +19,12 @@ use mapmean::engine::{self, Part};
 use mapmean::error::catch_panic;
 use mapmean::ipc::{write::write_batches, IpcFormat};
 use mapmean::kernel::blocks::BLOCK;
+use mapmean::source::{SharedSegment, Source};
 use mapmean::{Error, Float32Column, MeanOptions, MeanState};
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{
-    PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyOSError, PyPermissionError,
-    PyRuntimeError, PyTypeError, PyValueError,
+    PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyOSError,
+    PyPermissionError, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -34,6 +35,7 @@ fn to_py(e: Error) -> PyErr {
     let message = e.to_string();
     match e {
         Error::NotFound { .. } => PyFileNotFoundError::new_err(message),
+        Error::AlreadyExists { .. } => PyFileExistsError::new_err(message),
         Error::Io { source, .. } => match source.kind() {
             std::io::ErrorKind::IsADirectory => PyIsADirectoryError::new_err(message),
             std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
@@ -285,10 +287,11 @@ fn _column_buffers<'py>(
     column: Option<String>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (range, column) = compute(py, || {
-        let file = mapmean::source::MappedFile::open(&path)?;
-        let data = mapmean::ipc::IpcData::open(file.buffer().clone(), &path.display().to_string())?;
+        let source = Source::open(&path)?;
+        let data = mapmean::ipc::IpcData::open(source.buffer().clone(), source.name())?;
+        let start = source.buffer().as_ptr() as usize;
         Ok((
-            file.address_range(),
+            start..start + source.buffer().len(),
             data.float32_column(column.as_deref())?,
         ))
     })?;
@@ -320,9 +323,151 @@ fn _column_buffers<'py>(
 fn _read_ceiling(py: Python<'_>, path: PathBuf, threads: Option<i64>) -> PyResult<u64> {
     let threads = self::threads(threads)?;
     compute(py, || {
-        let file = mapmean::source::MappedFile::open(&path)?;
-        mapmean::ceiling::sum_words(file.buffer().as_slice(), threads)
+        let source = Source::open(&path)?;
+        mapmean::ceiling::sum_words(source.buffer().as_slice(), threads)
     })
+}
+
+/// A shared-memory segment holding an Arrow IPC file image; see
+/// `mapmean.share` and `mapmean.attach`.
+#[pyclass(module = "mapmean._mapmean")]
+struct SharedTable {
+    name: String,
+    nbytes: usize,
+    owner: bool,
+    unlinked: bool,
+    segment: Option<SharedSegment>,
+}
+
+#[pymethods]
+impl SharedTable {
+    /// The segment's name (use it as ``"shm://" + name`` from other processes).
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Size of the segment in bytes.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.nbytes
+    }
+
+    /// Whether this object created the segment (and unlinks it on exit).
+    #[getter]
+    fn owner(&self) -> bool {
+        self.owner
+    }
+
+    /// Whether ``close`` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.segment.is_none()
+    }
+
+    /// Unmaps the segment from this process (arrays already computed from it
+    /// keep their own reference). Idempotent.
+    fn close(&mut self) {
+        self.segment = None;
+    }
+
+    /// Removes the segment's name: no new reader can attach; existing
+    /// mappings stay valid until closed. Raises FileNotFoundError if the name
+    /// is already gone.
+    fn unlink(&mut self) -> PyResult<()> {
+        mapmean::source::shm::unlink(&self.name).map_err(to_py)?;
+        self.unlinked = true;
+        Ok(())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Closes; the owner also unlinks (if not done already).
+    fn __exit__(
+        &mut self,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close();
+        if self.owner && !self.unlinked {
+            self.unlink()?;
+        }
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SharedTable(name={:?}, nbytes={}, owner={}, closed={})",
+            self.name,
+            self.nbytes,
+            if self.owner { "True" } else { "False" },
+            if self.segment.is_none() {
+                "True"
+            } else {
+                "False"
+            }
+        )
+    }
+
+    /// Mean of a column of the segment (see ``mapmean.mean``).
+    #[pyo3(signature = (column, skip_nulls, min_count, threads))]
+    fn _mean(
+        &self,
+        py: Python<'_>,
+        column: Option<String>,
+        skip_nulls: bool,
+        min_count: i64,
+        threads: Option<i64>,
+    ) -> PyResult<Option<f64>> {
+        let (options, threads) = (options(skip_nulls, min_count)?, self::threads(threads)?);
+        let segment = self.segment.clone().ok_or_else(|| {
+            PyValueError::new_err(format!("SharedTable {:?} is closed", self.name))
+        })?;
+        let state = compute(py, || {
+            let data =
+                mapmean::ipc::IpcData::open(segment.buffer().clone(), &segment.source_name())?;
+            engine::state_of_arrays(data.float32_column(column.as_deref())?.chunks(), threads)
+        })?;
+        Ok(state.finish_with(&options))
+    }
+}
+
+impl SharedTable {
+    fn new(segment: SharedSegment, owner: bool) -> Self {
+        SharedTable {
+            name: segment.name().to_string(),
+            nbytes: segment.buffer().len(),
+            owner,
+            unlinked: false,
+            segment: Some(segment),
+        }
+    }
+}
+
+/// Creates the segment `name` (random if None) holding `data`'s batches.
+#[pyfunction]
+#[pyo3(signature = (name, data))]
+fn _share(py: Python<'_>, name: Option<String>, data: AnyRecordBatch) -> PyResult<SharedTable> {
+    let reader = data.into_reader()?;
+    let schema = reader.schema();
+    let batches = reader
+        .collect::<Result<Vec<RecordBatch>, ArrowError>>()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let name = name.unwrap_or_else(SharedSegment::random_name);
+    let segment = compute(py, || {
+        SharedSegment::create_with_batches(&name, &schema, &batches)
+    })?;
+    Ok(SharedTable::new(segment, true))
+}
+
+/// Maps the existing segment `name` read-only.
+#[pyfunction]
+fn _attach(py: Python<'_>, name: String) -> PyResult<SharedTable> {
+    let segment = compute(py, || SharedSegment::open(&name))?;
+    Ok(SharedTable::new(segment, false))
 }
 
 /// The compiled half of the `mapmean` package.
@@ -338,6 +483,9 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_write_ipc, m)?)?;
     m.add_function(wrap_pyfunction!(_column_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(_read_ceiling, m)?)?;
+    m.add_function(wrap_pyfunction!(_share, m)?)?;
+    m.add_function(wrap_pyfunction!(_attach, m)?)?;
+    m.add_class::<SharedTable>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,11 +1,73 @@
 //! Sources: where the bytes come from, exposed as Arrow [`Buffer`]s that own
 //! their mapping, so decoded arrays can point straight into it.
 //!
-//! [`MappedFile`] maps a file. Every source hands the same kind of buffer to
-//! [`crate::ipc`], so all of them share one decode path.
+//! [`MappedFile`] maps a file; [`SharedSegment`] maps a POSIX shared-memory
+//! segment (`shm://NAME`). Every source hands the same kind of buffer to
+//! [`crate::ipc`], so all of them share one decode path. [`Source`] parses
+//! the strings users write for either.
 //!
 //! [`Buffer`]: arrow_buffer::Buffer
 
 pub mod mmap;
+#[cfg(unix)]
+pub mod shm;
 
+use std::ffi::OsStr;
+use std::path::Path;
+
+use arrow_buffer::Buffer;
+
+use crate::error::Result;
 pub use mmap::MappedFile;
+#[cfg(unix)]
+pub use shm::SharedSegment;
+
+/// A mapped source of IPC bytes: a file or a shared-memory segment.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::source::Source;
+/// let err = Source::open("shm://no-such-segment-here").unwrap_err();
+/// assert!(err.to_string().contains("shm://no-such-segment-here"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Source {
+    name: String,
+    buffer: Buffer,
+}
+
+impl Source {
+    /// Opens `spec`: `shm://NAME` for a shared-memory segment, anything else
+    /// as a file path.
+    ///
+    /// # Errors
+    ///
+    /// As [`MappedFile::open`] or [`SharedSegment::open`].
+    pub fn open(spec: impl AsRef<OsStr>) -> Result<Self> {
+        let spec = spec.as_ref();
+        #[cfg(unix)]
+        if let Some(name) = spec.to_str().and_then(|s| s.strip_prefix(shm::SCHEME)) {
+            let segment = SharedSegment::open(name)?;
+            return Ok(Source {
+                name: segment.source_name(),
+                buffer: segment.buffer().clone(),
+            });
+        }
+        let file = MappedFile::open(spec)?;
+        Ok(Source {
+            name: Path::new(spec).display().to_string(),
+            buffer: file.buffer().clone(),
+        })
+    }
+
+    /// The name used in errors: the path, or `shm://NAME`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The mapped bytes.
+    pub fn buffer(&self) -> &Buffer {
+        &self.buffer
+    }
+}
