@@ -106,3 +106,26 @@ fn errors_are_one_line_and_exit_non_zero() {
         );
     }
 }
+
+#[test]
+fn shared_memory_segments_are_sources() {
+    use mapmean::source::SharedSegment;
+    let b = batch(Float32Array::from(vec![
+        Some(3e37),
+        Some(0.75),
+        None,
+        Some(-3e37),
+    ]));
+    let name = SharedSegment::random_name();
+    let segment = SharedSegment::create_with_batches(&name, &b.schema(), &[b]).unwrap();
+    let uri = format!("shm://{name}");
+    let (ok, out, err) = mapmean(&["mean", &uri, "--format", "json"]);
+    segment.unlink().unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        r#"{"column":"x","count":3,"null_count":1,"nan_count":0,"mean":0.25}"#
+    );
+    let (ok, _, err) = mapmean(&["mean", &uri]);
+    assert!(!ok && err.starts_with("error: shm://"), "{err}");
+}
