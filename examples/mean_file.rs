@@ -32,6 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let column = args.next();
     let state = engine::state_of_file(&path, column.as_deref(), None)?;
     let row = results::ResultRow {
+        source: None,
         column: column.unwrap_or_else(|| "values".into()),
         state,
     };

@@ -13,7 +13,8 @@
 //! - [`kernel`]: [`MeanState`], the exact, mergeable mean state
 //!   (update / merge / finish), with no I/O;
 //! - [`results`]: states as an Arrow `RecordBatch`;
-//! - [`engine`]: the driver that ties them together, over threads.
+//! - [`engine`]: the driver that ties them together, over threads;
+//! - [`dataset`]: many sources (directories, globs) scanned and merged.
 //!
 //! # Example
 //!
@@ -31,6 +32,7 @@
 
 pub mod ceiling;
 pub mod column;
+pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod ipc;

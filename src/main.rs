@@ -1,14 +1,17 @@
 //! The `mapmean` command line: parse arguments, call the library, print rows.
 
-use std::io::Write;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mapmean::engine;
-use mapmean::ipc::IpcData;
-use mapmean::results::ResultRow;
-use mapmean::source::Source;
-use mapmean::{Error, MeanOptions, MeanState, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mapmean::dataset::{self, OnError};
+use mapmean::ipc::{write::write_batches, IpcFormat};
+use mapmean::results::{to_record_batch, ResultRow};
+use mapmean::{Error, MeanOptions, Result};
 
 /// Exact, zero-copy means of Float32 columns in Arrow IPC files.
 #[derive(Parser)]
@@ -25,13 +28,19 @@ enum Command {
     /// Several sources are one dataset: each column's states are merged, so
     /// the mean is that of the concatenation, bit for bit.
     Mean {
-        /// Arrow IPC files or streams, or shared-memory segments (shm://NAME).
+        /// Arrow IPC files or streams, directories (searched recursively for
+        /// *.arrow, *.arrows, *.feather, *.ipc), glob patterns, or shared-memory
+        /// segments (shm://NAME).
         #[arg(required = true, value_name = "SOURCE")]
-        sources: Vec<std::ffi::OsString>,
-        /// Column to average (repeatable). Default: every Float32 column.
+        sources: Vec<OsString>,
+        /// Column to average (repeatable). Default: every Float32 column
+        /// common to all sources.
         #[arg(short, long = "column", value_name = "NAME")]
         columns: Vec<String>,
-        /// Output format. json is JSON Lines.
+        /// One row per (source, column) instead of one per column.
+        #[arg(long)]
+        by_source: bool,
+        /// Output format: json is JSON Lines; arrow is an Arrow IPC stream.
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         format: Format,
         /// Worker threads (default: all cores).
@@ -43,14 +52,26 @@ enum Command {
         /// Give a null mean when fewer values are valid.
         #[arg(long, default_value_t = 1, value_name = "N")]
         min_count: u64,
+        /// Finish the other sources when one fails; report every failure at
+        /// the end and exit non-zero.
+        #[arg(long)]
+        keep_going: bool,
+        /// Show a progress bar on a terminal from the start (default: once a
+        /// run takes over a second).
+        #[arg(long, overrides_with = "no_progress")]
+        progress: bool,
+        /// Never show a progress bar.
+        #[arg(long, overrides_with = "progress")]
+        no_progress: bool,
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Table,
     Csv,
     Json,
+    Arrow,
 }
 
 fn main() -> ExitCode {
@@ -61,7 +82,8 @@ fn main() -> ExitCode {
     let outcome = std::panic::catch_unwind(|| run(cli))
         .unwrap_or_else(|_| Err(Error::Internal("unexpected panic".into())));
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -69,68 +91,107 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Runs the command; `Ok(false)` when some sources failed under
+/// `--keep-going` (they have been reported).
+fn run(cli: Cli) -> Result<bool> {
     let Command::Mean {
         sources,
         columns,
+        by_source,
         format,
         threads,
         no_skip_nulls,
         min_count,
+        keep_going,
+        progress,
+        no_progress,
     } = cli.command;
     let options = MeanOptions {
         skip_nulls: !no_skip_nulls,
         min_count,
     };
+    let sources = dataset::expand(&sources)?;
+    let bar = Progress::new(sources.len() as u64, progress, no_progress);
+    let on_error = if keep_going {
+        OnError::KeepGoing
+    } else {
+        OnError::Stop
+    };
+    let columns = (!columns.is_empty()).then_some(&columns[..]);
     let threads = threads.map(|t| t as usize);
-    let mut rows: Vec<ResultRow> = Vec::new();
-    for spec in &sources {
-        let source = Source::open(spec)?;
-        let data = IpcData::open(source.buffer().clone(), source.name())?;
-        if rows.is_empty() {
-            let names = if columns.is_empty() {
-                float32_columns(&data)?
-            } else {
-                columns.clone()
-            };
-            rows = names
-                .into_iter()
-                .map(|column| ResultRow {
-                    column,
-                    state: MeanState::default(),
-                })
-                .collect();
-        }
-        for row in &mut rows {
-            let column = data.float32_column(Some(&row.column))?;
-            let state = engine::state_of_arrays(column.chunks(), threads)?;
-            row.state.merge(&state);
-        }
-    }
+    let scanned = dataset::scan(&sources, columns, threads, on_error, &|| bar.tick());
+    bar.finish();
+    let scanned = scanned?;
+    let rows = if scanned.states.is_empty() {
+        Vec::new()
+    } else {
+        dataset::combine(&scanned.states, by_source)?
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     print_rows(&mut out, &rows, &options, format)
         .and_then(|()| out.flush())
-        .map_err(|e| Error::io("<stdout>", e))
+        .map_err(|e| Error::io("<stdout>", e))?;
+    for failure in &scanned.failures {
+        eprintln!("error: {failure}");
+    }
+    if !scanned.failures.is_empty() {
+        eprintln!(
+            "error: {} of {} sources failed; the rows above cover the other {}",
+            scanned.failures.len(),
+            sources.len(),
+            sources.len() - scanned.failures.len()
+        );
+    }
+    Ok(scanned.failures.is_empty())
 }
 
-/// Every Float32 column of `data`, or an error if there is none.
-fn float32_columns(data: &IpcData) -> Result<Vec<String>> {
-    let names: Vec<String> = data
-        .schema()
-        .fields()
-        .iter()
-        .filter(|f| *f.data_type() == arrow_schema::DataType::Float32)
-        .map(|f| f.name().clone())
-        .collect();
-    if names.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "{}: no Float32 column; available columns: {}",
-            data.source_name(),
-            mapmean::column::describe_columns(data.schema())
-        )));
+/// A progress bar on stderr, only on a terminal: from the start with
+/// `--progress`, once a run has taken a second otherwise, never with
+/// `--no-progress`.
+struct Progress {
+    bar: ProgressBar,
+    started: Instant,
+    shown: AtomicBool,
+    enabled: bool,
+}
+
+impl Progress {
+    fn new(len: u64, always: bool, never: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} sources  {elapsed} (eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let enabled = !never && std::io::stderr().is_terminal();
+        let progress = Progress {
+            bar,
+            started: Instant::now(),
+            shown: AtomicBool::new(false),
+            enabled,
+        };
+        if enabled && always {
+            progress.show();
+        }
+        progress
     }
-    Ok(names)
+
+    fn show(&self) {
+        if !self.shown.swap(true, Ordering::Relaxed) {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+
+    fn tick(&self) {
+        self.bar.inc(1);
+        if self.enabled && self.started.elapsed() > Duration::from_secs(1) {
+            self.show();
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 fn print_rows(
@@ -139,22 +200,44 @@ fn print_rows(
     options: &MeanOptions,
     format: Format,
 ) -> std::io::Result<()> {
-    const HEADER: [&str; 5] = ["column", "count", "null_count", "nan_count", "mean"];
-    let cells = |row: &ResultRow| {
-        [
-            row.column.clone(),
-            row.state.count.to_string(),
-            row.state.null_count.to_string(),
-            row.state.nan_count.to_string(),
-            match row.state.finish_with(options) {
-                Some(mean) => format!("{mean:?}"),
-                None => "null".to_string(),
+    if format == Format::Arrow {
+        let batch = to_record_batch(rows, options);
+        return write_batches(&mut *out, &batch.schema(), &[batch], IpcFormat::Stream).map_err(
+            |e| match e {
+                Error::Io { source, .. } => source,
+                other => std::io::Error::other(other.to_string()),
             },
-        ]
+        );
+    }
+    let with_source = rows.iter().any(|r| r.source.is_some());
+    let header: Vec<&str> = with_source
+        .then_some("source")
+        .into_iter()
+        .chain(["column", "count", "null_count", "nan_count", "mean"])
+        .collect();
+    let cells = |row: &ResultRow| -> Vec<String> {
+        let source = row.source.clone().filter(|_| with_source);
+        source
+            .into_iter()
+            .chain([
+                row.column.clone(),
+                row.state.count.to_string(),
+                row.state.null_count.to_string(),
+                row.state.nan_count.to_string(),
+                match row.state.finish_with(options) {
+                    Some(mean) => format!("{mean:?}"),
+                    None => "null".to_string(),
+                },
+            ])
+            .collect()
     };
     match format {
         Format::Json => {
             for row in rows {
+                let source = match &row.source {
+                    Some(source) => format!("\"source\":{},", json_string(source)),
+                    None => String::new(),
+                };
                 let mean = match row.state.finish_with(options) {
                     // JSON has no NaN or infinity; nan_count tells NaN apart.
                     Some(mean) if mean.is_finite() => format!("{mean:?}"),
@@ -162,7 +245,7 @@ fn print_rows(
                 };
                 writeln!(
                     out,
-                    "{{\"column\":{},\"count\":{},\"null_count\":{},\"nan_count\":{},\"mean\":{}}}",
+                    "{{{source}\"column\":{},\"count\":{},\"null_count\":{},\"nan_count\":{},\"mean\":{}}}",
                     json_string(&row.column),
                     row.state.count,
                     row.state.null_count,
@@ -172,31 +255,32 @@ fn print_rows(
             }
         }
         Format::Csv => {
-            writeln!(out, "{}", HEADER.join(","))?;
+            writeln!(out, "{}", header.join(","))?;
             for row in rows {
-                let mut cells = cells(row);
-                cells[0] = csv_field(&cells[0]);
-                if cells[4] == "null" {
-                    cells[4].clear();
+                let mut cells: Vec<String> = cells(row).iter().map(|c| csv_field(c)).collect();
+                if let Some(mean) = cells.last_mut().filter(|m| *m == "null") {
+                    mean.clear();
                 }
                 writeln!(out, "{}", cells.join(","))?;
             }
         }
+        Format::Arrow => unreachable!("written above"),
         Format::Table => {
-            let body: Vec<[String; 5]> = rows.iter().map(cells).collect();
-            let mut widths = HEADER.map(str::len);
+            let body: Vec<Vec<String>> = rows.iter().map(cells).collect();
+            let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
             for row in &body {
                 for (w, cell) in widths.iter_mut().zip(row) {
                     *w = (*w).max(cell.chars().count());
                 }
             }
-            let line = |cells: [&str; 5]| {
+            let text_columns = if with_source { 2 } else { 1 };
+            let line = |cells: &[&str]| {
                 cells
                     .iter()
-                    .zip(widths)
+                    .zip(&widths)
                     .enumerate()
-                    .map(|(i, (c, w))| {
-                        if i == 0 {
+                    .map(|(i, (c, &w))| {
+                        if i < text_columns {
                             format!("{c:<w$}")
                         } else {
                             format!("{c:>w$}")
@@ -205,9 +289,10 @@ fn print_rows(
                     .collect::<Vec<_>>()
                     .join("  ")
             };
-            writeln!(out, "{}", line(HEADER))?;
+            writeln!(out, "{}", line(&header))?;
             for row in &body {
-                writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+                let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+                writeln!(out, "{}", line(&cells))?;
             }
         }
     }

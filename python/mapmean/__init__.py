@@ -19,15 +19,25 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Any, Literal, Mapping, Optional, Union
+from typing import Any, Literal, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
 
 from . import _mapmean
-from ._mapmean import SharedTable
+from ._mapmean import MeanState, SharedTable
 
-__all__ = ["mean", "write_ipc", "share", "attach", "SharedTable", "__version__"]
+__all__ = [
+    "mean",
+    "mean_state",
+    "scan",
+    "write_ipc",
+    "share",
+    "attach",
+    "MeanState",
+    "SharedTable",
+    "__version__",
+]
 __version__: str = _mapmean.__version__
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -99,30 +109,123 @@ def mean(
     <pyarrow.DoubleScalar: None>
     """
     _check_int("min_count", min_count)
+    state = mean_state(source, column, threads=threads)
+    return pa.scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
+
+
+def mean_state(source: Any, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState:
+    """The exact, mergeable state behind :func:`mean`: counts and the exact sum.
+
+    States computed anywhere — other processes, other machines, other files
+    — merge exactly (``a.merge(b)``), pickle, and finish into the same mean as
+    one pass over all the data, bit for bit.
+
+    Parameters
+    ----------
+    source, column, threads
+        As in :func:`mean`.
+
+    Returns
+    -------
+    MeanState
+
+    Raises
+    ------
+    As :func:`mean`.
+
+    Examples
+    --------
+    >>> import numpy as np, pickle, mapmean
+    >>> a = mapmean.mean_state(np.array([3e37, 0.75], dtype=np.float32))
+    >>> b = pickle.loads(pickle.dumps(mapmean.mean_state(np.array([-3e37], dtype=np.float32))))
+    >>> a.merge(b)
+    >>> a.finish()
+    0.25
+    """
     if threads is not None:
         _check_int("threads", threads)
-    args = (skip_nulls, min_count, threads)
     if isinstance(source, (str, os.PathLike)):
-        value = _mapmean._mean_path(os.fspath(source), column, *args)
-    elif isinstance(source, SharedTable):
-        value = source._mean(column, *args)
-    elif isinstance(source, np.ma.MaskedArray):
-        value = _mapmean._mean_arrow(_masked_to_arrow(source, column), None, *args)
-    elif isinstance(source, np.ndarray):
+        return _mapmean._state_path(os.fspath(source), column, threads)
+    if isinstance(source, SharedTable):
+        return source._state(column, threads)
+    if isinstance(source, np.ma.MaskedArray):
+        return _mapmean._state_arrow(_masked_to_arrow(source, column), None, threads)
+    if isinstance(source, np.ndarray):
         if source.dtype != np.float32:
             raise TypeError(f"mapmean needs a float32 array, got dtype {source.dtype}")
         if column is not None:
             raise KeyError(f"column {column!r} given, but a numpy array has no columns")
         # A 0-d array is one value; the buffer protocol needs a shape.
-        value = _mapmean._mean_buffer(source.reshape(1) if source.ndim == 0 else source, *args)
-    elif hasattr(source, "__arrow_c_stream__") or hasattr(source, "__arrow_c_array__"):
-        value = _mapmean._mean_arrow(source, column, *args)
-    else:
-        raise TypeError(
-            "mapmean.mean needs a path, an Arrow object (with __arrow_c_array__ or "
-            f"__arrow_c_stream__) or a numpy float32 array, got {type(source).__name__}"
-        )
-    return pa.scalar(value, type=pa.float64())
+        return _mapmean._state_buffer(source.reshape(1) if source.ndim == 0 else source, threads)
+    if hasattr(source, "__arrow_c_stream__") or hasattr(source, "__arrow_c_array__"):
+        return _mapmean._state_arrow(source, column, threads)
+    raise TypeError(
+        "mapmean needs a path, an Arrow object (with __arrow_c_array__ or "
+        f"__arrow_c_stream__) or a numpy float32 array, got {type(source).__name__}"
+    )
+
+
+def scan(
+    sources: Union[PathLike, Sequence[PathLike]],
+    columns: Union[str, Sequence[str], None] = None,
+    *,
+    by_source: bool = False,
+    threads: Optional[int] = None,
+    progress: bool = False,
+) -> pa.Table:
+    """Exact means over a dataset of many Arrow IPC files.
+
+    Parameters
+    ----------
+    sources
+        Files, directories (searched recursively for ``*.arrow``, ``*.arrows``,
+        ``*.feather``, ``*.ipc``), glob patterns, or ``shm://NAME``; one or a
+        list.
+    columns
+        Column name(s). Default: every Float32 column common to all sources
+        (with ``by_source``: every Float32 column of each source).
+    by_source
+        One row per (source, column) instead of one per column.
+    threads
+        Worker threads (default: all cores), shared by files and batches.
+    progress
+        Show a progress bar on stderr (on a terminal).
+
+    Returns
+    -------
+    pyarrow.Table
+        Columns ``[source,] column, count, null_count, nan_count, mean``. Per
+        column, the states of all sources are merged exactly: the mean equals
+        that of the concatenated data, bit for bit.
+
+    Raises
+    ------
+    FileNotFoundError, KeyError, TypeError, ValueError
+        The first source that fails, named in the message; no partial table is
+        returned.
+
+    Examples
+    --------
+    >>> import numpy as np, mapmean, tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> for i, part in enumerate([[3e37, 0.75], [-3e37]]):
+    ...     _ = mapmean.write_ipc(os.path.join(d, f"part-{i}.arrow"), np.array(part, dtype=np.float32))
+    >>> mapmean.scan(d).column("mean")[0].as_py()
+    0.25
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    if isinstance(columns, str):
+        columns = [columns]
+    if threads is not None:
+        _check_int("threads", threads)
+    return _mapmean._scan(
+        [os.fspath(s) for s in sources],
+        None if columns is None else [str(c) for c in columns],
+        bool(by_source),
+        threads,
+        bool(progress),
+    )
 
 
 def write_ipc(

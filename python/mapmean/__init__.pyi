@@ -1,11 +1,33 @@
 import os
 import pathlib
-from typing import Any, Literal, Mapping, Optional, Union
+from typing import Any, Literal, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
 
 __version__: str
+
+class MeanState:
+    """The exact, mergeable state of a mean: counts and the exact sum.
+
+    Picklable; ``MeanState(state.to_bytes())`` restores a state.
+    """
+
+    def __init__(self, state: Optional[bytes] = None) -> None: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def null_count(self) -> int: ...
+    @property
+    def nan_count(self) -> int: ...
+    @property
+    def pos_inf_count(self) -> int: ...
+    @property
+    def neg_inf_count(self) -> int: ...
+    def merge(self, other: MeanState) -> None: ...
+    def finish(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]: ...
+    def to_arrow(self, column: str = "values", *, skip_nulls: bool = True, min_count: int = 1) -> pa.RecordBatch: ...
+    def to_bytes(self) -> bytes: ...
 
 class SharedTable:
     """A shared-memory segment holding an Arrow IPC file image (see share/attach)."""
@@ -48,3 +70,12 @@ def share(
     nan_as_null: bool = False,
 ) -> SharedTable: ...
 def attach(name: str) -> SharedTable: ...
+def mean_state(source: Any, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState: ...
+def scan(
+    sources: Union[str, os.PathLike[str], Sequence[Union[str, os.PathLike[str]]]],
+    columns: Union[str, Sequence[str], None] = None,
+    *,
+    by_source: bool = False,
+    threads: Optional[int] = None,
+    progress: bool = False,
+) -> pa.Table: ...

@@ -14,18 +14,38 @@ class _ColumnBuffers(TypedDict):
     map_len: int
     batches: list[_BatchBuffers]
 
-def _mean_path(
-    path: str, column: Optional[str], skip_nulls: bool, min_count: int, threads: Optional[int]
-) -> Optional[float]:
-    """Mean of a column of the Arrow IPC file or stream at ``path``."""
+class MeanState:
+    """The exact, mergeable state of a mean: counts and the exact sum."""
 
-def _mean_arrow(
-    source: Any, column: Optional[str], skip_nulls: bool, min_count: int, threads: Optional[int]
-) -> Optional[float]:
-    """Mean of a column of an Arrow PyCapsule object."""
+    def __init__(self, state: Optional[bytes] = None) -> None: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def null_count(self) -> int: ...
+    @property
+    def nan_count(self) -> int: ...
+    @property
+    def pos_inf_count(self) -> int: ...
+    @property
+    def neg_inf_count(self) -> int: ...
+    def merge(self, other: "MeanState") -> None: ...
+    def finish(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]: ...
+    def to_arrow(self, column: str = "values", *, skip_nulls: bool = True, min_count: int = 1) -> Any: ...
+    def to_bytes(self) -> bytes: ...
 
-def _mean_buffer(source: Any, skip_nulls: bool, min_count: int, threads: Optional[int]) -> Optional[float]:
-    """Mean of a float32 buffer-protocol object (numpy array), any shape and strides."""
+def _state_path(path: str, column: Optional[str], threads: Optional[int]) -> MeanState:
+    """State of a column of the Arrow IPC file or stream at ``path`` (or ``shm://NAME``)."""
+
+def _state_arrow(source: Any, column: Optional[str], threads: Optional[int]) -> MeanState:
+    """State of a column of an Arrow PyCapsule object."""
+
+def _state_buffer(source: Any, threads: Optional[int]) -> MeanState:
+    """State of a float32 buffer-protocol object (numpy array), any shape and strides."""
+
+def _scan(
+    sources: list[str], columns: Optional[list[str]], by_source: bool, threads: Optional[int], progress: bool
+) -> Any:
+    """Rows over many sources as a pyarrow Table."""
 
 def _write_ipc(path: str, data: Any, format: str) -> None:
     """Write record batches as an IPC file or stream with 64-byte aligned buffers."""
@@ -51,9 +71,7 @@ class SharedTable:
     def unlink(self) -> None: ...
     def __enter__(self) -> "SharedTable": ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
-    def _mean(
-        self, column: Optional[str], skip_nulls: bool, min_count: int, threads: Optional[int]
-    ) -> Optional[float]: ...
+    def _state(self, column: Optional[str], threads: Optional[int]) -> MeanState: ...
 
 def _share(name: Optional[str], data: Any) -> SharedTable:
     """Create a segment (random name if None) holding the record batches of ``data``."""

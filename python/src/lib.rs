@@ -19,8 +19,9 @@ use mapmean::engine::{self, Part};
 use mapmean::error::catch_panic;
 use mapmean::ipc::{write::write_batches, IpcFormat};
 use mapmean::kernel::blocks::BLOCK;
+use mapmean::results::{self, ResultRow};
 use mapmean::source::{SharedSegment, Source};
-use mapmean::{Error, Float32Column, MeanOptions, MeanState};
+use mapmean::{Error, ExactSum, Float32Column, MeanOptions, MeanState};
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyOSError,
@@ -29,6 +30,7 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::input::{AnyArray, AnyRecordBatch};
+use pyo3_arrow::{PyRecordBatch, PyTable};
 
 /// Maps a library error to the Python exception users expect.
 fn to_py(e: Error) -> PyErr {
@@ -75,36 +77,33 @@ fn compute<T: Send>(py: Python<'_>, f: impl FnOnce() -> mapmean::Result<T> + Sen
     py.detach(|| catch_panic(f)).map_err(to_py)
 }
 
-/// Mean of a column of the Arrow IPC file or stream at `path`.
+/// State of a column of the Arrow IPC file or stream at `path` (or
+/// `shm://NAME`).
 #[pyfunction]
-#[pyo3(signature = (path, column, skip_nulls, min_count, threads))]
-fn _mean_path(
+#[pyo3(signature = (path, column, threads))]
+fn _state_path(
     py: Python<'_>,
     path: PathBuf,
     column: Option<String>,
-    skip_nulls: bool,
-    min_count: i64,
     threads: Option<i64>,
-) -> PyResult<Option<f64>> {
-    let (options, threads) = (options(skip_nulls, min_count)?, self::threads(threads)?);
+) -> PyResult<PyMeanState> {
+    let threads = self::threads(threads)?;
     let state = compute(py, || {
         engine::state_of_file(&path, column.as_deref(), threads)
     })?;
-    Ok(state.finish_with(&options))
+    Ok(PyMeanState { inner: state })
 }
 
-/// Mean of a column of any object with the Arrow PyCapsule interface.
+/// State of a column of any object with the Arrow PyCapsule interface.
 #[pyfunction]
-#[pyo3(signature = (source, column, skip_nulls, min_count, threads))]
-fn _mean_arrow(
+#[pyo3(signature = (source, column, threads))]
+fn _state_arrow(
     py: Python<'_>,
     source: AnyArray,
     column: Option<String>,
-    skip_nulls: bool,
-    min_count: i64,
     threads: Option<i64>,
-) -> PyResult<Option<f64>> {
-    let (options, threads) = (options(skip_nulls, min_count)?, self::threads(threads)?);
+) -> PyResult<PyMeanState> {
+    let threads = self::threads(threads)?;
     let reader = source.into_reader()?;
     let field = reader.field();
     let arrays = reader
@@ -114,7 +113,7 @@ fn _mean_arrow(
         let column = column_of_arrays(&arrays, field.data_type(), field.name(), column.as_deref())?;
         engine::state_of_arrays(column.chunks(), threads)
     })?;
-    Ok(state.finish_with(&options))
+    Ok(PyMeanState { inner: state })
 }
 
 /// The Float32 column `wanted` of imported arrays: the arrays themselves when
@@ -163,18 +162,16 @@ fn column_of_arrays(
     }
 }
 
-/// Mean of a float32 object with the buffer protocol (a numpy array of any
+/// State of a float32 object with the buffer protocol (a numpy array of any
 /// shape and strides), read in place.
 #[pyfunction]
-#[pyo3(signature = (source, skip_nulls, min_count, threads))]
-fn _mean_buffer(
+#[pyo3(signature = (source, threads))]
+fn _state_buffer(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
-    skip_nulls: bool,
-    min_count: i64,
     threads: Option<i64>,
-) -> PyResult<Option<f64>> {
-    let (options, threads) = (options(skip_nulls, min_count)?, self::threads(threads)?);
+) -> PyResult<PyMeanState> {
+    let threads = self::threads(threads)?;
     let buffer = PyUntypedBuffer::get(source)?;
     let format = buffer.format().to_string_lossy().into_owned();
     if buffer.item_size() != 4 || !matches!(format.as_str(), "f" | "<f" | "=f" | "@f") {
@@ -188,7 +185,7 @@ fn _mean_buffer(
     let base = buffer.buf_ptr() as usize;
     let state = compute(py, move || strided_state(base, &shape, &strides, threads));
     drop(buffer); // only now may the exporter move or free the memory
-    Ok(state?.finish_with(&options))
+    Ok(PyMeanState { inner: state? })
 }
 
 /// The state of `shape`-shaped float32 data at address `base` with byte
@@ -412,17 +409,15 @@ impl SharedTable {
         )
     }
 
-    /// Mean of a column of the segment (see ``mapmean.mean``).
-    #[pyo3(signature = (column, skip_nulls, min_count, threads))]
-    fn _mean(
+    /// State of a column of the segment (see ``mapmean.mean_state``).
+    #[pyo3(signature = (column, threads))]
+    fn _state(
         &self,
         py: Python<'_>,
         column: Option<String>,
-        skip_nulls: bool,
-        min_count: i64,
         threads: Option<i64>,
-    ) -> PyResult<Option<f64>> {
-        let (options, threads) = (options(skip_nulls, min_count)?, self::threads(threads)?);
+    ) -> PyResult<PyMeanState> {
+        let threads = self::threads(threads)?;
         let segment = self.segment.clone().ok_or_else(|| {
             PyValueError::new_err(format!("SharedTable {:?} is closed", self.name))
         })?;
@@ -431,7 +426,7 @@ impl SharedTable {
                 mapmean::ipc::IpcData::open(segment.buffer().clone(), &segment.source_name())?;
             engine::state_of_arrays(data.float32_column(column.as_deref())?.chunks(), threads)
         })?;
-        Ok(state.finish_with(&options))
+        Ok(PyMeanState { inner: state })
     }
 }
 
@@ -470,6 +465,200 @@ fn _attach(py: Python<'_>, name: String) -> PyResult<SharedTable> {
     Ok(SharedTable::new(segment, false))
 }
 
+/// Serialised form of a state: a version byte, then eleven little-endian
+/// `u64`: five counts and the six limbs of the exact sum.
+const STATE_VERSION: u8 = 1;
+const STATE_BYTES: usize = 1 + 8 * 11;
+
+/// The exact, mergeable state of a mean (see the Python docstring in
+/// `mapmean/__init__.pyi`).
+#[pyclass(module = "mapmean._mapmean", name = "MeanState", eq)]
+#[derive(Clone, PartialEq)]
+struct PyMeanState {
+    inner: MeanState,
+}
+
+#[pymethods]
+impl PyMeanState {
+    /// An empty state, or one restored from ``to_bytes()``.
+    #[new]
+    #[pyo3(signature = (state=None))]
+    fn new(state: Option<&[u8]>) -> PyResult<Self> {
+        let Some(bytes) = state else {
+            return Ok(PyMeanState {
+                inner: MeanState::default(),
+            });
+        };
+        if bytes.len() != STATE_BYTES || bytes[0] != STATE_VERSION {
+            return Err(PyValueError::new_err(format!(
+                "not a serialised MeanState ({} bytes; expected {STATE_BYTES} starting with version {STATE_VERSION})",
+                bytes.len()
+            )));
+        }
+        let words: Vec<u64> = bytes[1..]
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+            .collect();
+        let mut limbs = [0u64; 6];
+        limbs.copy_from_slice(&words[5..]);
+        let inner = MeanState {
+            count: words[0],
+            null_count: words[1],
+            nan_count: words[2],
+            pos_inf_count: words[3],
+            neg_inf_count: words[4],
+            sum: ExactSum::from_limbs(limbs),
+        };
+        let specials = inner
+            .nan_count
+            .checked_add(inner.pos_inf_count)
+            .and_then(|s| s.checked_add(inner.neg_inf_count));
+        if specials.is_none_or(|s| s > inner.count) {
+            return Err(PyValueError::new_err(
+                "not a serialised MeanState (inconsistent counts)",
+            ));
+        }
+        Ok(PyMeanState { inner })
+    }
+
+    /// The serialised state (89 bytes), for storage or transport.
+    fn to_bytes(&self) -> Vec<u8> {
+        let s = &self.inner;
+        let mut out = Vec::with_capacity(STATE_BYTES);
+        out.push(STATE_VERSION);
+        for word in [
+            s.count,
+            s.null_count,
+            s.nan_count,
+            s.pos_inf_count,
+            s.neg_inf_count,
+        ]
+        .into_iter()
+        .chain(s.sum.to_limbs())
+        {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (Vec<u8>,))> {
+        Ok((slf.get_type().into_any(), (slf.borrow().to_bytes(),)))
+    }
+
+    /// Valid values (NaN and infinities included).
+    #[getter]
+    fn count(&self) -> u64 {
+        self.inner.count
+    }
+
+    /// Null values.
+    #[getter]
+    fn null_count(&self) -> u64 {
+        self.inner.null_count
+    }
+
+    /// Valid NaN values.
+    #[getter]
+    fn nan_count(&self) -> u64 {
+        self.inner.nan_count
+    }
+
+    /// Valid +inf values.
+    #[getter]
+    fn pos_inf_count(&self) -> u64 {
+        self.inner.pos_inf_count
+    }
+
+    /// Valid -inf values.
+    #[getter]
+    fn neg_inf_count(&self) -> u64 {
+        self.inner.neg_inf_count
+    }
+
+    /// Adds another state into this one, exactly.
+    fn merge(&mut self, other: &PyMeanState) {
+        self.inner.merge(&other.inner);
+    }
+
+    /// The mean under pyarrow's rules, or None where it is null.
+    #[pyo3(signature = (*, skip_nulls=true, min_count=1))]
+    fn finish(&self, skip_nulls: bool, min_count: i64) -> PyResult<Option<f64>> {
+        Ok(self.inner.finish_with(&options(skip_nulls, min_count)?))
+    }
+
+    /// The state as a one-row ``pyarrow.RecordBatch`` (column, count,
+    /// null_count, nan_count, mean).
+    #[pyo3(signature = (column="values", *, skip_nulls=true, min_count=1))]
+    fn to_arrow<'py>(
+        &self,
+        py: Python<'py>,
+        column: &str,
+        skip_nulls: bool,
+        min_count: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let row = ResultRow {
+            source: None,
+            column: column.to_string(),
+            state: self.inner,
+        };
+        let batch = results::to_record_batch(&[row], &options(skip_nulls, min_count)?);
+        PyRecordBatch::new(batch).into_pyarrow(py)
+    }
+
+    fn __repr__(&self) -> String {
+        let s = &self.inner;
+        let mean = s.finish().map_or("None".to_string(), |m| format!("{m:?}"));
+        format!(
+            "MeanState(count={}, null_count={}, nan_count={}, mean={mean})",
+            s.count, s.null_count, s.nan_count
+        )
+    }
+}
+
+/// Scans many sources; returns a pyarrow Table of rows.
+#[pyfunction]
+#[pyo3(signature = (sources, columns, by_source, threads, progress))]
+fn _scan<'py>(
+    py: Python<'py>,
+    sources: Vec<PathBuf>,
+    columns: Option<Vec<String>>,
+    by_source: bool,
+    threads: Option<i64>,
+    progress: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let threads = self::threads(threads)?;
+    let specs: Vec<std::ffi::OsString> = sources.into_iter().map(|p| p.into_os_string()).collect();
+    let rows = compute(py, || {
+        let sources = mapmean::dataset::expand(&specs)?;
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(sources.len() as u64),
+            if progress {
+                indicatif::ProgressDrawTarget::stderr()
+            } else {
+                indicatif::ProgressDrawTarget::hidden()
+            },
+        );
+        let scanned = mapmean::dataset::scan(
+            &sources,
+            columns.as_deref(),
+            threads,
+            mapmean::dataset::OnError::Stop,
+            &|| bar.inc(1),
+        );
+        bar.finish_and_clear();
+        let scanned = scanned?;
+        if scanned.states.is_empty() {
+            return Ok(Vec::new());
+        }
+        mapmean::dataset::combine(&scanned.states, by_source)
+    })?;
+    let batches = match rows.is_empty() {
+        true => vec![],
+        false => vec![results::to_record_batch(&rows, &MeanOptions::default())],
+    };
+    PyTable::try_new(batches, results::schema(by_source))?.into_pyarrow(py)
+}
+
 /// The compiled half of the `mapmean` package.
 #[pymodule]
 fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -477,9 +666,11 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // carry the panic's message; keep the default hook from also printing
     // "thread panicked at" on the user's stderr.
     std::panic::set_hook(Box::new(|_| {}));
-    m.add_function(wrap_pyfunction!(_mean_path, m)?)?;
-    m.add_function(wrap_pyfunction!(_mean_arrow, m)?)?;
-    m.add_function(wrap_pyfunction!(_mean_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(_state_path, m)?)?;
+    m.add_function(wrap_pyfunction!(_state_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(_state_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(_scan, m)?)?;
+    m.add_class::<PyMeanState>()?;
     m.add_function(wrap_pyfunction!(_write_ipc, m)?)?;
     m.add_function(wrap_pyfunction!(_column_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(_read_ceiling, m)?)?;

@@ -3,35 +3,44 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::kernel::{MeanOptions, MeanState};
 
-/// One result: a column's name and its state.
+/// One result: a column's name (and source, per source) and its state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultRow {
+    /// The source, for per-source results.
+    pub source: Option<String>,
     /// The column.
     pub column: String,
     /// Its state over everything read.
     pub state: MeanState,
 }
 
-/// The schema of [`to_record_batch`]'s output:
-/// `column: Utf8, count: UInt64, null_count: UInt64, nan_count: UInt64,
-/// mean: Float64` (`mean` is null where the mean is null).
-pub fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("column", DataType::Utf8, false),
-        Field::new("count", DataType::UInt64, false),
-        Field::new("null_count", DataType::UInt64, false),
-        Field::new("nan_count", DataType::UInt64, false),
-        Field::new("mean", DataType::Float64, true),
-    ]))
+/// The schema of [`to_record_batch`]'s output: `[source: Utf8,] column:
+/// Utf8, count: UInt64, null_count: UInt64, nan_count: UInt64, mean: Float64`
+/// (`mean` is null where the mean is null; `source` only `with_source`).
+pub fn schema(with_source: bool) -> SchemaRef {
+    let source = Field::new("source", DataType::Utf8, false);
+    Arc::new(Schema::new(
+        with_source
+            .then_some(source)
+            .into_iter()
+            .chain([
+                Field::new("column", DataType::Utf8, false),
+                Field::new("count", DataType::UInt64, false),
+                Field::new("null_count", DataType::UInt64, false),
+                Field::new("nan_count", DataType::UInt64, false),
+                Field::new("mean", DataType::Float64, true),
+            ])
+            .collect::<Vec<_>>(),
+    ))
 }
 
-/// The rows as an Arrow record batch (see [`schema`]), means finished under
-/// `options`.
+/// The rows as an Arrow record batch (see [`schema`]; with a `source`
+/// column when any row has a source), means finished under `options`.
 ///
 /// # Example
 ///
@@ -41,25 +50,32 @@ pub fn schema() -> SchemaRef {
 ///
 /// let mut state = MeanState::default();
 /// state.update(&Float32Array::from(vec![Some(1.0), None]));
-/// let batch = to_record_batch(&[ResultRow { column: "x".into(), state }], &MeanOptions::default());
+/// let row = ResultRow { source: None, column: "x".into(), state };
+/// let batch = to_record_batch(&[row], &MeanOptions::default());
 /// assert_eq!(batch.num_rows(), 1);
 /// assert_eq!(batch.column(4).as_primitive::<Float64Type>().value(0), 1.0);
 /// ```
 pub fn to_record_batch(rows: &[ResultRow], options: &MeanOptions) -> RecordBatch {
+    let with_source = rows.iter().any(|r| r.source.is_some());
+    let source =
+        StringArray::from_iter_values(rows.iter().map(|r| r.source.as_deref().unwrap_or("")));
     let column = StringArray::from_iter_values(rows.iter().map(|r| r.column.as_str()));
     let count = UInt64Array::from_iter_values(rows.iter().map(|r| r.state.count));
     let nulls = UInt64Array::from_iter_values(rows.iter().map(|r| r.state.null_count));
     let nans = UInt64Array::from_iter_values(rows.iter().map(|r| r.state.nan_count));
     let mean: Float64Array = rows.iter().map(|r| r.state.finish_with(options)).collect();
-    RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(column),
-            Arc::new(count),
-            Arc::new(nulls),
-            Arc::new(nans),
-            Arc::new(mean),
-        ],
-    )
-    .unwrap_or_else(|e| unreachable!("the columns match the schema by construction: {e}"))
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(column),
+        Arc::new(count),
+        Arc::new(nulls),
+        Arc::new(nans),
+        Arc::new(mean),
+    ];
+    let columns = with_source
+        .then(|| Arc::new(source) as ArrayRef)
+        .into_iter()
+        .chain(columns)
+        .collect();
+    RecordBatch::try_new(schema(with_source), columns)
+        .unwrap_or_else(|e| unreachable!("the columns match the schema by construction: {e}"))
 }
