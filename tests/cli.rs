@@ -129,3 +129,53 @@ fn shared_memory_segments_are_sources() {
     let (ok, _, err) = mapmean(&["mean", &uri]);
     assert!(!ok && err.starts_with("error: shm://"), "{err}");
 }
+
+#[test]
+fn by_source_rows_keep_going_and_arrow_output() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("a.arrow"),
+        &[batch(Float32Array::from(vec![1.0_f32]))],
+        IpcFormat::File,
+    );
+    write(
+        &dir.path().join("b.arrow"),
+        &[batch(Float32Array::from(vec![3.0_f32]))],
+        IpcFormat::File,
+    );
+    let d = dir.path().to_str().unwrap();
+    let (ok, out, _) = mapmean(&["mean", d, "--by-source", "--format", "json"]);
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[0].starts_with(r#"{"source":""#)
+            && lines[0]
+                .ends_with(r#""column":"x","count":1,"null_count":0,"nan_count":0,"mean":1.0}"#),
+        "{out}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_mapmean"))
+        .args(["mean", d, "--format", "arrow"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let reader = arrow_ipc::reader::StreamReader::try_new(&out.stdout[..], None).unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    assert_eq!(batches[0].num_rows(), 1);
+    assert_eq!(batches[0].schema().field(4).name(), "mean");
+
+    std::fs::write(dir.path().join("c.arrow"), b"junk").unwrap();
+    let (ok, out, err) = mapmean(&["mean", d, "--keep-going", "--format", "csv"]);
+    assert!(!ok, "a failed source must fail the run");
+    assert_eq!(out, "column,count,null_count,nan_count,mean\nx,2,0,0,2.0\n");
+    assert!(
+        err.contains("c.arrow") && err.contains("1 of 3 sources failed"),
+        "{err}"
+    );
+    let (ok, out, err) = mapmean(&["mean", d]);
+    assert!(
+        !ok && out.is_empty() && err.starts_with("error: ") && err.contains("c.arrow"),
+        "{err}"
+    );
+}
