@@ -44,10 +44,30 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// The best instruction set of this machine, detected once.
+    /// The instruction set the kernel uses, chosen once: the best this
+    /// machine supports, or the one named by the environment variable
+    /// `MAPMEAN_ISA` (`avx512`, `avx2`, `portable`) if the machine supports
+    /// it — for comparing paths and for working around a slow one.
     pub fn detect() -> Isa {
-        static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-        *BEST.get_or_init(|| Isa::supported()[0])
+        static CHOSEN: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let supported = Isa::supported();
+            std::env::var("MAPMEAN_ISA")
+                .ok()
+                .and_then(|name| Isa::from_name(&name))
+                .filter(|isa| supported.contains(isa))
+                .unwrap_or(supported[0])
+        })
+    }
+
+    /// The instruction set called `name` (`avx512`, `avx2`, `portable`).
+    pub fn from_name(name: &str) -> Option<Isa> {
+        match name.to_ascii_lowercase().as_str() {
+            "avx512" => Some(Isa::Avx512),
+            "avx2" => Some(Isa::Avx2),
+            "portable" => Some(Isa::Portable),
+            _ => None,
+        }
     }
 
     /// Every instruction set this machine can run, best first (tests run them
