@@ -46,7 +46,7 @@ pub const MAX_NAME_LEN: usize = 240;
 ///
 /// let reader = SharedSegment::open(&name)?; // in any process
 /// owner.unlink()?; // the reader's mapping stays valid
-/// let column = IpcData::open(reader.buffer().clone(), reader.source_name())?.float32_column(None)?;
+/// let column = IpcData::open(reader.buffer().clone(), &reader.source_name())?.float32_column(None)?;
 /// assert_eq!(mapmean::engine::state_of_arrays(column.chunks(), None)?.finish(), Some(1.5));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
