@@ -15,7 +15,7 @@ use crate::column::Float32Column;
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::IpcData;
 use crate::kernel::{validity_of, MeanState, Validity};
-use crate::source::Source;
+use crate::source::{guard, Source};
 
 /// Values per task: 4 MiB of `f32`, large enough that scheduling costs
 /// nothing, small enough to balance two to a few dozen threads.
@@ -27,7 +27,8 @@ pub const TASK_LEN: usize = 1 << 20;
 /// # Errors
 ///
 /// [`Error::InvalidArgument`] if `threads` is `Some(0)` or the thread pool
-/// cannot be built.
+/// cannot be built; [`Error::Truncated`] if the values lie in a mapped
+/// source that was truncated while they were read (the result is discarded).
 ///
 /// # Example
 ///
@@ -89,7 +90,17 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
                 a
             })
     };
-    with_threads(threads, run)
+    let state = with_threads(threads, run)?;
+    // A source truncated under the mapping read as zeros: discard the result.
+    guard::check(parts.iter().flat_map(|(values, validity)| {
+        [
+            Some(values.as_ptr() as usize),
+            validity.map(|v| v.bits.as_ptr() as usize),
+        ]
+        .into_iter()
+        .flatten()
+    }))?;
+    Ok(state)
 }
 
 /// Runs `f` on a pool of `threads` threads (`None`: rayon's global pool, one
@@ -137,7 +148,8 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
 ///
 /// [`Error::NotFound`] or [`Error::Io`] if the file cannot be mapped;
 /// [`Error::Corrupt`] if it is not valid Arrow IPC; [`Error::ColumnNotFound`],
-/// [`Error::AmbiguousColumn`] or [`Error::WrongType`] for the column; a bug
+/// [`Error::AmbiguousColumn`] or [`Error::WrongType`] for the column;
+/// [`Error::Truncated`] if the file is truncated while being read; a bug
 /// caught on the way surfaces as [`Error::Internal`].
 ///
 /// # Example

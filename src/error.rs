@@ -78,6 +78,14 @@ pub enum Error {
         data_type: String,
     },
 
+    /// The source was truncated (by another process) while it was mapped and
+    /// being read; what was read is discarded. See [`crate::source::guard`].
+    #[error("{source_name}: the source was truncated while it was being read; no result (open it again to read its new contents)")]
+    Truncated {
+        /// The file path or `shm://NAME`.
+        source_name: String,
+    },
+
     /// An argument is out of its range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -38,6 +38,7 @@ fn to_py(e: Error) -> PyErr {
     match e {
         Error::NotFound { .. } => PyFileNotFoundError::new_err(message),
         Error::AlreadyExists { .. } => PyFileExistsError::new_err(message),
+        Error::Truncated { .. } => PyOSError::new_err(message),
         Error::Io { source, .. } => match source.kind() {
             std::io::ErrorKind::IsADirectory => PyIsADirectoryError::new_err(message),
             std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),

@@ -31,6 +31,7 @@ use arrow_schema::{ArrowError, DataType, SchemaRef};
 
 use crate::column::{resolve_column, Float32Column};
 use crate::error::{catch_decoder_panic, Error, Result};
+use crate::source::guard;
 
 const MAGIC: &[u8; 6] = b"ARROW1";
 
@@ -89,9 +90,15 @@ impl IpcData {
     /// # Errors
     ///
     /// [`Error::Corrupt`] if the bytes are empty, truncated, or not Arrow IPC,
-    /// or hold big-endian data.
+    /// or hold big-endian data; [`Error::Truncated`] if the mapped source
+    /// was truncated while this read it.
     pub fn open(buffer: Buffer, source_name: &str) -> Result<Self> {
-        catch_decoder_panic(source_name, || Self::open_unguarded(buffer, source_name))
+        let address = buffer.as_ptr() as usize;
+        let data = catch_decoder_panic(source_name, || Self::open_unguarded(buffer, source_name));
+        // A source truncated under the mapping reads as zeros, which looks
+        // corrupt: report the truncation instead.
+        guard::check([address])?;
+        data
     }
 
     fn open_unguarded(buffer: Buffer, source_name: &str) -> Result<Self> {
@@ -207,9 +214,12 @@ impl IpcData {
     ///
     /// [`Error::ColumnNotFound`], [`Error::AmbiguousColumn`] or
     /// [`Error::WrongType`] for a column that cannot be used;
-    /// [`Error::Corrupt`] for damaged data.
+    /// [`Error::Corrupt`] for damaged data; [`Error::Truncated`] as in
+    /// [`IpcData::open`].
     pub fn float32_column(&self, name: Option<&str>) -> Result<Float32Column> {
-        catch_decoder_panic(&self.source_name, || self.float32_column_unguarded(name))
+        let column = catch_decoder_panic(&self.source_name, || self.float32_column_unguarded(name));
+        guard::check([self.buffer.as_ptr() as usize])?;
+        column
     }
 
     fn float32_column_unguarded(&self, name: Option<&str>) -> Result<Float32Column> {
@@ -357,9 +367,10 @@ impl Frame {
 }
 
 /// Rejects a compressed record (or dictionary) batch whose buffers declare
-/// more uncompressed bytes than half of this machine's memory: arrow-ipc
-/// would try to allocate that much and the process would abort. A legitimate
-/// buffer that large could not be decoded here anyway.
+/// more uncompressed bytes than half of this machine's memory, or more than
+/// their compressed bytes can expand to (65,536 times their length, above
+/// what LZ4 or ZSTD can reach): arrow-ipc would allocate the declared length
+/// up front, and a lie could abort the process or take its memory.
 ///
 /// # Errors
 ///
@@ -395,7 +406,22 @@ pub fn check_declared_lengths(
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(prefix);
         let declared = i64::from_le_bytes(bytes);
-        if declared > 0 && declared as u64 > limit {
+        // LZ4 frames expand at most ~255-fold and ZSTD frames ~43,690-fold
+        // (128 KiB blocks behind 3-byte headers): a larger declared length
+        // is a lie, whatever the machine's memory.
+        let compressed = u64::try_from(buffer.length() - 8).unwrap_or(0);
+        let plausible = compressed
+            .saturating_mul(MAX_EXPANSION)
+            .saturating_add(MAX_EXPANSION);
+        if declared > 0 && declared as u64 > plausible.min(limit) {
+            if (declared as u64) <= limit {
+                return Err(Error::corrupt(
+                    source_name,
+                    format!(
+                        "compressed buffer {i} of the batch at offset {offset} declares {declared} uncompressed bytes from {compressed} compressed bytes, more than LZ4 or ZSTD can expand to; refusing to allocate it"
+                    ),
+                ));
+            }
             return Err(Error::corrupt(
                 source_name,
                 format!(
@@ -406,6 +432,10 @@ pub fn check_declared_lengths(
     }
     Ok(())
 }
+
+/// The most a compressed byte can expand to, with margin (see
+/// [`check_declared_lengths`]).
+const MAX_EXPANSION: u64 = 1 << 16;
 
 /// Half of the physical memory (1 TiB where it cannot be read).
 fn max_allocation() -> u64 {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow_buffer::Buffer;
 use memmap2::Mmap;
 
+use super::guard::Guarded;
 use crate::error::{Error, Result};
 
 /// A file mapped read-only into memory, whose bytes are available as an Arrow
@@ -53,8 +54,8 @@ impl MappedFile {
         // it. Another process may still modify or truncate the file while it
         // is mapped; a modification changes the values read (never memory
         // safety of this process), and a truncation makes reads past the new
-        // end fault with SIGBUS. mapmean only maps files for reading and
-        // documents that inputs must not be truncated while being read.
+        // end fault with SIGBUS, which the guard (registered below) turns
+        // into zero pages and an `Error::Truncated` for the computation.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         #[cfg(unix)]
         {
@@ -64,7 +65,7 @@ impl MappedFile {
         }
         Ok(MappedFile {
             path: path.to_path_buf(),
-            buffer: map_to_buffer(map),
+            buffer: map_to_buffer(Guarded::new(map, &path.display().to_string())),
         })
     }
 

@@ -8,6 +8,7 @@
 //!
 //! [`Buffer`]: arrow_buffer::Buffer
 
+pub mod guard;
 pub mod mmap;
 #[cfg(unix)]
 pub mod shm;

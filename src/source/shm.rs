@@ -20,6 +20,7 @@ use arrow_data::ArrayData;
 use arrow_schema::Schema;
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
+use super::guard::Guarded;
 use super::mmap::map_to_buffer;
 use crate::error::{Error, Result};
 use crate::ipc::{write::write_batches, IpcFormat};
@@ -104,8 +105,8 @@ impl SharedSegment {
         let map = map_read_only(&file, &display)?;
         debug_assert_eq!(map.len(), len);
         Ok(SharedSegment {
+            buffer: map_to_buffer(Guarded::new(map, &uri(&display))),
             name: display,
-            buffer: map_to_buffer(map),
         })
     }
 
@@ -154,8 +155,8 @@ impl SharedSegment {
         let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
         let map = map_read_only(&file, &display)?;
         Ok(SharedSegment {
+            buffer: map_to_buffer(Guarded::new(map, &uri(&display))),
             name: display,
-            buffer: map_to_buffer(map),
         })
     }
 
@@ -253,7 +254,8 @@ fn uri(name: &str) -> String {
 fn map_read_only(file: &File, display: &str) -> Result<Mmap> {
     // SAFETY: a read-only map. The segment's owner does not write to it after
     // creating it; if another process truncated it, reads past the new end
-    // would fault (see docs/shared-memory.md).
+    // would fault with SIGBUS, which the guard (see `Guarded`) turns into an
+    // `Error::Truncated` for the computation.
     unsafe { Mmap::map(file) }.map_err(|e| Error::io(uri(display), e))
 }
 
