@@ -116,3 +116,92 @@ fn huge_declared_uncompressed_lengths_are_refused_not_allocated() {
         }
     }
 }
+
+/// Every 8-byte-aligned word (block offsets and lengths in the footer, buffer
+/// offsets and lengths in batch headers, body lengths, ...) overwritten with
+/// a lie: an error or a result, never a panic, an internal error or an abort.
+#[test]
+fn lying_lengths_and_offsets_are_errors_or_results() {
+    use arrow_ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
+    use arrow_ipc::CompressionType;
+    let batches = [batch(sample(100, 9)), batch(sample(40, 10))];
+    let schema = batches[0].schema();
+    for codec in [
+        None,
+        Some(CompressionType::LZ4_FRAME),
+        Some(CompressionType::ZSTD),
+    ] {
+        let options = || {
+            IpcWriteOptions::default()
+                .try_with_compression(codec)
+                .unwrap()
+        };
+        let mut file = Vec::new();
+        let mut w = FileWriter::try_new_with_options(&mut file, &schema, options()).unwrap();
+        batches.iter().for_each(|b| w.write(b).unwrap());
+        w.finish().unwrap();
+        drop(w);
+        let mut stream = Vec::new();
+        let mut w = StreamWriter::try_new_with_options(&mut stream, &schema, options()).unwrap();
+        batches.iter().for_each(|b| w.write(b).unwrap());
+        w.finish().unwrap();
+        drop(w);
+        for bytes in [file, stream] {
+            let len = bytes.len() as i64;
+            for at in (0..bytes.len() - 8).step_by(8) {
+                for lie in [-1i64, 1 << 40, len, len + 8, i64::MAX, 7] {
+                    let mut damaged = bytes.clone();
+                    damaged[at..at + 8].copy_from_slice(&lie.to_le_bytes());
+                    let result = decode(&damaged, Some("x")).and_then(|column| {
+                        mapmean::engine::state_of_arrays(column.chunks(), Some(1))
+                    });
+                    if let Err(Error::Internal(message)) = result {
+                        panic!("{codec:?}, word at {at} = {lie}: internal error {message}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A compressed buffer that declares far more bytes than its codec can
+/// produce (but less than the machine's memory) is refused before arrow-ipc
+/// allocates the declared length.
+#[test]
+fn implausible_expansion_is_refused() {
+    use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
+    use arrow_ipc::CompressionType;
+    let b = batch(sample(1000, 5));
+    let options = IpcWriteOptions::default()
+        .try_with_compression(Some(CompressionType::ZSTD))
+        .unwrap();
+    let mut stream = Vec::new();
+    let mut w = StreamWriter::try_new_with_options(&mut stream, &b.schema(), options).unwrap();
+    w.write(&b).unwrap();
+    w.finish().unwrap();
+    drop(w);
+    // 1 GiB from a few hundred compressed bytes: under half of any test
+    // machine's memory, far over what ZSTD can expand to.
+    let mut refused = 0;
+    for at in (0..stream.len() - 8).step_by(8) {
+        let mut damaged = stream.clone();
+        damaged[at..at + 8].copy_from_slice(&(1i64 << 30).to_le_bytes());
+        if let Err(e) = decode(&damaged, Some("x")) {
+            refused += e
+                .to_string()
+                .contains("more than LZ4 or ZSTD can expand to") as usize;
+        }
+    }
+    assert!(refused >= 2, "the expansion check never triggered");
+}
+
+#[test]
+fn a_directory_is_an_io_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = mapmean::engine::state_of_file(dir.path(), None, None).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
+        "{err}"
+    );
+}
