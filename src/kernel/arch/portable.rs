@@ -45,11 +45,34 @@ pub fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
 
 /// See [`super::Isa::all_window_sums`].
 pub fn all_window_sums(block: &[f32], masks: Option<&Masks>) -> [f64; 16] {
-    let mut sums = [0f64; 16];
-    for (i, &x) in block.iter().enumerate() {
-        if masks.is_none_or(|m| (m[i / 64] >> (i % 64)) & 1 == 1) {
-            sums[((x.to_bits() & 0x7fff_ffff) >> 27) as usize] += x as f64;
+    // Four sets of bins, used in turn, so that neighbouring values that fall
+    // in the same window do not wait on each other's add. Each bin holds a
+    // subset sum of its window, exact like the whole window's sum.
+    let mut sums = [[0f64; 16]; 4];
+    let window = |x: f32| ((x.to_bits() & 0x7fff_ffff) >> 27) as usize;
+    match masks {
+        None => {
+            let mut quads = block.chunks_exact(4);
+            for quad in &mut quads {
+                for (set, &x) in sums.iter_mut().zip(quad) {
+                    set[window(x)] += x as f64;
+                }
+            }
+            for (set, &x) in sums.iter_mut().zip(quads.remainder()) {
+                set[window(x)] += x as f64;
+            }
+        }
+        Some(m) => {
+            for (i, &x) in block.iter().enumerate() {
+                if (m[i / 64] >> (i % 64)) & 1 == 1 {
+                    sums[i % 4][window(x)] += x as f64;
+                }
+            }
         }
     }
-    sums
+    let mut total = [0f64; 16];
+    for (w, t) in total.iter_mut().enumerate() {
+        *t = (sums[0][w] + sums[1][w]) + (sums[2][w] + sums[3][w]);
+    }
+    total
 }

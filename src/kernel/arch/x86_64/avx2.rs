@@ -6,6 +6,9 @@ use std::arch::x86_64::*;
 
 use super::super::{Masks, Scan};
 
+/// How far ahead of the loads [`scan`] prefetches, in bytes.
+const PREFETCH: usize = 2048;
+
 /// Values `8 * j .. 8 * j + 8`, with null lanes and lanes past the end of
 /// the block set to zero bits.
 #[inline]
@@ -71,40 +74,89 @@ pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
 pub unsafe fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
-    let exponent_mask = _mm256_set1_epi32(0x7f80_0000);
-    let abs_mask = _mm256_set1_epi32(0x7fff_ffff);
-    let target = _mm256_set1_epi32(window as i32);
-    let one = _mm256_set1_epi32(1);
-    let zero = _mm256_setzero_si256();
-    let (mut lo_sum, mut hi_sum) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-    let mut windows = zero;
-    let mut max_exponent = zero;
-    for j in 0..block.len().div_ceil(8) {
-        let v = load(block, masks, j);
-        let exponent = _mm256_srli_epi32::<23>(_mm256_and_si256(v, exponent_mask));
-        let win = _mm256_srli_epi32::<4>(exponent);
-        let in_window = _mm256_cmpeq_epi32(win, target);
-        let x = _mm256_castsi256_ps(_mm256_and_si256(v, in_window));
-        lo_sum = _mm256_add_pd(lo_sum, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
-        hi_sum = _mm256_add_pd(hi_sum, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)));
-        let is_zero = _mm256_cmpeq_epi32(_mm256_and_si256(v, abs_mask), zero);
-        let bit = _mm256_sllv_epi32(one, win);
-        windows = _mm256_or_si256(windows, _mm256_andnot_si256(is_zero, bit));
-        max_exponent = _mm256_max_epu32(max_exponent, exponent);
+    // Two copies of the loop, so that the unmasked one has no mask code.
+    match masks {
+        None => scan_impl::<false>(block, None, window),
+        Some(_) => scan_impl::<true>(block, masks, window),
     }
-    let mut sums = [0f64; 4];
+}
+
+/// The per-vector work of [`scan`]: accumulates the in-window values of
+/// `v` into `sum` (two f64 vectors), the windows touched (non-zero values
+/// only) and the largest absolute bit pattern.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn scan_vector(
+    v: __m256i,
+    target: __m256i,
+    sum: &mut [__m256d; 2],
+    windows: &mut __m256i,
+    max_abs: &mut __m256i,
+) {
+    let abs = _mm256_and_si256(v, _mm256_set1_epi32(0x7fff_ffff));
+    let win = _mm256_srli_epi32::<27>(abs);
+    let x = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_cmpeq_epi32(win, target)));
+    sum[0] = _mm256_add_pd(sum[0], _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+    sum[1] = _mm256_add_pd(sum[1], _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)));
+    let is_zero = _mm256_cmpeq_epi32(abs, _mm256_setzero_si256());
+    let bit = _mm256_sllv_epi32(_mm256_set1_epi32(1), win);
+    *windows = _mm256_or_si256(*windows, _mm256_andnot_si256(is_zero, bit));
+    // The largest |x| has the largest exponent: one max, no shift per vector.
+    *max_abs = _mm256_max_epu32(*max_abs, abs);
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
+    let target = _mm256_set1_epi32(window as i32);
+    let mut sums = [[_mm256_setzero_pd(); 2]; 2];
+    let mut windows = [_mm256_setzero_si256(); 2];
+    let mut max_abs = [_mm256_setzero_si256(); 2];
+    let pairs = block.len() / 16;
+    for p in 0..pairs {
+        // One cache line per iteration: ask for the line PREFETCH bytes
+        // ahead, so that more reads are in flight than the loop alone keeps
+        // (a hint: it never faults, even past the end of the block).
+        _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(16 * p + PREFETCH / 4) as *const i8);
+        // Two independent chains per iteration hide the add latency.
+        for k in 0..2 {
+            let j = 2 * p + k;
+            let v = if MASKED {
+                load(block, masks, j)
+            } else {
+                // SAFETY: `8 * j + 8 <= 16 * pairs <= block.len()`.
+                unsafe { _mm256_loadu_si256(block.as_ptr().add(8 * j) as *const __m256i) }
+            };
+            scan_vector(v, target, &mut sums[k], &mut windows[k], &mut max_abs[k]);
+        }
+    }
+    for j in 2 * pairs..block.len().div_ceil(8) {
+        let v = load(block, masks, j);
+        scan_vector(v, target, &mut sums[0], &mut windows[0], &mut max_abs[0]);
+    }
+    let mut lanes = [0f64; 4];
     let mut window_lanes = [0u32; 8];
-    let mut exponent_lanes = [0u32; 8];
+    let mut abs_lanes = [0u32; 8];
+    let total = _mm256_add_pd(
+        _mm256_add_pd(sums[0][0], sums[0][1]),
+        _mm256_add_pd(sums[1][0], sums[1][1]),
+    );
     // SAFETY: each destination holds exactly one vector.
     unsafe {
-        _mm256_storeu_pd(sums.as_mut_ptr(), _mm256_add_pd(lo_sum, hi_sum));
-        _mm256_storeu_si256(window_lanes.as_mut_ptr() as *mut __m256i, windows);
-        _mm256_storeu_si256(exponent_lanes.as_mut_ptr() as *mut __m256i, max_exponent);
+        _mm256_storeu_pd(lanes.as_mut_ptr(), total);
+        _mm256_storeu_si256(
+            window_lanes.as_mut_ptr() as *mut __m256i,
+            _mm256_or_si256(windows[0], windows[1]),
+        );
+        _mm256_storeu_si256(
+            abs_lanes.as_mut_ptr() as *mut __m256i,
+            _mm256_max_epu32(max_abs[0], max_abs[1]),
+        );
     }
     Scan {
         // Exact in any order: every partial sum is a subset sum of the window.
-        sum: sums.iter().sum(),
+        sum: lanes.iter().sum(),
         windows: window_lanes.iter().fold(0, |a, &w| a | w) as u16,
-        max_exponent: exponent_lanes.into_iter().max().unwrap_or(0),
+        max_exponent: abs_lanes.into_iter().max().unwrap_or(0) >> 23,
     }
 }
