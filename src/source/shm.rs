@@ -126,7 +126,7 @@ impl SharedSegment {
         // not yet known to any reader, so nothing else writes or truncates
         // it while this mapping lives.
         let mut map: MmapMut =
-            unsafe { MmapOptions::new().len(capacity).map_mut(file) }.map_err(io)?;
+            unsafe { MmapOptions::new().len(capacity).populate().map_mut(file) }.map_err(io)?;
         let mut writer = SliceWriter {
             bytes: &mut map[..],
             written: 0,
