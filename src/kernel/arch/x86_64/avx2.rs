@@ -27,13 +27,37 @@ fn load(block: &[f32], masks: Option<&Masks>, j: usize) -> __m256i {
     match masks {
         None => v,
         Some(m) => {
-            let lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
             let byte = (m[j / 8] >> (8 * (j % 8))) as u8;
-            let set = _mm256_and_si256(_mm256_set1_epi32(byte as i32), lane_bits);
-            _mm256_and_si256(v, _mm256_cmpeq_epi32(set, lane_bits))
+            // SAFETY: each entry of the table is one aligned 32-byte vector.
+            let lanes = unsafe {
+                _mm256_load_si256(LANE_MASKS.0[usize::from(byte)].as_ptr() as *const __m256i)
+            };
+            _mm256_and_si256(v, lanes)
         }
     }
 }
+
+/// For each validity byte, the 8 lane masks it stands for (all ones where
+/// the bit is set): one load from L1 instead of a broadcast, an AND and a
+/// compare per vector.
+#[repr(C, align(32))]
+struct LaneMasks([[u32; 8]; 256]);
+
+static LANE_MASKS: LaneMasks = {
+    let mut table = [[0u32; 8]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut lane = 0;
+        while lane < 8 {
+            if byte >> lane & 1 == 1 {
+                table[byte][lane] = u32::MAX;
+            }
+            lane += 1;
+        }
+        byte += 1;
+    }
+    LaneMasks(table)
+};
 
 /// See [`super::super::Isa::window_sum`]: four independent accumulators.
 ///
