@@ -278,9 +278,17 @@ impl IpcData {
                 offset as usize,
                 block.metaDataLength() as usize + block.bodyLength() as usize,
             );
-            if let Some(frame) = Frame::parse(&data, 0) {
+            // The message as arrow-ipc's decoder will read it (after the
+            // continuation marker and length, whatever that length says), and
+            // the body after the block's metadata length.
+            if data.len() >= 8 {
+                let message = if data[..4] == [0xff; 4] {
+                    &data[8..]
+                } else {
+                    &data[4..]
+                };
                 let body = &data[block.metaDataLength() as usize..];
-                check_declared_lengths(frame.message(&data), body, &self.source_name, offset)?;
+                check_declared_lengths(message, body, &self.source_name, offset)?;
             }
             let batch = decoder
                 .read_record_batch(block, &data)
@@ -409,7 +417,13 @@ pub fn check_declared_lengths(
         // LZ4 frames expand at most ~255-fold and ZSTD frames ~43,690-fold
         // (128 KiB blocks behind 3-byte headers): a larger declared length
         // is a lie, whatever the machine's memory.
-        let compressed = u64::try_from(buffer.length() - 8).unwrap_or(0);
+        // The compressed bytes: what the buffer declares, but no more than
+        // the body holds (the declared length may lie too).
+        let available = body.len().saturating_sub(start.unwrap_or(usize::MAX));
+        let compressed = u64::try_from(buffer.length())
+            .unwrap_or(0)
+            .min(available as u64)
+            .saturating_sub(8);
         let plausible = compressed
             .saturating_mul(MAX_EXPANSION)
             .saturating_add(MAX_EXPANSION);
