@@ -11,7 +11,7 @@ CARGO  ?= cargo
 RUST_SRC := $(shell find src python/src -name '*.rs') Cargo.toml python/Cargo.toml $(wildcard Cargo.lock)
 PY_SRC   := $(wildcard python/mapmean/*.py python/mapmean/*.pyi) pyproject.toml
 
-.PHONY: all demo test test-rust test-python bench lint fmt clean
+.PHONY: all demo test test-rust test-python bench lint fmt clean fuzz valgrind
 
 all: $(VENV)/.built target/release/mapmean
 
@@ -45,6 +45,39 @@ test-python: all
 bench: all
 	$(CARGO) bench --bench kernel -- --quiet
 	$(PY) benches/compare.py
+
+# Fuzzing (cargo-fuzz, libFuzzer): each target runs FUZZ_SECONDS, from seeds
+# written by fuzz/seeds.py plus whatever fuzz/corpus/ holds from earlier runs.
+# Needs a nightly toolchain if there is one; otherwise stable with
+# RUSTC_BOOTSTRAP=1 (cargo-fuzz uses -Z flags).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := ipc_file ipc_stream kernel
+FUZZ_TOOLCHAIN := $(shell $(CARGO) +nightly --version >/dev/null 2>&1 && echo +nightly)
+CARGO_FUZZ := .tools/bin/cargo-fuzz
+
+$(CARGO_FUZZ):
+	$(CARGO) install cargo-fuzz --locked --root .tools
+
+fuzz: all $(CARGO_FUZZ)
+	$(PY) fuzz/seeds.py fuzz/corpus
+	for target in $(FUZZ_TARGETS); do \
+	  PATH="$(abspath .tools/bin):$$PATH" RUSTC_BOOTSTRAP=1 $(CARGO) $(FUZZ_TOOLCHAIN) fuzz run \
+	    --fuzz-dir fuzz $$target fuzz/corpus/$$target -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
+	    || exit 1; \
+	done
+
+# The Rust tests of decoding and the kernel under valgrind's memcheck.
+# (valgrind's CPU has no AVX-512: the kernel takes its AVX2 path there.)
+VALGRIND_TESTS := --lib --test bad_input --test zero_copy --test truncation
+valgrind:
+	$(CARGO) test $(VALGRIND_TESTS) --no-run --message-format=json \
+	  | $(PYTHON) -c 'import json, sys; [print(m["executable"]) for m in map(json.loads, sys.stdin) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]]' \
+	  > target/valgrind-tests.txt
+	while read -r test; do \
+	  echo "valgrind $$test"; \
+	  PROPTEST_CASES=16 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	    --quiet "$$test" --test-threads=2 || exit 1; \
+	done < target/valgrind-tests.txt
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,0 +1,79 @@
+"""Writes small seed inputs for the fuzz targets into DIR/<target>/.
+
+Valid Arrow IPC files and streams in the shapes mapmean meets (nulls,
+slices, several batches, other column types, dictionaries, compression)
+give the fuzzer a head start; it mutates them from there.
+
+    python fuzz/seeds.py fuzz/corpus
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+
+def tables() -> dict[str, pa.Table]:
+    rng = np.random.default_rng(7)
+    x = pa.array(rng.standard_normal(50).astype(np.float32))
+    nulls = pa.array([1.5, None, 3e37, -3e37, 0.75, None, float("nan")], pa.float32())
+    return {
+        "plain": pa.table({"x": x}),
+        "nulls": pa.table({"x": nulls}),
+        "sliced": pa.table({"x": nulls.slice(1, 5)}),
+        "columns": pa.table(
+            {
+                "x": x,
+                "n": pa.array(range(50), pa.int64()),
+                "s": pa.array([str(i) for i in range(50)]),
+                "d": pa.array(["a", "b"] * 25).dictionary_encode(),
+                "l": pa.array([[1.0]] * 50, pa.list_(pa.float32())),
+            }
+        ),
+        "batches": pa.Table.from_batches(
+            [pa.record_batch({"x": x.slice(i, 10)}) for i in range(0, 50, 10)]
+        ),
+        "empty": pa.table({"x": pa.array([], pa.float32())}),
+    }
+
+
+def write(table: pa.Table, stream: bool, compression: str | None) -> bytes:
+    sink = pa.BufferOutputStream()
+    options = ipc.IpcWriteOptions(compression=compression)
+    opener = ipc.new_stream if stream else ipc.new_file
+    with opener(sink, table.schema, options=options) as writer:
+        writer.write_table(table, max_chunksize=16)
+    return sink.getvalue().to_pybytes()
+
+
+def main(out: Path) -> None:
+    for target in ("ipc_file", "ipc_stream", "kernel"):
+        (out / target).mkdir(parents=True, exist_ok=True)
+    for name, table in tables().items():
+        for compression in (None, "lz4", "zstd"):
+            suffix = f"{name}-{compression or 'plain'}"
+            (out / "ipc_file" / f"seed-{suffix}").write_bytes(write(table, False, compression))
+            (out / "ipc_stream" / f"seed-{suffix}").write_bytes(write(table, True, compression))
+    # Kernel inputs: [bit offset][has bitmap][count, u16 LE][f32 values][bitmap bytes]
+    values = {
+        "ones": np.ones(300, np.float32),
+        "cancel": np.array([3e37, 0.75, -3e37] * 100, np.float32),
+        "wide": (np.random.default_rng(1).standard_normal(3000) * 10.0 ** np.arange(-30, 30, 0.02)).astype(
+            np.float32
+        ),
+        "specials": np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-45, 3.4e38] * 40, np.float32),
+    }
+    for name, v in values.items():
+        for offset, has_bitmap in ((0, 0), (3, 1)):
+            head = struct.pack("<BBH", offset, has_bitmap, len(v))
+            data = head + v.tobytes() + bytes([0b1011_0110, 0xFF, 0x00])
+            (out / "kernel" / f"seed-{name}-{offset}-{has_bitmap}").write_bytes(data)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
