@@ -364,5 +364,19 @@ mod tests {
             let file = MappedFile::open(&path).unwrap();
             assert_eq!(file.buffer().len(), 10);
         }
+        // So a new mapping is still protected: had the slots leaked, this
+        // read past the new end would kill the test process.
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![3u8; 1 << 16]).unwrap();
+        let file = MappedFile::open(&big).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&big)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let bytes = file.buffer().as_slice();
+        assert_eq!(bytes.iter().map(|&b| u32::from(b)).sum::<u32>(), 0);
+        assert!(check([bytes.as_ptr() as usize]).is_err());
     }
 }
