@@ -1,0 +1,1034 @@
+"""Peer comparison benchmark: mapmean against numpy, pyarrow, polars, DuckDB and
+the classic C float loop, on memory-mapped Arrow IPC files.
+
+Run from the repository root (``make bench`` does)::
+
+    .venv/bin/python benches/compare.py
+
+It writes five data sets of ``2**MAPMEAN_BENCH_LOG2N`` float32 values (default
+2**28, 1 GiB each) to ``data/bench/``, computes each one's exact mean
+independently of mapmean, times every method with the page cache warm; then
+the scaling over in-memory array sizes, ``mapmean.share`` against memcpy, and
+datasets of many files (10,000 × 10,000 rows, 8 × 32 M rows) against
+pyarrow.dataset and polars.scan_ipc. It writes ``docs/benchmarks.md`` and
+``docs/benchmarks.png``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+import functools
+import math
+import mmap
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Optional
+
+import duckdb
+import matplotlib
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+from matplotlib.figure import Figure
+
+import mapmean
+from mapmean import _mapmean
+
+ROOT = Path(__file__).resolve().parent.parent
+C_SOURCE = ROOT / "benches" / "classic_mean.c"
+DATA_DIR = ROOT / "data" / "bench"
+DOC_PATH = ROOT / "docs" / "benchmarks.md"
+PLOT_PATH = ROOT / "docs" / "benchmarks.png"
+
+LOG2N = int(os.environ.get("MAPMEAN_BENCH_LOG2N", "28"))
+N = 1 << LOG2N
+BATCH_ROWS = 1 << 24  # rows per record batch in the written files
+CHUNK = 1 << 24  # values per generation / reference step (bounds peak memory)
+SEED = 20_240_601
+NULL_FRACTION = 0.1
+
+REPEATS = 5  # timed runs per method; the median is reported
+SLOW_REPEATS = 3  # for methods whose warm-up call takes longer than SLOW_SECONDS
+SLOW_SECONDS = 0.5
+SCALING_LOG2_SIZES = tuple(range(12, LOG2N + 1, 2))
+SCALING_BATCH_SECONDS = 0.04  # each scaling measurement: REPEATS batches of at least this long
+CPUS = os.cpu_count() or 1
+
+CEILING_ALL = "ceiling (all cores)"
+CEILING_ONE = "ceiling (1 thread)"
+MAPMEAN_ALL = "mapmean (all cores)"
+MAPMEAN_ONE = "mapmean (1 thread)"
+POLARS = "polars Series.mean()"
+
+
+# --------------------------------------------------------------------------- data sets
+
+
+def _fill_uniform(rng: np.random.Generator, out: np.ndarray, start: int, n: int) -> None:
+    out[:] = rng.random(len(out), dtype=np.float32)
+
+
+def _fill_offset(rng: np.random.Generator, out: np.ndarray, start: int, n: int) -> None:
+    np.add(rng.standard_normal(len(out), dtype=np.float32), np.float32(1e4), out=out)
+
+
+def _fill_wide(rng: np.random.Generator, out: np.ndarray, start: int, n: int) -> None:
+    magnitude = 10.0 ** rng.uniform(-38.0, 38.0, len(out))
+    sign = np.where(rng.random(len(out)) < 0.5, -1.0, 1.0)
+    out[:] = magnitude * sign
+
+
+def _fill_cancel(rng: np.random.Generator, out: np.ndarray, start: int, n: int) -> None:
+    index = np.arange(start, start + len(out))
+    out[:] = np.array([3e37, 0.75, -3e37], dtype=np.float32)[index % 3]
+    # The last n % 3 values would start an unfinished triple with 3e37, whose
+    # uncancelled 3e37 / n would swamp the 0.25; they are 0.75 instead.
+    out[index >= n - n % 3] = np.float32(0.75)
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """One benchmark column: how its values are made, and its null fraction."""
+
+    name: str
+    description: str
+    fill: Callable[[np.random.Generator, np.ndarray, int, int], None]
+    null_fraction: float = 0.0
+
+    @property
+    def path(self) -> Path:
+        return DATA_DIR / f"{self.name}.arrow"
+
+
+DATA_SETS = (
+    DataSet("uniform", "U[0,1) float32, no nulls", _fill_uniform),
+    DataSet("nulls10", "the `uniform` values, 10% of them null (random)", _fill_uniform, NULL_FRACTION),
+    DataSet("offset", "1e4 + N(0,1), no nulls", _fill_offset),
+    DataSet("wide", "magnitudes log-uniform in [1e-38, 1e38], random signs, no nulls", _fill_wide),
+    DataSet(
+        "cancel",
+        "[3e37, 0.75, -3e37] repeated (the last N mod 3 values are 0.75), no nulls",
+        _fill_cancel,
+    ),
+)
+
+
+def write_data_set(data_set: DataSet, n: int) -> None:
+    """Generate the data set in chunks and write it as an Arrow IPC file."""
+    values = np.empty(n, dtype=np.float32)
+    rng = np.random.default_rng(SEED)
+    for start in range(0, n, CHUNK):
+        data_set.fill(rng, values[start : start + CHUNK], start, n)
+    mask = None
+    if data_set.null_fraction:
+        mask = np.empty(n, dtype=bool)
+        mask_rng = np.random.default_rng(SEED + 1)
+        for start in range(0, n, CHUNK):
+            part = mask[start : start + CHUNK]
+            part[:] = mask_rng.random(len(part)) < data_set.null_fraction
+    data_set.path.parent.mkdir(parents=True, exist_ok=True)
+    mapmean.write_ipc(data_set.path, values, mask=mask, batch_rows=BATCH_ROWS)
+    del values, mask
+    # Put the file on disk now, so that write-back does not run during the timings.
+    fd = os.open(data_set.path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- exact reference
+
+
+def _exponent_sums(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per biased exponent, the sum of the signed 24-bit significands (exact in
+    float64 while a bin's |sum| < 2**53, true for up to 2**29 values), and the
+    number of Inf/NaN values."""
+    bits = values.view(np.uint32)
+    exponent = (bits >> 23) & 0xFF
+    significand = ((bits & 0x7FFFFF) | ((exponent != 0).astype(np.uint32) << 23)).astype(np.float64)
+    signed = np.where(bits >> 31 != 0, -significand, significand)
+    return np.bincount(exponent, weights=signed, minlength=256), int(np.count_nonzero(exponent == 0xFF))
+
+
+def exact_mean(table: pa.Table) -> tuple[float, int]:
+    """The correctly rounded float64 mean of the valid values of the table's
+    "values" column and their count, computed from the bits with Python ints
+    (no mapmean code involved)."""
+    sums = [0] * 256
+    count = 0
+    for chunk in table.column("values").chunks:
+        valid = pc.drop_null(chunk).to_numpy(zero_copy_only=False)
+        for start in range(0, len(valid), CHUNK):
+            part_sums, non_finite = _exponent_sums(valid[start : start + CHUNK])
+            if non_finite:
+                raise ValueError("the reference handles finite values only")
+            for e in np.flatnonzero(part_sums):
+                sums[e] += int(part_sums[e])
+        count += len(valid)
+    # A value is significand * 2**(max(e, 1) - 150); in units of 2**-149:
+    total = sum(s << (max(e, 1) - 1) for e, s in enumerate(sums) if s)
+    # int / int true division is correctly rounded in CPython.
+    return total / (count << 149), count
+
+
+def ulp_error(result: Optional[float], exact: float) -> float:
+    """|result - exact| in units of the float64 ulp of the exact mean."""
+    if result is None or not math.isfinite(result):
+        return math.nan if result is None or math.isnan(result) else math.inf
+    return float(abs(Fraction(result) - Fraction(exact)) / Fraction(math.ulp(exact)))
+
+
+# --------------------------------------------------------------------------- methods
+
+
+@dataclass
+class Source:
+    """One opened data set, as each method reads it. Everything but mapmean
+    and the ceiling (which take the path) is opened outside the timed calls."""
+
+    path: str
+    table: pa.Table
+    count: int
+    chunks: Optional[list[np.ndarray]]  # zero-copy numpy views; None when there are nulls
+    series: pl.Series
+    con: duckdb.DuckDBPyConnection
+    classic_sum: Callable[..., float]
+
+
+def open_source(path: Path, classic_sum: Callable[..., float]) -> Source:
+    """Memory-map the file and hand each peer its zero-copy view of the column."""
+    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    column = table.column("values")
+    chunks = None
+    if column.null_count == 0:
+        chunks = [chunk.to_numpy(zero_copy_only=True) for chunk in column.chunks]
+    con = duckdb.connect()
+    con.register("tbl", table)
+    return Source(
+        path=str(path),
+        table=table,
+        count=len(column) - column.null_count,
+        chunks=chunks,
+        series=pl.from_arrow(table, rechunk=False)["values"],
+        con=con,
+        classic_sum=classic_sum,
+    )
+
+
+def load_classic_sum(build_dir: str) -> Callable[..., float]:
+    """Compile benches/classic_mean.c and return its classic_sum(x, n, s)."""
+    library = os.path.join(build_dir, "classic_mean.so")
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", library, str(C_SOURCE)], check=True)
+    function = ctypes.CDLL(library).classic_sum
+    function.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_float)
+    function.restype = ctypes.c_float
+    return function
+
+
+def _ceiling(src: Source, threads: Optional[int]) -> None:
+    _mapmean._read_ceiling(src.path, threads)
+
+
+def _numpy_f32(src: Source) -> float:
+    # numpy.mean's float32 sum (pairwise, float32 accumulator) per chunk, the
+    # chunk sums added in float32 and divided in float32, as numpy.mean does.
+    total = np.float32(0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for chunk in src.chunks:
+            total += np.add.reduce(chunk)
+        return float(total / np.float32(src.count))
+
+
+def _numpy_f64(src: Source) -> float:
+    total = 0.0
+    for chunk in src.chunks:
+        total += float(np.add.reduce(chunk, dtype=np.float64))
+    return total / src.count
+
+
+def _classic_c(src: Source) -> float:
+    total = 0.0
+    for chunk in src.chunks:
+        total = src.classic_sum(chunk.ctypes.data, chunk.size, total)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.float32(total) / np.float32(src.count))
+
+
+def _duckdb_avg(src: Source) -> float:
+    return src.con.execute('SELECT avg("values") FROM tbl').fetchone()[0]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A timed way to compute the mean; run returns the mean (None for the ceilings)."""
+
+    name: str
+    run: Callable[[Source], Optional[float]]
+    needs_dense: bool = False  # cannot skip nulls: n/a on a column with nulls
+
+
+METHODS = (
+    Method(CEILING_ALL, lambda src: _ceiling(src, None)),
+    Method(CEILING_ONE, lambda src: _ceiling(src, 1)),
+    Method(MAPMEAN_ALL, lambda src: mapmean.mean(src.path).as_py()),
+    Method(MAPMEAN_ONE, lambda src: mapmean.mean(src.path, threads=1).as_py()),
+    Method("numpy.mean float32", _numpy_f32, needs_dense=True),
+    Method("numpy.mean dtype=float64", _numpy_f64, needs_dense=True),
+    Method("pyarrow.compute.mean", lambda src: pc.mean(src.table.column("values")).as_py()),
+    Method(POLARS, lambda src: src.series.mean()),
+    Method("DuckDB avg", _duckdb_avg),
+    Method("classic C float loop", _classic_c, needs_dense=True),
+)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The median of the timed runs of one method on one data set, and its
+    speed relative to the ceilings timed right before each run."""
+
+    method: str
+    seconds: float
+    runs: int
+    result: Optional[float]
+    # Median over the runs of (ceiling time / method time), each ceiling
+    # timed just before the method's run: the machine's state (other
+    # tenants, frequency) is then the same for both, unlike two medians
+    # taken minutes apart.
+    per_ceiling: dict[str, float]
+
+
+def _timed(function: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = function()
+    return time.perf_counter() - start, result
+
+
+def time_method(method: Method, src: Source) -> Timing:
+    """One untimed warm-up call, then REPEATS (SLOW_REPEATS if slow) timed
+    calls, each preceded by one call of each ceiling."""
+    warm_up, _ = _timed(lambda: method.run(src))
+    runs = SLOW_REPEATS if warm_up > SLOW_SECONDS else REPEATS
+    seconds = []
+    ratios: dict[str, list[float]] = {CEILING_ALL: [], CEILING_ONE: []}
+    result = None
+    for _ in range(runs):
+        ceilings = {CEILING_ALL: _timed(lambda: _ceiling(src, None))[0], CEILING_ONE: _timed(lambda: _ceiling(src, 1))[0]}
+        elapsed, result = _timed(lambda: method.run(src))
+        seconds.append(elapsed)
+        for name, ceiling_seconds in ceilings.items():
+            ratios[name].append(ceiling_seconds / elapsed)
+    per_ceiling = {name: statistics.median(values) for name, values in ratios.items()}
+    return Timing(method.name, statistics.median(seconds), runs, result, per_ceiling)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class DataSetResult:
+    """Every method's timing on one data set, with the exact mean."""
+
+    data_set: DataSet
+    exact: float
+    count: int
+    timings: dict[str, Timing]  # methods that do not apply are absent
+
+    def gbps(self, method: str) -> Optional[float]:
+        timing = self.timings.get(method)
+        return 4 * N / timing.seconds / 1e9 if timing else None
+
+    def ratio(self, method: str, reference: str) -> Optional[float]:
+        """How many times faster method is than reference (a time ratio);
+        against a ceiling, the median of the paired per-run ratios."""
+        if method not in self.timings or reference not in self.timings:
+            return None
+        timing = self.timings[method]
+        if reference in timing.per_ceiling:
+            return timing.per_ceiling[reference]
+        return self.timings[reference].seconds / timing.seconds
+
+
+def prepare_data_set(data_set: DataSet) -> tuple[float, int]:
+    """Write one data set's file; return its exact mean and valid count."""
+    print(f"\n## {data_set.name}: {data_set.description}", flush=True)
+    start = time.perf_counter()
+    write_data_set(data_set, N)
+    print(f"written {data_set.path.relative_to(ROOT)} in {time.perf_counter() - start:.1f} s", flush=True)
+    start = time.perf_counter()
+    exact, count = exact_mean(pa.ipc.open_file(pa.memory_map(str(data_set.path))).read_all())
+    print(f"exact mean {exact!r} of {count} values ({time.perf_counter() - start:.1f} s)", flush=True)
+    return exact, count
+
+
+def bench_data_set(
+    data_set: DataSet, exact: float, count: int, classic_sum: Callable[..., float]
+) -> DataSetResult:
+    """Time every method on one data set's file."""
+    print(f"\n## {data_set.name}: exact mean {exact!r}", flush=True)
+    src = open_source(data_set.path, classic_sum)
+    timings = {}
+    for method in METHODS:
+        if method.needs_dense and src.chunks is None:
+            print(f"  {method.name:<26} n/a (no null support)", flush=True)
+            continue
+        timing = time_method(method, src)
+        timings[method.name] = timing
+        line = f"  {method.name:<26} {timing.seconds * 1e3:9.2f} ms  {4 * N / timing.seconds / 1e9:6.2f} GB/s"
+        if timing.result is not None:
+            line += f"  {timing.result!r}  ({_format_ulps(ulp_error(timing.result, exact))} ulps)"
+        print(line, flush=True)
+    src.con.close()
+    del src
+    return DataSetResult(data_set, exact, count, timings)
+
+
+def measure_rate(function: Callable[[], object], nbytes: int) -> float:
+    """GB/s of function: the median over REPEATS batches of calls, each batch
+    long enough (SCALING_BATCH_SECONDS) for the timer to resolve it."""
+    start = time.perf_counter()
+    function()
+    once = max(time.perf_counter() - start, 1e-7)
+    calls = max(1, math.ceil(SCALING_BATCH_SECONDS / once))
+    per_call = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        for _ in range(calls):
+            function()
+        per_call.append((time.perf_counter() - start) / calls)
+    return nbytes / statistics.median(per_call) / 1e9
+
+
+SCALING_LINES = (
+    ("mapmean (1 thread)", lambda array: mapmean.mean(array, threads=1)),
+    ("mapmean (all cores)", lambda array: mapmean.mean(array)),
+    ("np.sum float32", np.sum),
+)
+
+
+def bench_scaling() -> dict[int, dict[str, float]]:
+    """GB/s of mapmean.mean and np.sum on in-memory float32 arrays of 2**k values."""
+    print("\n## scaling: in-memory numpy float32 arrays (U[0,1))", flush=True)
+    array = np.random.default_rng(SEED).random(1 << SCALING_LOG2_SIZES[-1], dtype=np.float32)
+    rows = {}
+    for log2_size in SCALING_LOG2_SIZES:
+        view = array[: 1 << log2_size]
+        rows[log2_size] = {
+            name: measure_rate(functools.partial(function, view), view.nbytes) for name, function in SCALING_LINES
+        }
+        cells = "  ".join(f"{name} {gbps:7.2f}" for name, gbps in rows[log2_size].items())
+        print(f"  2^{log2_size:<3} {cells}  GB/s", flush=True)
+    del array
+    return rows
+
+
+# --------------------------------------------------------------------------- shared memory: the write path
+
+
+SHARE_LINES = (
+    "mapmean.share",
+    "memcpy into a fresh /dev/shm file",
+    "memcpy into fresh anonymous pages",
+    "memcpy into touched pages",
+)
+SHARE_BASELINE = SHARE_LINES[1]
+
+
+def _copy_into_shm(array: np.ndarray) -> str:
+    """The plain way to put the bytes in shared memory: create a /dev/shm file,
+    size it, map it, copy (what ``share`` does, without the IPC framing)."""
+    path = f"/dev/shm/mapmean-bench-{os.getpid()}"
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    try:
+        os.ftruncate(fd, array.nbytes)
+        with mmap.mmap(fd, array.nbytes) as mapping:
+            view = np.frombuffer(mapping, dtype=array.dtype)
+            view[:] = array
+            del view
+    finally:
+        os.close(fd)
+    return path
+
+
+def bench_share() -> dict[str, float]:
+    """GB/s of ``mapmean.share`` (creating the segment and writing the IPC image
+    into it) against copies of the same bytes: into a fresh /dev/shm file
+    (the same kernel work: tmpfs pages allocated and zeroed on first touch),
+    into a fresh ``np.empty`` (anonymous memory, transparent huge pages), and
+    into pages already touched (the memory-copy speed)."""
+    print("\n## shared memory: mapmean.share vs memcpy, U[0,1) float32", flush=True)
+    array = np.random.default_rng(SEED).random(N, dtype=np.float32)
+    touched = np.empty_like(array)
+    touched[:] = 0
+    cleanup: list[Callable[[], None]] = []  # run after each call, not timed
+
+    def share() -> None:
+        table = mapmean.share(array)
+        table.close()
+        cleanup.append(table.unlink)
+
+    def shm_copy() -> None:
+        path = _copy_into_shm(array)
+        cleanup.append(lambda: os.unlink(path))
+
+    functions = (share, shm_copy, lambda: np.copyto(np.empty_like(array), array), lambda: np.copyto(touched, array))
+    rates = {}
+    for name, function in zip(SHARE_LINES, functions):
+        seconds = []
+        for _ in range(REPEATS + 1):  # the first call is the warm-up
+            start = time.perf_counter()
+            function()
+            seconds.append(time.perf_counter() - start)
+            while cleanup:  # unlinking (freeing the pages) is not timed
+                cleanup.pop()()
+        rates[name] = array.nbytes / statistics.median(seconds[1:]) / 1e9
+        print(f"  {name:<34} {rates[name]:6.2f} GB/s", flush=True)
+    with mapmean.share(array) as table:  # the segment holds what was shared
+        assert mapmean.mean(table).as_py() == mapmean.mean(array).as_py()
+    return rates
+
+
+# --------------------------------------------------------------------------- datasets: many files
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """A dataset of `files` IPC files of `rows` U[0,1) values each, and one
+    file (`single`) holding the same values, to tell per-file overhead from
+    bytes."""
+
+    name: str
+    files: int
+    rows: int
+
+    @property
+    def directory(self) -> Path:
+        return DATA_DIR / self.name
+
+    @property
+    def single(self) -> Path:
+        return DATA_DIR / f"{self.name}-single.arrow"
+
+    @property
+    def nbytes(self) -> int:
+        return 4 * self.files * self.rows
+
+
+# The sizes the issue asks for; a quick run (MAPMEAN_BENCH_LOG2N < 26) uses fewer, smaller files.
+FILE_SETS = (
+    FileSet("many-small", 10_000 if LOG2N >= 26 else 1000, 10_000),
+    FileSet("few-large", 8, min(32 << 20, N // 8)),
+)
+
+DATASET_LINES = (
+    "mapmean.scan (all cores)",
+    "mapmean.scan (1 thread)",
+    "pyarrow.dataset + pc.mean",
+    "polars.scan_ipc mean",
+)
+
+
+def _dataset_call(line: str, target: str) -> Callable[[], float]:
+    """The call of `line` over `target` (a directory or one file), discovery included."""
+    if line.startswith("mapmean"):
+        threads = 1 if "1 thread" in line else None
+        return lambda: mapmean.scan(target, "values", threads=threads).column("mean")[0].as_py()
+    if line.startswith("pyarrow"):
+        import pyarrow.dataset as pads
+
+        return lambda: pc.mean(pads.dataset(target, format="ipc").to_table(columns=["values"])["values"]).as_py()
+    pattern = os.path.join(target, "*.arrow") if os.path.isdir(target) else target
+    return lambda: pl.scan_ipc(pattern).select(pl.col("values").mean()).collect().item()
+
+
+@dataclass(frozen=True)
+class FileSetResult:
+    file_set: FileSet
+    exact: float
+    seconds: dict[str, float]  # line -> median seconds over the directory
+    single_seconds: dict[str, float]  # line -> median seconds over the single file
+    results: dict[str, float]
+
+    def per_file_us(self, line: str) -> float:
+        return (self.seconds[line] - self.single_seconds[line]) / self.file_set.files * 1e6
+
+    def gbps(self, line: str) -> float:
+        return self.file_set.nbytes / self.seconds[line] / 1e9
+
+
+def prepare_file_set(file_set: FileSet) -> float:
+    """Write the files and the single file; return the exact mean."""
+    print(f"\n## {file_set.name}: {file_set.files} files × {file_set.rows} rows", flush=True)
+    start = time.perf_counter()
+    values = np.random.default_rng(SEED + 2).random(file_set.files * file_set.rows, dtype=np.float32)
+    if file_set.directory.exists():
+        for old in file_set.directory.glob("*.arrow"):
+            old.unlink()
+    file_set.directory.mkdir(parents=True, exist_ok=True)
+    width = len(str(file_set.files - 1))
+    for i in range(file_set.files):
+        part = values[i * file_set.rows : (i + 1) * file_set.rows]
+        mapmean.write_ipc(file_set.directory / f"part-{i:0{width}d}.arrow", part, batch_rows=BATCH_ROWS)
+    mapmean.write_ipc(file_set.single, values, batch_rows=BATCH_ROWS)
+    os.sync()
+    exact, _ = exact_mean(pa.table({"values": values}))
+    print(f"written in {time.perf_counter() - start:.1f} s; exact mean {exact!r}", flush=True)
+    return exact
+
+
+def _median_seconds(function: Callable[[], float]) -> tuple[float, float]:
+    start = time.perf_counter()
+    function()
+    runs = SLOW_REPEATS if time.perf_counter() - start > SLOW_SECONDS else REPEATS
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = function()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds), result
+
+
+def bench_file_set(file_set: FileSet, exact: float) -> FileSetResult:
+    print(f"\n## {file_set.name}: exact mean {exact!r}", flush=True)
+    seconds, single, results = {}, {}, {}
+    for line in DATASET_LINES:
+        seconds[line], results[line] = _median_seconds(_dataset_call(line, str(file_set.directory)))
+        single[line], _ = _median_seconds(_dataset_call(line, str(file_set.single)))
+        result = FileSetResult(file_set, exact, seconds, single, results)
+        print(
+            f"  {line:<26} {seconds[line] * 1e3:9.1f} ms  (one file: {single[line] * 1e3:8.1f} ms)"
+            f"  {result.gbps(line):6.2f} GB/s  {result.per_file_us(line):8.1f} µs/file"
+            f"  {results[line]!r} ({_format_ulps(ulp_error(results[line], exact))} ulps)",
+            flush=True,
+        )
+    return FileSetResult(file_set, exact, seconds, single, results)
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def _first_line_with(path: str, key: str) -> str:
+    try:
+        with open(path) as file:
+            for line in file:
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _command_output(*command: str) -> str:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU seconds all processes have run (user, nice, system, irq, softirq, steal)."""
+    with open("/proc/stat") as file:
+        fields = [int(field) for field in file.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherCpu:
+    """The CPU time other processes take while the timings run: the machine's
+    busy time minus this process's (work elsewhere skews the timings)."""
+
+    def __init__(self) -> None:
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        own = os.times()
+        own_cpu = own.user + own.system + own.children_user + own.children_system
+        return time.perf_counter(), _busy_cpu_seconds(), own_cpu
+
+    def report(self) -> str:
+        (wall0, busy0, own0), (wall1, busy1, own1) = self.start, self._sample()
+        other = max(0.0, (busy1 - busy0) - (own1 - own0))
+        return f"{other:.1f} CPU-s in {wall1 - wall0:.0f} s ({other / (wall1 - wall0):.0%} of one core)"
+
+
+def _thp(name: str) -> str:
+    """The selected value of /sys/kernel/mm/transparent_hugepage/<name>."""
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage", name).read_text()
+    except OSError:
+        return "unknown"
+    chosen = [word.strip("[]") for word in text.split() if word.startswith("[")]
+    return chosen[0] if chosen else text.strip()
+
+
+def machine_description() -> list[tuple[str, str]]:
+    """(label, value) pairs describing the machine and the software."""
+    flags = _first_line_with("/proc/cpuinfo", "flags").split()
+    simd = " ".join(flag for flag in ("avx2", "avx512f", "avx512bw", "avx512vl") if flag in flags)
+    mem_kib = _first_line_with("/proc/meminfo", "MemTotal").split()[0]
+    mem = f"{int(mem_kib) / 2**20:.1f} GiB" if mem_kib.isdigit() else "unknown"
+    commit = _command_output("git", "rev-parse", "--short", "HEAD") or "unknown"
+    if _command_output("git", "status", "--porcelain", "--untracked-files=no"):
+        commit += " (with uncommitted changes)"
+    return [
+        ("CPU", f"{_first_line_with('/proc/cpuinfo', 'model name')} ({simd or 'no AVX2'})"),
+        ("os.cpu_count()", str(CPUS)),
+        ("memory", mem),
+        ("kernel", f"{platform.system()} {platform.release()}"),
+        ("huge pages (anonymous / tmpfs)", f"{_thp('enabled')} / {_thp('shmem_enabled')}"),
+        ("C compiler", (_command_output("cc", "--version").splitlines() or ["unknown"])[0]),
+        ("Python", platform.python_version()),
+        ("mapmean", f"{mapmean.__version__}, source tree at {commit}"),
+        ("numpy", np.__version__),
+        ("pyarrow", pa.__version__),
+        ("polars", pl.__version__),
+        ("duckdb", duckdb.__version__),
+        ("date", datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
+    ]
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _format_ulps(ulps: float) -> str:
+    return f"{ulps:.3g}"
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _format_ratio(ratio: Optional[float]) -> str:
+    return "" if ratio is None else f"{ratio:.2f}"
+
+
+def data_set_table(result: DataSetResult) -> list[str]:
+    """The markdown table of one data set."""
+    header = ("method", "median time", "GB/s", "× ceiling (all cores)", "× ceiling (1 thread)", "result")
+    lines = [
+        "| " + " | ".join(header) + " | error (ulps) | exact |",
+        "|---|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for method in METHODS:
+        timing = result.timings.get(method.name)
+        if timing is None:
+            lines.append(f"| {method.name} | n/a (no null support) | | | | | | |")
+            continue
+        if timing.result is None:
+            value = error = exact = "—"
+        else:
+            ulps = ulp_error(timing.result, result.exact)
+            value, error, exact = f"`{timing.result!r}`", _format_ulps(ulps), "yes" if ulps == 0 else "no"
+        lines.append(
+            f"| {method.name} | {timing.seconds * 1e3:.1f} ms ({timing.runs} runs)"
+            f" | {result.gbps(method.name):.2f}"
+            f" | {_format_ratio(result.ratio(method.name, CEILING_ALL))}"
+            f" | {_format_ratio(result.ratio(method.name, CEILING_ONE))}"
+            f" | {value} | {error} | {exact} |"
+        )
+    return lines
+
+
+TARGETS = (
+    # (data set, reference method, minimum of mapmean's speed / reference's speed)
+    ("uniform", CEILING_ALL, 0.9),
+    ("uniform", POLARS, 1.0),
+    ("nulls10", CEILING_ALL, 0.8),
+    ("nulls10", POLARS, 2.0),
+    ("wide", CEILING_ALL, 0.3),
+)
+
+
+def summary_table(results: dict[str, DataSetResult]) -> list[str]:
+    """The targets, with mapmean's measured speed ratios."""
+    lines = [
+        "| data set | target (mapmean all cores) | measured | PASS/MISS | mapmean 1 thread (for reference) | reachable? |",
+        "|---|---|---:|:---:|---|---|",
+    ]
+    for name, reference, minimum in TARGETS:
+        result = results[name]
+        measured = result.ratio(MAPMEAN_ALL, reference)
+        single_reference = CEILING_ONE if reference == CEILING_ALL else reference
+        single = result.ratio(MAPMEAN_ONE, single_reference)
+        reference_label = "ceiling" if reference == CEILING_ALL else "polars"
+        single_label = "× ceiling (1 thread)" if reference == CEILING_ALL else "× polars"
+        verdict = "PASS" if measured >= minimum else "MISS"
+        # A target relative to a peer asks for a speed; past the ceiling no
+        # reader of the file can go.
+        needed = minimum * (result.gbps(reference) or 0.0)
+        ceiling = result.gbps(CEILING_ALL) or 0.0
+        reachable = (
+            "yes"
+            if needed <= ceiling
+            else f"no: {minimum:g} × {reference_label} = {needed:.1f} GB/s > ceiling {ceiling:.1f} GB/s"
+        )
+        lines.append(
+            f"| {name} | ≥ {minimum:g} × {reference_label} | {measured:.2f} × | {verdict}"
+            f" | {single:.2f} {single_label} | {reachable} |"
+        )
+    return lines
+
+
+def scaling_table(rows: dict[int, dict[str, float]]) -> list[str]:
+    names = [name for name, _ in SCALING_LINES]
+    lines = ["| values | bytes | " + " | ".join(f"{name} GB/s" for name in names) + " |"]
+    lines.append("|---|---:|" + "---:|" * len(names))
+    for log2_size, row in rows.items():
+        lines.append(
+            f"| 2^{log2_size} | {_format_bytes(4 << log2_size)} | "
+            + " | ".join(f"{row[name]:.2f}" for name in names)
+            + " |"
+        )
+    return lines
+
+
+def _format_bytes(nbytes: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:g} {unit}"
+        nbytes /= 1024
+    return str(nbytes)
+
+
+def share_table(rates: dict[str, float]) -> list[str]:
+    base = rates[SHARE_BASELINE]
+    lines = [f"| write path | GB/s | × {SHARE_BASELINE} |", "|---|---:|---:|"]
+    lines += [f"| {name} | {gbps:.2f} | {gbps / base:.2f} |" for name, gbps in rates.items()]
+    return lines
+
+
+def file_set_table(result: FileSetResult) -> list[str]:
+    lines = [
+        "| method | median time | one file, same values | GB/s | per-file overhead | result | error (ulps) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for line in DATASET_LINES:
+        value = result.results[line]
+        lines.append(
+            f"| {line} | {result.seconds[line] * 1e3:.1f} ms | {result.single_seconds[line] * 1e3:.1f} ms"
+            f" | {result.gbps(line):.2f} | {result.per_file_us(line):.1f} µs | `{value!r}`"
+            f" | {_format_ulps(ulp_error(value, result.exact))} |"
+        )
+    return lines
+
+
+def file_set_targets(results: dict[str, FileSetResult]) -> list[str]:
+    many, few = results["many-small"], results["few-large"]
+    line = DATASET_LINES[0]
+    overhead = many.per_file_us(line)
+    throughput = few.single_seconds[line] / few.seconds[line]
+    return [
+        "| target (mapmean.scan, all cores) | measured | PASS/MISS |",
+        "|---|---:|:---:|",
+        f"| per-file overhead < 100 µs ({many.file_set.files:,} files) | {overhead:.1f} µs"
+        f" | {'PASS' if overhead < 100 else 'MISS'} |",
+        f"| {few.file_set.files} large files as fast as one file of the same values (≥ 0.95 ×)"
+        f" | {throughput:.2f} × | {'PASS' if throughput >= 0.95 else 'MISS'} |",
+    ]
+
+
+def write_markdown(
+    machine: list[tuple[str, str]],
+    results: dict[str, DataSetResult],
+    scaling: dict[int, dict[str, float]],
+    share_rates: dict[str, float],
+    file_sets: dict[str, FileSetResult],
+    runtime: float,
+) -> None:
+    """Write docs/benchmarks.md."""
+    size = _format_bytes(4 * N)
+    batches = _plural(max(1, N // BATCH_ROWS), "record batch", "record batches")
+    lines = [
+        "# Benchmarks: mapmean against its peers",
+        "",
+        "Generated by `benches/compare.py`; reproduce with `make bench` (which also runs the Rust kernel"
+        " benchmark first) or `.venv/bin/python benches/compare.py`. `MAPMEAN_BENCH_LOG2N=22` gives a quick,"
+        f" small run. This run: N = 2^{LOG2N} float32 values per data set ({size} of values),"
+        f" total runtime {runtime / 60:.1f} min.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {label} | {value} |" for label, value in machine),
+        "",
+        "## How to read the tables",
+        "",
+        f"- **GB/s** = 4 × N bytes (the column's value bytes, {4 * N:,} B) / median time, GB = 10^9 bytes, for"
+        " every method and data set, the ceilings included, so that all ratios are time ratios."
+        " The `nulls10` file also holds a validity bitmap, not counted.",
+        "- **ceiling**: `mapmean._mapmean._read_ceiling(path, threads)` maps the file as `mapmean.mean` does"
+        " and sums all of its bytes as u64 words in a vectorised loop: the read bandwidth reachable through the"
+        " mapping, on all cores or on 1 thread.",
+        "- **× ceiling** = ceiling time / method time (1.00 = as fast as reading the file), the median over the"
+        " timed runs of a paired ratio: before each timed call of a method, each ceiling is timed once, so that"
+        " both see the same machine (the machines here are shared, and their memory bandwidth varies from minute"
+        " to minute). The ceilings' own GB/s and times are from their own rows.",
+        "- **What a timed call includes.** `mapmean` and the ceilings take the path: each call maps the file,"
+        " faults its pages in and (mapmean) decodes the IPC metadata. The peers are handed the column outside"
+        " the timed region — `pa.ipc.open_file(pa.memory_map(path)).read_all()` once per data set, then per"
+        " chunk `.to_numpy(zero_copy_only=True)` for numpy and the C loop, `pl.from_arrow(table, rechunk=False)"
+        '["values"]` for polars, `con.register("tbl", table)` for DuckDB — so their calls pay no mapping or'
+        " page-fault cost.",
+        "- All files are written (and synced to disk) and their exact means computed before any timing."
+        f" Page cache warm: one untimed call first, then the median of {REPEATS} timed calls"
+        f" ({SLOW_REPEATS} for methods whose warm-up call took over {SLOW_SECONDS} s). The machine table gives"
+        " the CPU time other processes took during the timings (from /proc/stat), as work elsewhere on the"
+        " machine slows the methods down.",
+        f"- Files are written with `batch_rows=2^{BATCH_ROWS.bit_length() - 1}`"
+        f" ({batches}). numpy and the C loop work chunk by chunk: numpy's"
+        " per-chunk sums are added in the same dtype (float32 or float64) and divided as `numpy.mean` divides;"
+        " the C loop (`benches/classic_mean.c`, `cc -O2`) continues one float accumulator across the chunks and"
+        " divides in float. Both are n/a on `nulls10` (they cannot skip nulls).",
+        "- **error (ulps)** = |result − exact| / ulp(exact), in float64 ulps of the exact mean, which is"
+        " computed independently of mapmean (exact integer sums per exponent of the float32 bits, one correctly"
+        " rounded division). **exact** = the result is the correctly rounded mean.",
+        "",
+    ]
+    for result in results.values():
+        data_set = result.data_set
+        lines += [
+            f"## `{data_set.name}`: {data_set.description}",
+            "",
+            f"{result.count:,} valid values; exact mean `{result.exact!r}`.",
+            "",
+            *data_set_table(result),
+            "",
+        ]
+    lines += [
+        "## Targets",
+        "",
+        "Speed ratios of `mapmean (all cores)` (time of the reference / time of mapmean); the 1-thread column"
+        " gives `mapmean (1 thread)` against `ceiling (1 thread)` or against polars (polars with its default"
+        " threads).",
+        "",
+        *summary_table(results),
+        "",
+        "## Scaling: in-memory arrays",
+        "",
+        "`mapmean.mean(array, threads=t)` on numpy float32 arrays (U[0,1)) of 2^k values, against `np.sum(array)`"
+        " (numpy's float32 pairwise sum) as a reference line. GB/s = array bytes / median time per call over"
+        f" {REPEATS} batches of calls, each batch at least {SCALING_BATCH_SECONDS} s; small sizes include the"
+        " Python call overhead (for mapmean also building the `pyarrow.DoubleScalar`).",
+        "",
+        *scaling_table(scaling),
+        "",
+        "![GB/s per data set and method; scaling with array size](benchmarks.png)",
+        "",
+        "## Shared memory: the write path",
+        "",
+        f"`mapmean.share(array)` of {size} of U[0,1) float32 (creating the segment, writing the Arrow IPC"
+        " image into it, trimming it; unlinking is not timed) against plain copies of the same bytes: into a"
+        " fresh `/dev/shm` file (`os.open`, `ftruncate`, `mmap`, `np.copyto`: the same kernel work, as tmpfs"
+        " allocates and zeroes each page on first touch), into a fresh `np.empty` (anonymous memory, which"
+        " numpy backs with transparent huge pages) and into an array whose pages are already touched (the"
+        f" memory-copy speed). Median of {REPEATS} calls after one warm-up. Where tmpfs huge pages are off"
+        " (`/sys/kernel/mm/transparent_hugepage/shmem_enabled`), allocating the segment's 4 KiB pages, not"
+        " copying, sets the pace of any write into shared memory.",
+        "",
+        *share_table(share_rates),
+        "",
+        "## Datasets: many files",
+        "",
+        "Each set is a directory of IPC files of U[0,1) float32 values (column `values`), and one more file"
+        " holding the same values. Every call includes discovering the files: `mapmean.scan(directory,"
+        ' "values")`, `pc.mean(pyarrow.dataset.dataset(directory, format="ipc").to_table(columns=["values"])'
+        '["values"])`, `pl.scan_ipc(directory + "/*.arrow").select(pl.col("values").mean()).collect()`.'
+        " **per-file overhead** = (time over the directory − time over the one file) / number of files, per"
+        " method. Page cache warm; median of the timed calls after one warm-up.",
+        "",
+    ]
+    for result in file_sets.values():
+        fs = result.file_set
+        lines += [
+            f"### `{fs.name}`: {fs.files:,} files × {fs.rows:,} rows ({_format_bytes(fs.nbytes)} of values)",
+            "",
+            f"Exact mean `{result.exact!r}`.",
+            "",
+            *file_set_table(result),
+            "",
+        ]
+    lines += [
+        "### Targets",
+        "",
+        *file_set_targets(file_sets),
+        "",
+    ]
+    DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
+    DOC_PATH.write_text("\n".join(lines))
+
+
+def write_plot(results: dict[str, DataSetResult], scaling: dict[int, dict[str, float]]) -> None:
+    """Write docs/benchmarks.png: GB/s per data set and method; the scaling curve."""
+    figure = Figure(figsize=(15, 5.5), layout="constrained")
+    bars_axes, scaling_axes = figure.subplots(1, 2, width_ratios=(1.6, 1))
+    methods = [m.name for m in METHODS if m.name not in (CEILING_ALL, CEILING_ONE)]
+    colors = matplotlib.colormaps["tab10"].colors
+    width = 0.8 / len(methods)
+    for group, result in enumerate(results.values()):
+        for index, name in enumerate(methods):
+            gbps = result.gbps(name)
+            if gbps is not None:
+                x = group - 0.4 + (index + 0.5) * width
+                bars_axes.bar(x, gbps, width, color=colors[index], label=name if group == 0 else None)
+        for name, style in ((CEILING_ALL, "-"), (CEILING_ONE, "--")):
+            bars_axes.hlines(
+                result.gbps(name), group - 0.45, group + 0.45, colors="black", linestyles=style,
+                label=name if group == 0 else None,
+            )
+    bars_axes.set_xticks(range(len(results)), list(results))
+    bars_axes.set_ylabel(f"GB/s (4·N bytes / time), N = $2^{{{LOG2N}}}$")
+    bars_axes.set_title("Memory-mapped Arrow IPC file, page cache warm")
+    bars_axes.legend(fontsize="small", ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.07))
+    sizes = list(scaling)
+    for index, (name, _) in enumerate(SCALING_LINES):
+        scaling_axes.plot(sizes, [scaling[k][name] for k in sizes], marker="o", color=colors[index], label=name)
+    scaling_axes.set_xticks(sizes, [f"$2^{{{k}}}$" for k in sizes])
+    scaling_axes.set_xlabel("float32 values in the array")
+    scaling_axes.set_ylabel("GB/s (array bytes / time)")
+    scaling_axes.set_title("In-memory numpy arrays")
+    scaling_axes.legend(fontsize="small")
+    figure.savefig(PLOT_PATH, dpi=110)
+
+
+def main() -> None:
+    start = time.perf_counter()
+    machine = machine_description()
+    print(f"# mapmean peer comparison, N = 2^{LOG2N}", flush=True)
+    for label, value in machine:
+        print(f"{label}: {value}", flush=True)
+    references = {data_set.name: prepare_data_set(data_set) for data_set in DATA_SETS}
+    file_set_exact = {fs.name: prepare_file_set(fs) for fs in FILE_SETS}
+    print("\n# timings", flush=True)
+    other_cpu = OtherCpu()
+    results = {}
+    with tempfile.TemporaryDirectory() as build_dir:
+        classic_sum = load_classic_sum(build_dir)
+        for data_set in DATA_SETS:
+            results[data_set.name] = bench_data_set(data_set, *references[data_set.name], classic_sum)
+    scaling = bench_scaling()
+    share_rates = bench_share()
+    file_sets = {fs.name: bench_file_set(fs, file_set_exact[fs.name]) for fs in FILE_SETS}
+    runtime = time.perf_counter() - start
+    machine.append(("other processes' CPU use during the timings", other_cpu.report()))
+    print(f"\nother processes' CPU use during the timings: {other_cpu.report()}", flush=True)
+    print("\n## targets", flush=True)
+    print("\n".join(summary_table(results)), flush=True)
+    print("\n".join(file_set_targets(file_sets)), flush=True)
+    write_markdown(machine, results, scaling, share_rates, file_sets, runtime)
+    write_plot(results, scaling)
+    print(f"\nwrote {DOC_PATH.relative_to(ROOT)} and {PLOT_PATH.relative_to(ROOT)} in {runtime:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
