@@ -68,14 +68,14 @@ fuzz: all $(CARGO_FUZZ)
 
 # The Rust tests of decoding and the kernel under valgrind's memcheck.
 # (valgrind's CPU has no AVX-512: the kernel takes its AVX2 path there.)
-VALGRIND_TESTS := --lib --test bad_input --test zero_copy --test truncation
+VALGRIND_TESTS := --lib --test bad_input --test zero_copy --test truncation --test fuzz_regressions
 valgrind:
 	$(CARGO) test $(VALGRIND_TESTS) --no-run --message-format=json \
 	  | $(PYTHON) -c 'import json, sys; [print(m["executable"]) for m in map(json.loads, sys.stdin) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]]' \
 	  > target/valgrind-tests.txt
 	while read -r test; do \
 	  echo "valgrind $$test"; \
-	  PROPTEST_CASES=16 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	  PROPTEST_CASES=16 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no \
 	    --quiet "$$test" --test-threads=2 || exit 1; \
 	done < target/valgrind-tests.txt
 
