@@ -54,6 +54,9 @@ fn sum_chunk(chunk: &[u8]) -> u64 {
     sum_chunk_portable(chunk)
 }
 
+/// # Safety
+///
+/// The CPU must support AVX-512F (the caller detects it at run time).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn sum_chunk_avx512(chunk: &[u8]) -> u64 {
@@ -77,6 +80,9 @@ unsafe fn sum_chunk_avx512(chunk: &[u8]) -> u64 {
     finish(vector, head, lines.remainder(), tail)
 }
 
+/// # Safety
+///
+/// The CPU must support AVX2 (the caller detects it at run time).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn sum_chunk_avx2(chunk: &[u8]) -> u64 {
