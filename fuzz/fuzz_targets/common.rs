@@ -1,33 +1,106 @@
-//! What the IPC targets share: decode the bytes as mapmean decodes a mapped
-//! file, then average every Float32 column. Any outcome but a panic (or a
-//! crash) is fine: errors are the expected answer to most inputs.
+//! What the fuzz targets do with an input, shared with the regression test
+//! (`tests/fuzz_regressions.rs` includes this file), so that a saved input
+//! replays exactly as it was found.
+#![allow(dead_code)]
 
 use arrow_buffer::Buffer;
 use mapmean::engine::state_of_arrays;
 use mapmean::ipc::IpcData;
+use mapmean::kernel::arch::Isa;
+use mapmean::kernel::{blocks, reference, Validity};
+use mapmean::{Error, MeanState};
 
-pub fn decode_and_average(bytes: &[u8]) {
+/// The ipc_file target's input: with the file magic at both ends unless it
+/// starts with it, so that the fuzzer reaches the footer and batch decoding
+/// rather than the magic check.
+pub fn as_file(data: &[u8]) -> Vec<u8> {
+    if data.starts_with(b"ARROW1") {
+        return data.to_vec();
+    }
+    let mut file = b"ARROW1\0\0".to_vec();
+    file.extend_from_slice(data);
+    file.extend_from_slice(b"ARROW1");
+    file
+}
+
+/// Decodes the bytes as mapmean decodes a mapped file, then averages every
+/// Float32 column on 1 and 2 threads (the states must be equal). Returns the
+/// first error met (other than a column of another type): errors are the
+/// expected answer to most inputs; a panic or a crash is the bug.
+pub fn decode_and_average(bytes: &[u8]) -> Option<Error> {
     // Buffer::from copies into a 64-byte aligned allocation, as a mapping is
     // page-aligned; the offsets inside are whatever the input says.
-    let buffer = Buffer::from(bytes);
-    let Ok(data) = IpcData::open(buffer, "fuzz") else {
-        return;
+    let data = match IpcData::open(Buffer::from(bytes), "fuzz") {
+        Ok(data) => data,
+        Err(e) => return Some(e),
     };
-    let names: Vec<String> = data
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    for name in [None]
-        .into_iter()
-        .chain(names.iter().map(|n| Some(n.as_str())))
-    {
-        if let Ok(column) = data.float32_column(name) {
-            let one = state_of_arrays(column.chunks(), Some(1));
-            let two = state_of_arrays(column.chunks(), Some(2));
-            // Exactness: the thread count never changes the state.
-            assert_eq!(one.ok(), two.ok());
+    let mut first_error = None;
+    for field in data.schema().fields().iter() {
+        match data.float32_column(Some(field.name())) {
+            Ok(column) => assert_eq!(
+                state_of_arrays(column.chunks(), Some(1)).ok(),
+                state_of_arrays(column.chunks(), Some(2)).ok()
+            ),
+            Err(Error::WrongType { .. }) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
     }
+    first_error
+}
+
+/// The kernel target: `[bit offset][has bitmap][value count: u16 LE][f32
+/// values][bitmap bytes]`. Every instruction set must give bitwise the state
+/// of the portable reference, and a split-and-merge the same state.
+pub fn check_kernel(data: &[u8]) {
+    let [offset, has_bitmap, n0, n1, rest @ ..] = data else {
+        return;
+    };
+    let offset = usize::from(offset % 64);
+    let count = usize::from(u16::from_le_bytes([*n0, *n1])).min(rest.len() / 4);
+    let values: Vec<f32> = rest[..4 * count]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    // The bitmap: whatever bytes follow, cycled to cover offset + count bits.
+    let tail = &rest[4 * count..];
+    let needed = (offset + count).div_ceil(8);
+    let bits: Vec<u8> = if tail.is_empty() {
+        vec![0xA5; needed]
+    } else {
+        tail.iter().copied().cycle().take(needed).collect()
+    };
+    let validity = (has_bitmap & 1 == 1).then_some(Validity {
+        bits: &bits,
+        offset,
+    });
+
+    let mut want = MeanState::default();
+    reference::update(&mut want, &values, validity);
+    for isa in Isa::supported() {
+        let mut got = MeanState::default();
+        blocks::update_with(isa, &mut got, &values, validity);
+        assert_eq!(got, want, "{isa:?}");
+        // Bitwise: NaN means must agree too.
+        assert_eq!(
+            got.finish().map(f64::to_bits),
+            want.finish().map(f64::to_bits)
+        );
+    }
+    let cut = count / 3;
+    let mut a = MeanState::default();
+    blocks::update_with(Isa::detect(), &mut a, &values[..cut], validity);
+    let mut b = MeanState::default();
+    let rest_validity = validity.map(|v| v.shifted(cut));
+    blocks::update_with(Isa::detect(), &mut b, &values[cut..], rest_validity);
+    a.merge(&b);
+    assert_eq!(a, want);
+}
+
+/// libfuzzer-sys's panic hook aborts on every panic, even one that mapmean
+/// catches and turns into an error (as it does for panics inside arrow-ipc).
+/// A panic that escapes still aborts: the harness catches it and aborts.
+pub fn quiet_caught_panics() {
+    std::panic::set_hook(Box::new(|_| {}));
 }
