@@ -26,13 +26,14 @@ pub fn as_file(data: &[u8]) -> Vec<u8> {
 /// Decodes the bytes as mapmean decodes a mapped file, then averages every
 /// Float32 column on 1 and 2 threads (the states must be equal). Returns the
 /// first error met (other than a column of another type): errors are the
-/// expected answer to most inputs; a panic or a crash is the bug.
+/// expected answer to most inputs; a panic, a crash or an internal error is
+/// the bug.
 pub fn decode_and_average(bytes: &[u8]) -> Option<Error> {
     // Buffer::from copies into a 64-byte aligned allocation, as a mapping is
     // page-aligned; the offsets inside are whatever the input says.
     let data = match IpcData::open(Buffer::from(bytes), "fuzz") {
         Ok(data) => data,
-        Err(e) => return Some(e),
+        Err(e) => return Some(not_internal(e)),
     };
     let mut first_error = None;
     for field in data.schema().fields().iter() {
@@ -43,11 +44,18 @@ pub fn decode_and_average(bytes: &[u8]) -> Option<Error> {
             ),
             Err(Error::WrongType { .. }) => {}
             Err(e) => {
-                first_error.get_or_insert(e);
+                first_error.get_or_insert(not_internal(e));
             }
         }
     }
     first_error
+}
+
+/// An internal error is a bug (a panic caught at the boundary, not in the
+/// decoder): fail on it like on a crash.
+fn not_internal(error: Error) -> Error {
+    assert!(!matches!(error, Error::Internal(_)), "{error}");
+    error
 }
 
 /// The kernel target: `[bit offset][has bitmap][value count: u16 LE][f32
