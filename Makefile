@@ -82,6 +82,7 @@ valgrind:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p mapmean
 
 fmt:
 	$(CARGO) fmt --all

@@ -19,7 +19,7 @@
 //! which windows the block touches and its largest exponent. Data that lives
 //! in one window (most data: uniform, normal, offset) costs one pass; each
 //! other window present costs one more pass over the block, which is then in
-//! L1. Each window sum goes into the [`ExactSum`] once per block. A block
+//! L1. Each window sum goes into the [`ExactSum`](crate::ExactSum) once per block. A block
 //! holding NaN or an infinity (largest exponent 255) is counted value by
 //! value instead. Null slots are masked to `+0.0` inside the pass, so
 //! whatever they hold is never read into the result.

@@ -4,7 +4,7 @@
 //! The kernel knows nothing of files, Python or threads. [`MeanState::update`]
 //! is its one entry point; it hands the values and validity bitmap to the
 //! block kernel in [`blocks`], which computes exactly what the scalar
-//! [`reference`] computes, only faster. The exactness argument lives beside the
+//! [`reference`](mod@reference) computes, only faster. The exactness argument lives beside the
 //! accumulator, in [`exact_sum`].
 
 pub mod arch;

@@ -1,4 +1,4 @@
-//! The reference kernel: one value at a time, straight into [`ExactSum`].
+//! The reference kernel: one value at a time, straight into [`ExactSum`](crate::ExactSum).
 //!
 //! Obviously correct and slow. Tests hold every faster path to bitwise
 //! equality with it; the block kernel also uses it for blocks that hold NaN
