@@ -137,6 +137,13 @@ fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u
     let mut windows = [_mm256_setzero_si256(); 2];
     let mut max_abs = [_mm256_setzero_si256(); 2];
     let pairs = block.len() / 16;
+    // The validity bytes, one per vector of 8 values (x86_64 is little
+    // endian: byte j of the u64 words holds bits 8j..8j+8).
+    let mask_bytes: &[u8] = match masks {
+        // SAFETY: a `[u64; N]` is readable as `8 * N` bytes.
+        Some(m) => unsafe { std::slice::from_raw_parts(m.as_ptr() as *const u8, 8 * m.len()) },
+        None => &[],
+    };
     for p in 0..pairs {
         // One cache line per iteration: ask for the line PREFETCH bytes
         // ahead, so that more reads are in flight than the loop alone keeps
@@ -145,11 +152,18 @@ fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u
         // Two independent chains per iteration hide the add latency.
         for k in 0..2 {
             let j = 2 * p + k;
+            // SAFETY: `8 * j + 8 <= 16 * pairs <= block.len()`.
+            let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(8 * j) as *const __m256i) };
             let v = if MASKED {
-                load(block, masks, j)
+                // SAFETY: `j < block.len() / 8 <= mask_bytes.len()`, and each
+                // table entry is one aligned 32-byte vector.
+                let lanes = unsafe {
+                    let byte = *mask_bytes.get_unchecked(j);
+                    _mm256_load_si256(LANE_MASKS.0[usize::from(byte)].as_ptr() as *const __m256i)
+                };
+                _mm256_and_si256(v, lanes)
             } else {
-                // SAFETY: `8 * j + 8 <= 16 * pairs <= block.len()`.
-                unsafe { _mm256_loadu_si256(block.as_ptr().add(8 * j) as *const __m256i) }
+                v
             };
             scan_vector(v, target, &mut sums[k], &mut windows[k], &mut max_abs[k]);
         }
