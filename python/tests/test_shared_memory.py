@@ -10,6 +10,7 @@ tracker unlinks segments behind our back).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -123,6 +124,25 @@ def run_cli(cli, *args) -> subprocess.CompletedProcess:
     proc = subprocess.run([str(cli), *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT)
     assert "panicked" not in proc.stderr
     return proc
+
+
+@contextlib.contextmanager
+def python_child(code: str, *args: str):
+    """A child interpreter running ``code`` with pipes on stdin/stdout/stderr;
+    killed on the way out if it is still running."""
+    with subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        try:
+            yield child
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
 
 
 def read_line(proc: subprocess.Popen, timeout: float = TIMEOUT) -> str:
@@ -406,23 +426,12 @@ def test_a_reader_in_another_process_still_computes_after_the_owner_unlinks(segm
     want = exact_mean(wide, valid)
     owner = segments.share(wide, mask=~valid)
     name = owner.name
-    with subprocess.Popen(
-        [sys.executable, "-c", _CHILD_ATTACH_THEN_WAIT, name],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as child:
-        try:
-            assert read_line(child) == "ready"
-            owner.unlink()
-            owner.close()
-            assert not exists(name)
-            out, err = child.communicate("go\n", timeout=TIMEOUT)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.communicate()
+    with python_child(_CHILD_ATTACH_THEN_WAIT, name) as child:
+        assert read_line(child) == "ready"
+        owner.unlink()
+        owner.close()
+        assert not exists(name)
+        out, err = child.communicate("go\n", timeout=TIMEOUT)
     assert child.returncode == 0, err
     gone, by_name, value = out.split()
     assert gone == "True"
@@ -792,33 +801,22 @@ def test_a_reader_of_a_large_segment_uses_little_private_memory(segments, rng):
     del data
     try:
         assert owner.nbytes >= 4 * n
-        with subprocess.Popen(
-            [sys.executable, "-c", _CHILD_RSS, owner.name],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as child:
-            try:
-                ready = read_line(child).split()
-                assert ready[0] == "ready"
-                before = int(ready[1])
-                child.stdin.write("go\n")
-                child.stdin.flush()
-                # Sample the child's private memory while it computes: a transient
-                # copy of the segment would show here even if freed before returning.
-                peak = before
-                deadline = time.monotonic() + TIMEOUT
-                while child.poll() is None and time.monotonic() < deadline:
-                    sample = _rss_anon_of(child.pid)
-                    if sample is not None:
-                        peak = max(peak, sample)
-                    time.sleep(0.0005)
-                out, err = child.communicate(timeout=TIMEOUT)
-            finally:
-                if child.poll() is None:
-                    child.kill()
-                    child.communicate()
+        with python_child(_CHILD_RSS, owner.name) as child:
+            ready = read_line(child).split()
+            assert ready[0] == "ready"
+            before = int(ready[1])
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            # Sample the child's private memory while it computes: a transient
+            # copy of the segment would show here even if freed before returning.
+            peak = before
+            deadline = time.monotonic() + TIMEOUT
+            while child.poll() is None and time.monotonic() < deadline:
+                sample = _rss_anon_of(child.pid)
+                if sample is not None:
+                    peak = max(peak, sample)
+                time.sleep(0.0005)
+            out, err = child.communicate(timeout=TIMEOUT)
         assert child.returncode == 0, err
         value, before2, after = out.split()
         assert int(before2) == before
