@@ -586,15 +586,10 @@ def prepare_file_set(file_set: FileSet) -> float:
 
 
 def _median_seconds(function: Callable[[], float]) -> tuple[float, float]:
-    start = time.perf_counter()
-    function()
-    runs = SLOW_REPEATS if time.perf_counter() - start > SLOW_SECONDS else REPEATS
-    seconds = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = function()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), result
+    """Median seconds of `function` after one warm-up (runs as in time_method), and its result."""
+    warm_up, _ = _timed(function)
+    runs = [_timed(function) for _ in range(SLOW_REPEATS if warm_up > SLOW_SECONDS else REPEATS)]
+    return statistics.median(seconds for seconds, _ in runs), runs[-1][1]
 
 
 def bench_file_set(file_set: FileSet, exact: float) -> FileSetResult:
