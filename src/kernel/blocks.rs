@@ -19,9 +19,12 @@
 //! which windows the block touches and its largest exponent. Data that lives
 //! in one window (most data: uniform, normal, offset) costs one pass; each
 //! other window present costs one more pass over the block, which is then in
-//! L1. Each window sum goes into the [`ExactSum`](crate::ExactSum) once per block. A block
-//! holding NaN or an infinity (largest exponent 255) is counted value by
-//! value instead. Null slots are masked to `+0.0` inside the pass, so
+//! L1. A block that touches many windows takes one pass that sums all
+//! windows at once instead ([`Isa::all_window_sums`]); while blocks keep
+//! doing that (wide-range data), the next block goes straight to that pass,
+//! without the first scan. Each window sum goes into the
+//! [`ExactSum`](crate::ExactSum) once per block. A block holding NaN or an
+//! infinity (largest exponent 255) is counted value by value instead. Null slots are masked to `+0.0` inside the pass, so
 //! whatever they hold is never read into the result.
 //!
 //! Every path here is bitwise equal to [`super::reference`]; the tests check
@@ -89,9 +92,11 @@ pub fn update_with(
     } else {
         Isa::Portable
     };
-    // The window of values near 1; after the first block, that of the last
-    // block's largest value.
-    let mut window = 127 / WINDOW_BINADES;
+    // Values near 1 at first; after that, what the last block held.
+    let mut guess = Guess {
+        window: 127 / WINDOW_BINADES,
+        wide: false,
+    };
     for (block_index, block) in values.chunks(BLOCK).enumerate() {
         let masks = validity.map(|validity| {
             let start = validity.offset + block_index * BLOCK;
@@ -112,27 +117,40 @@ pub fn update_with(
             continue;
         }
         let masks = masks.as_ref().filter(|_| valid < block.len() as u64);
-        window = block_update(isa, state, block, masks, window);
+        guess = block_update(isa, state, block, masks, guess);
     }
 }
 
+/// What the kernel expects of the next block, from the last one: the
+/// window of its largest value, and whether it spread over many windows.
+#[derive(Clone, Copy)]
+struct Guess {
+    window: u32,
+    wide: bool,
+}
+
 /// One block; `state.count` and `state.null_count` are already updated.
-/// Returns the window to predict for the next block.
+/// Returns the guess for the next block.
 #[inline(always)]
 fn block_update(
     isa: Isa,
     state: &mut MeanState,
     block: &[f32],
     masks: Option<&Masks>,
-    window: u32,
-) -> u32 {
+    guess: Guess,
+) -> Guess {
+    if guess.wide {
+        return wide_block_update(isa, state, block, masks, guess);
+    }
+    let window = guess.window;
     let scan = isa.scan(block, masks, window);
     if scan.max_exponent == SPECIAL_EXPONENT {
         block_with_specials(state, block, masks);
-        return window;
+        return guess;
     }
     let mut others = scan.windows & !(1 << window);
-    if others.count_ones() >= MANY_WINDOWS {
+    let wide = others.count_ones() >= MANY_WINDOWS;
+    if wide {
         for sum in isa.all_window_sums(block, masks) {
             state.sum.add_f64(sum);
         }
@@ -145,11 +163,48 @@ fn block_update(
         others &= others - 1;
         state.sum.add_f64(isa.window_sum(block, masks, other));
     }
-    if scan.windows == 0 {
-        window
-    } else {
-        15 - scan.windows.leading_zeros()
+    Guess {
+        window: highest_window(scan.windows).unwrap_or(window),
+        wide,
     }
+}
+
+/// A block after one that spread over many windows: straight to the pass
+/// that sums all windows, without the first scan. NaN and infinities have
+/// the exponent 255, in window 15, where they make that window's sum NaN or
+/// infinite; finite values never do (2^11 values below 2^128 sum to below
+/// 2^139). So a non-finite window 15 is exactly a block with specials.
+#[inline(always)]
+fn wide_block_update(
+    isa: Isa,
+    state: &mut MeanState,
+    block: &[f32],
+    masks: Option<&Masks>,
+    guess: Guess,
+) -> Guess {
+    let sums = isa.all_window_sums(block, masks);
+    if !sums[15].is_finite() {
+        block_with_specials(state, block, masks);
+        return guess;
+    }
+    // Windows whose sum cancelled to zero count as absent: the guess only
+    // steers which pass runs first, never what is summed.
+    let mut present = 0u16;
+    for (w, &sum) in sums.iter().enumerate() {
+        if sum != 0.0 {
+            state.sum.add_f64(sum);
+            present |= 1 << w;
+        }
+    }
+    Guess {
+        window: highest_window(present).unwrap_or(guess.window),
+        wide: present.count_ones() > MANY_WINDOWS,
+    }
+}
+
+/// The highest window set in `windows`, if any.
+fn highest_window(windows: u16) -> Option<u32> {
+    (windows != 0).then(|| 15 - windows.leading_zeros())
 }
 
 /// A block that holds NaN or an infinity: one value at a time (rare).
@@ -286,6 +341,63 @@ mod tests {
             let (fast, slow) = both(&values, None);
             assert_eq!(fast, slow, "window {window}");
         }
+    }
+
+    #[test]
+    fn runs_of_wide_blocks_switch_paths_and_find_specials() {
+        // Wide blocks (every window) put the kernel on the path without the
+        // first scan; then blocks with NaN or an infinity, valid or under a
+        // null, a narrow block, and wide blocks again.
+        let wide = |seed: u32| -> Vec<f32> {
+            (0..BLOCK as u32)
+                .map(|i| {
+                    let e = (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 7) % 255;
+                    let sign = (i ^ seed) & 1;
+                    f32::from_bits(sign << 31 | e << 23 | (i * 7919) & 0x7f_ffff)
+                })
+                .collect()
+        };
+        let mut values = Vec::new();
+        let mut valid = Vec::new();
+        let mut push = |block: Vec<f32>, nulls_at: &[usize]| {
+            valid.extend((0..block.len()).map(|i| !nulls_at.contains(&i)));
+            values.extend(block);
+        };
+        push(wide(1), &[]);
+        push(wide(2), &[5]);
+        let mut with_nan = wide(3);
+        with_nan[100] = f32::NAN;
+        push(with_nan, &[100]); // NaN under a null: not a special
+        let mut with_inf = wide(4);
+        with_inf[7] = f32::INFINITY;
+        with_inf[9] = f32::NEG_INFINITY;
+        push(with_inf, &[]);
+        let mut with_inf = wide(5);
+        with_inf[2047] = f32::INFINITY;
+        push(with_inf, &[]);
+        push(vec![1.5; BLOCK], &[]);
+        push(wide(6), &[]);
+        let mut cancelling = wide(7);
+        let half = BLOCK / 2;
+        for i in 0..half {
+            cancelling[half + i] = -cancelling[i];
+        }
+        push(cancelling, &[]);
+        push(wide(8)[..1000].to_vec(), &[0, 999]);
+        let nulls = NullBuffer::from(valid);
+        let (fast, slow) = both(&values, Some(&nulls));
+        assert_eq!(fast, slow);
+        assert!(fast.finish().unwrap().is_nan());
+        // Without the infinities, and all valid: the NaN makes the mean NaN.
+        let with_nan = [&values[..3 * BLOCK], &values[5 * BLOCK..]].concat();
+        let (fast, slow) = both(&with_nan, None);
+        assert!(fast.finish().unwrap().is_nan());
+        assert_eq!(fast, slow);
+        // Without the NaN and the infinities: finite and exact.
+        let finite = [&values[..2 * BLOCK], &values[5 * BLOCK..]].concat();
+        let (fast, slow) = both(&finite, None);
+        assert!(fast.finish().unwrap().is_finite());
+        assert_eq!(fast, slow);
     }
 
     #[test]
