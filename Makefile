@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with Rust and Python 3:
 #   make demo   build everything, generate a 100 M-value dataset, compare means
 #   make test   build everything, run the Rust and Python tests
+# (`make test-aarch64` runs the kernel tests for aarch64 under qemu-user.)
 # Everything Python goes into .venv; nothing is installed outside it.
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ CARGO  ?= cargo
 RUST_SRC := $(shell find src python/src -name '*.rs') Cargo.toml python/Cargo.toml $(wildcard Cargo.lock)
 PY_SRC   := $(wildcard python/mapmean/*.py python/mapmean/*.pyi) pyproject.toml
 
-.PHONY: all demo test test-rust test-python bench lint fmt clean fuzz valgrind
+.PHONY: all demo test test-rust test-python aarch64-tools test-aarch64 bench lint fmt clean fuzz valgrind
 
 all: $(VENV)/.built target/release/mapmean
 
@@ -41,6 +42,28 @@ test-rust:
 
 test-python: all
 	$(PY) -m pytest -q
+
+# The kernel's unit tests built for aarch64 and run under qemu-user
+# emulation: the NEON passes against the portable reference, bit for bit.
+# `aarch64-tools` adds the Rust target, and installs the cross linker, the
+# aarch64 C library and qemu-user with apt-get (as root) if they are
+# missing. Not part of `make test`; .ci/run runs it when the tools install.
+AARCH64 := aarch64-unknown-linux-gnu
+AARCH64_SYSROOT := /usr/aarch64-linux-gnu
+AARCH64_PACKAGES := qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+aarch64-tools:
+	rustup target add $(AARCH64)
+	if ! command -v qemu-aarch64 >/dev/null || ! command -v aarch64-linux-gnu-gcc >/dev/null \
+	  || [ ! -e $(AARCH64_SYSROOT)/lib/libc.so.6 ]; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y $(AARCH64_PACKAGES) || { apt-get update && apt-get install -y $(AARCH64_PACKAGES); }; \
+	fi
+
+test-aarch64: aarch64-tools
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $(AARCH64_SYSROOT)" \
+	  $(CARGO) test --lib --target $(AARCH64) kernel::
+	$(CARGO) clippy --lib --target $(AARCH64) -- -D warnings
 
 bench: all
 	$(CARGO) bench --bench kernel -- --quiet

@@ -10,8 +10,12 @@
 //! (255 means NaN or an infinity is present).
 //!
 //! [`portable`] is the reference the others are tested against, bit for bit.
-//! Layout after memchr: one module per target behind this dispatching front.
+//! Layout after memchr: one module per target behind this dispatching front
+//! (`x86_64::{avx512, avx2}`, `aarch64::neon`), each compiled only for its
+//! target.
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 pub mod portable;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
@@ -39,6 +43,9 @@ pub enum Isa {
     Avx512,
     /// AVX2 (x86-64): 8 lanes, validity bytes expanded to lane masks.
     Avx2,
+    /// NEON (aarch64): 4 lanes, validity bits expanded to lane masks by a
+    /// bit test.
+    Neon,
     /// Plain Rust, vectorised by the compiler for the build target.
     Portable,
 }
@@ -46,8 +53,8 @@ pub enum Isa {
 impl Isa {
     /// The instruction set the kernel uses, chosen once: the best this
     /// machine supports, or the one named by the environment variable
-    /// `MAPMEAN_ISA` (`avx512`, `avx2`, `portable`) if the machine supports
-    /// it — for comparing paths and for working around a slow one.
+    /// `MAPMEAN_ISA` (`avx512`, `avx2`, `neon`, `portable`) if the machine
+    /// supports it — for comparing paths and for working around a slow one.
     pub fn detect() -> Isa {
         static CHOSEN: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
         *CHOSEN.get_or_init(|| {
@@ -60,11 +67,13 @@ impl Isa {
         })
     }
 
-    /// The instruction set called `name` (`avx512`, `avx2`, `portable`).
+    /// The instruction set called `name` (`avx512`, `avx2`, `neon`,
+    /// `portable`).
     pub fn from_name(name: &str) -> Option<Isa> {
         match name.to_ascii_lowercase().as_str() {
             "avx512" => Some(Isa::Avx512),
             "avx2" => Some(Isa::Avx2),
+            "neon" => Some(Isa::Neon),
             "portable" => Some(Isa::Portable),
             _ => None,
         }
@@ -83,6 +92,10 @@ impl Isa {
                 isas.push(Isa::Avx2);
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            isas.push(Isa::Neon);
+        }
         isas.push(Isa::Portable);
         isas
     }
@@ -98,6 +111,8 @@ impl Isa {
             Isa::Avx512 => unsafe { x86_64::avx512::window_sum(block, masks, window) },
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { x86_64::avx2::window_sum(block, masks, window) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => unsafe { aarch64::neon::window_sum(block, masks, window) },
             _ => portable::window_sum(block, masks, window),
         }
     }
@@ -120,14 +135,16 @@ impl Isa {
     pub fn scan(self, block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
         debug_assert!(block.len() <= BLOCK && window < 16);
         match self {
-            // SAFETY: `Avx512` and `Avx2` are only used after `supported()`
-            // detected the feature at run time (`blocks::update_with` checks
-            // a caller's choice), and the functions read `block` and `masks`
-            // only within bounds.
+            // SAFETY: `Avx512`, `Avx2` and `Neon` are only used after
+            // `supported()` detected the feature at run time
+            // (`blocks::update_with` checks a caller's choice), and the
+            // functions read `block` and `masks` only within bounds.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe { x86_64::avx512::scan(block, masks, window) },
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { x86_64::avx2::scan(block, masks, window) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => unsafe { aarch64::neon::scan(block, masks, window) },
             _ => portable::scan(block, masks, window),
         }
     }

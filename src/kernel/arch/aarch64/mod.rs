@@ -1,0 +1,3 @@
+//! aarch64 versions of the block pass.
+
+pub mod neon;
