@@ -14,18 +14,28 @@
 //! - `50 <= 53`, so every partial sum is representable in `f64`: no addition
 //!   rounds, in any order or lane split, and each window's block sum is exact.
 //!
-//! One vector pass over a block ([`Isa::scan`]) sums the window predicted
-//! from the previous block (the window of its largest value) and reports
-//! which windows the block touches and its largest exponent. Data that lives
-//! in one window (most data: uniform, normal, offset) costs one pass; each
-//! other window present costs one more pass over the block, which is then in
-//! L1. A block that touches many windows takes one pass that sums all
-//! windows at once instead ([`Isa::all_window_sums`]); while blocks keep
-//! doing that (wide-range data), the next block goes straight to that pass,
-//! without the first scan. Each window sum goes into the
+//! Which pass starts a block depends on what the previous block held:
+//!
+//! - **one window** (most data: uniform, normal, offset): [`Isa::span`] adds
+//!   every value as `f64` with no window test, and finds the smallest and
+//!   largest nonzero magnitude. If both lie in one window, so does every
+//!   nonzero value and the sum is exact: one pass, the least work per value.
+//!   If not, each window in between costs one more pass over the block,
+//!   which is then in L1 ([`Isa::window_sum`]); windows far apart go to the
+//!   next case.
+//! - **a few windows** (say `[3e37, 0.75, -3e37]`): [`Isa::scan`] sums the
+//!   highest window seen last and reports which windows the block touches;
+//!   each other window costs one more pass.
+//! - **many windows** (wide-range data): [`Isa::all_window_sums`] sums every
+//!   window in one pass; while blocks keep touching many windows, the next
+//!   block goes straight to it.
+//!
+//! The guess only chooses the passes; every block's windows are summed
+//! exactly whichever guess was made. Each window sum goes into the
 //! [`ExactSum`](crate::ExactSum) once per block. A block holding NaN or an
-//! infinity (largest exponent 255) is counted value by value instead. Null slots are masked to `+0.0` inside the pass, so
-//! whatever they hold is never read into the result.
+//! infinity (exponent 255) is counted value by value instead. Null slots are
+//! masked to `+0.0` inside the passes, so whatever they hold is never read
+//! into the result.
 //!
 //! Every path here is bitwise equal to [`super::reference`]; the tests check
 //! it on adversarial data for every instruction set the machine supports.
@@ -92,21 +102,10 @@ pub fn update_with(
     } else {
         Isa::Portable
     };
-    // Values near 1 at first; after that, what the last block held.
-    let mut guess = Guess {
-        window: 127 / WINDOW_BINADES,
-        wide: false,
-    };
+    let mut guess = Guess::Narrow;
     for (block_index, block) in values.chunks(BLOCK).enumerate() {
-        let masks = validity.map(|validity| {
-            let start = validity.offset + block_index * BLOCK;
-            let chunks = BitChunks::new(validity.bits, start, block.len());
-            let mut masks: Masks = [0; BLOCK / 64];
-            for (mask, word) in masks.iter_mut().zip(chunks.iter_padded()) {
-                *mask = word;
-            }
-            masks
-        });
+        let masks =
+            validity.map(|validity| block_masks(validity, block_index * BLOCK, block.len()));
         let valid = match &masks {
             None => block.len() as u64,
             Some(masks) => masks.iter().map(|m| m.count_ones() as u64).sum(),
@@ -121,12 +120,50 @@ pub fn update_with(
     }
 }
 
-/// What the kernel expects of the next block, from the last one: the
-/// window of its largest value, and whether it spread over many windows.
-#[derive(Clone, Copy)]
-struct Guess {
-    window: u32,
-    wide: bool,
+/// The validity masks of the `len` values from `start` on; bits past `len`
+/// are zero.
+#[inline]
+fn block_masks(validity: Validity<'_>, start: usize, len: usize) -> Masks {
+    debug_assert!(len <= BLOCK);
+    let start = validity.offset + start;
+    let mut masks: Masks = [0; BLOCK / 64];
+    if !start.is_multiple_of(8) {
+        let chunks = BitChunks::new(validity.bits, start, len);
+        for (mask, word) in masks.iter_mut().zip(chunks.iter_padded()) {
+            *mask = word;
+        }
+        return masks;
+    }
+    // Byte-aligned (the common case: arrays that are not slices): the
+    // bitmap's bytes are the masks' bytes, little endian.
+    let bytes = &validity.bits[start / 8..(start + len).div_ceil(8)];
+    let mut words = bytes.chunks_exact(8);
+    for (mask, word) in masks.iter_mut().zip(&mut words) {
+        *mask = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        masks[bytes.len() / 8] = u64::from_le_bytes(last);
+    }
+    if !len.is_multiple_of(64) {
+        masks[len / 64] &= (1 << (len % 64)) - 1;
+    }
+    masks
+}
+
+/// Which pass the kernel starts the next block with, from what the last
+/// block held.
+#[derive(Clone, Copy, Debug)]
+enum Guess {
+    /// Values in one window: [`Isa::span`], which sums without selecting.
+    Narrow,
+    /// Values in a few windows, the highest of them this one: [`Isa::scan`],
+    /// which sums that window and tells which others hold values.
+    Spread(u32),
+    /// Values in many windows: [`Isa::all_window_sums`] straight away.
+    Wide,
 }
 
 /// One block; `state.count` and `state.null_count` are already updated.
@@ -139,53 +176,96 @@ fn block_update(
     masks: Option<&Masks>,
     guess: Guess,
 ) -> Guess {
-    if guess.wide {
-        return wide_block_update(isa, state, block, masks, guess);
+    match guess {
+        Guess::Narrow => narrow_block_update(isa, state, block, masks),
+        Guess::Spread(window) => spread_block_update(isa, state, block, masks, window),
+        Guess::Wide => wide_block_update(isa, state, block, masks),
     }
-    let window = guess.window;
+}
+
+/// A block expected to lie in one window: one pass that sums every value
+/// and finds the smallest and largest nonzero magnitude. When both lie in
+/// one window, that sum is exact (see the module docs); otherwise the
+/// block's windows are summed by further passes over it, in L1.
+#[inline(always)]
+fn narrow_block_update(
+    isa: Isa,
+    state: &mut MeanState,
+    block: &[f32],
+    masks: Option<&Masks>,
+) -> Guess {
+    let span = isa.span(block, masks);
+    if span.high >> 23 == SPECIAL_EXPONENT {
+        block_with_specials(state, block, masks);
+        return Guess::Narrow;
+    }
+    if span.low == 0 {
+        // Only zeros: nothing to add.
+        return Guess::Narrow;
+    }
+    let (low, high) = (span.low >> 27, span.high >> 27);
+    if low == high {
+        state.sum.add_f64(span.sum);
+    } else if high - low < MANY_WINDOWS {
+        // A few neighbouring windows (some perhaps empty): one pass each.
+        for window in low..=high {
+            state.sum.add_f64(isa.window_sum(block, masks, window));
+        }
+    } else {
+        // Windows far apart: find which are in between.
+        return spread_block_update(isa, state, block, masks, high);
+    }
+    Guess::Narrow
+}
+
+/// A block expected to hold values in a few windows, the highest `window`:
+/// one pass sums that window and finds the others, then one pass per other
+/// window, or one pass for all windows when there are many.
+#[inline(always)]
+fn spread_block_update(
+    isa: Isa,
+    state: &mut MeanState,
+    block: &[f32],
+    masks: Option<&Masks>,
+    window: u32,
+) -> Guess {
     let scan = isa.scan(block, masks, window);
     if scan.max_exponent == SPECIAL_EXPONENT {
         block_with_specials(state, block, masks);
-        return guess;
+        return Guess::Spread(window);
     }
     let mut others = scan.windows & !(1 << window);
-    let wide = others.count_ones() >= MANY_WINDOWS;
-    if wide {
+    if others.count_ones() >= MANY_WINDOWS {
         for sum in isa.all_window_sums(block, masks) {
             state.sum.add_f64(sum);
         }
-        others = 0;
-    } else {
-        state.sum.add_f64(scan.sum);
+        return Guess::Wide;
     }
+    state.sum.add_f64(scan.sum);
     while others != 0 {
         let other = others.trailing_zeros();
         others &= others - 1;
         state.sum.add_f64(isa.window_sum(block, masks, other));
     }
-    Guess {
-        window: highest_window(scan.windows).unwrap_or(window),
-        wide,
-    }
+    guess_from(scan.windows)
 }
 
 /// A block after one that spread over many windows: straight to the pass
-/// that sums all windows, without the first scan. NaN and infinities have
-/// the exponent 255, in window 15, where they make that window's sum NaN or
-/// infinite; finite values never do (2^11 values below 2^128 sum to below
-/// 2^139). So a non-finite window 15 is exactly a block with specials.
+/// that sums all windows. NaN and infinities have the exponent 255, in
+/// window 15, where they make that window's sum NaN or infinite; finite
+/// values never do (2^11 values below 2^128 sum to below 2^139). So a
+/// non-finite window 15 is exactly a block with specials.
 #[inline(always)]
 fn wide_block_update(
     isa: Isa,
     state: &mut MeanState,
     block: &[f32],
     masks: Option<&Masks>,
-    guess: Guess,
 ) -> Guess {
     let sums = isa.all_window_sums(block, masks);
     if !sums[15].is_finite() {
         block_with_specials(state, block, masks);
-        return guess;
+        return Guess::Wide;
     }
     // Windows whose sum cancelled to zero count as absent: the guess only
     // steers which pass runs first, never what is summed.
@@ -196,15 +276,16 @@ fn wide_block_update(
             present |= 1 << w;
         }
     }
-    Guess {
-        window: highest_window(present).unwrap_or(guess.window),
-        wide: present.count_ones() > MANY_WINDOWS,
-    }
+    guess_from(present)
 }
 
-/// The highest window set in `windows`, if any.
-fn highest_window(windows: u16) -> Option<u32> {
-    (windows != 0).then(|| 15 - windows.leading_zeros())
+/// The guess after a block that held values in `windows`.
+fn guess_from(windows: u16) -> Guess {
+    match windows.count_ones() {
+        0 | 1 => Guess::Narrow,
+        n if n > MANY_WINDOWS => Guess::Wide,
+        _ => Guess::Spread(15 - windows.leading_zeros()),
+    }
 }
 
 /// A block that holds NaN or an infinity: one value at a time (rare).
@@ -264,6 +345,20 @@ mod tests {
                     );
                 }
             }
+            // The span passes agree on the magnitudes, and on the sum where
+            // it is exact (one window), also against the exact window sum.
+            let spans: Vec<_> = Isa::supported()
+                .into_iter()
+                .map(|isa| isa.span(block, None))
+                .collect();
+            let first = spans[0];
+            for span in &spans {
+                assert_eq!((span.low, span.high), (first.low, first.high));
+                if span.low != 0 && span.low >> 27 == span.high >> 27 && span.high < 0x7f80_0000 {
+                    let exact = Isa::Portable.window_sum(block, None, span.high >> 27);
+                    assert!(same(span.sum, exact), "{spans:?} {exact}");
+                }
+            }
             let all: Vec<[f64; 16]> = Isa::supported()
                 .into_iter()
                 .map(|isa| isa.all_window_sums(block, None))
@@ -302,6 +397,40 @@ mod tests {
             // Validity at a bit offset: slice a longer bitmap.
             let buffer = BooleanBuffer::from(&validity[..]);
             let nulls = NullBuffer::new(buffer.slice(offset.min(5000 - values.len().min(5000)), values.len()));
+            let (fast, slow) = both(&values, Some(&nulls));
+            prop_assert_eq!(fast, slow);
+        }
+    }
+
+    /// Values in window `window` (any exponent in it, any significand, any
+    /// sign), some zeros, and now and then a value from anywhere.
+    fn narrow_f32(window: u32) -> impl Strategy<Value = f32> {
+        prop_oneof![
+            20 => (0u32..16, any::<u32>()).prop_map(move |(e, bits)| {
+                let e = (window * WINDOW_BINADES + e).min(254);
+                f32::from_bits(bits & 0x807f_ffff | e << 23)
+            }),
+            2 => Just(0.0f32),
+            1 => Just(-0.0f32),
+            1 => any_f32(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn narrow_blocks_equal_reference(
+            (window, values) in (0u32..16).prop_flat_map(|w| {
+                (Just(w), proptest::collection::vec(narrow_f32(w), 0..7000))
+            }),
+            validity in proptest::collection::vec(any::<bool>(), 7000),
+            offset in 0usize..70,
+        ) {
+            let _ = window;
+            let (fast, slow) = both(&values, None);
+            prop_assert_eq!(fast, slow);
+            let buffer = BooleanBuffer::from(&validity[..]);
+            let start = offset.min(7000 - values.len());
+            let nulls = NullBuffer::new(buffer.slice(start, values.len()));
             let (fast, slow) = both(&values, Some(&nulls));
             prop_assert_eq!(fast, slow);
         }
@@ -398,6 +527,27 @@ mod tests {
         let (fast, slow) = both(&finite, None);
         assert!(fast.finish().unwrap().is_finite());
         assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn neighbouring_windows_are_never_summed_together() {
+        // The top of window w + 1 and the bottom of window w are 2^55 units
+        // apart: one f64 sum of both would round the small values away.
+        for window in 0..15u32 {
+            let big = f32::from_bits((16 * window + 31).min(254) << 23 | 0x7f_ffff);
+            let small = f32::from_bits((16 * window).max(1) << 23 | 1);
+            let mut values: Vec<f32> = [big, small, -big, small]
+                .into_iter()
+                .cycle()
+                .take(2 * BLOCK + 4)
+                .collect();
+            values.push(small);
+            let (fast, slow) = both(&values, None);
+            assert_eq!(fast, slow, "window {window}");
+            let nulls = NullBuffer::from((0..values.len()).map(|i| i % 7 != 3).collect::<Vec<_>>());
+            let (fast, slow) = both(&values, Some(&nulls));
+            assert_eq!(fast, slow, "window {window}, with nulls");
+        }
     }
 
     #[test]

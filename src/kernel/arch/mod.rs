@@ -36,6 +36,21 @@ pub struct Scan {
     pub max_exponent: u32,
 }
 
+/// What the first, cheapest pass over a block found ([`Isa::span`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Span {
+    /// The `f64` sum of all valid values, in any order: exact when every
+    /// nonzero valid value lies in one window (`low` and `high` do), and
+    /// to be ignored otherwise.
+    pub sum: f64,
+    /// The smallest `|x|` bit pattern among valid nonzero values; 0 when
+    /// there are none.
+    pub low: u32,
+    /// The largest `|x|` bit pattern among valid values (from `0x7f80_0000`
+    /// on: NaN or an infinity).
+    pub high: u32,
+}
+
 /// An instruction set the block kernel can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
@@ -85,7 +100,7 @@ impl Isa {
         let mut isas = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("avx512f") {
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx2") {
                 isas.push(Isa::Avx512);
             }
             if std::is_x86_feature_detected!("avx2") {
@@ -127,6 +142,25 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe { x86_64::avx512::all_window_sums(block, masks) },
             _ => portable::all_window_sums(block, masks),
+        }
+    }
+
+    /// The first pass over a block: the `f64` sum of all valid values and
+    /// the smallest and largest nonzero magnitudes, with no window
+    /// selection — the least work per value, for blocks whose values all
+    /// lie in one window (the common case; see [`Span`]).
+    #[inline]
+    pub fn span(self, block: &[f32], masks: Option<&Masks>) -> Span {
+        debug_assert!(block.len() <= BLOCK);
+        match self {
+            // SAFETY: as in `scan`; AVX-512 F machines also have AVX2 (every
+            // one made so far), and `supported()` lists `Avx512` only where
+            // `avx2` is detected as well.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 | Isa::Avx2 => unsafe { x86_64::avx2::span(block, masks) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => unsafe { aarch64::neon::span(block, masks) },
+            _ => portable::span(block, masks),
         }
     }
 

@@ -4,7 +4,7 @@
 //! window 0, marks no window and has the smallest exponent, so nothing a null
 //! slot holds is read into the result.
 
-use super::{Masks, Scan};
+use super::{Masks, Scan, Span};
 
 const LANES: usize = 16;
 
@@ -28,6 +28,27 @@ pub fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
         sum: sums.iter().sum(),
         windows: windows as u16,
         max_exponent,
+    }
+}
+
+/// See [`super::Isa::span`].
+pub fn span(block: &[f32], masks: Option<&Masks>) -> Span {
+    let mut sums = [0f64; LANES];
+    let mut low = u32::MAX;
+    let mut high = 0u32;
+    for (i, &x) in block.iter().enumerate() {
+        let valid = masks.is_none_or(|m| (m[i / 64] >> (i % 64)) & 1 == 1);
+        let bits = x.to_bits() & 0u32.wrapping_sub(valid as u32);
+        sums[i % LANES] += f32::from_bits(bits) as f64;
+        let abs = bits & 0x7fff_ffff;
+        // Zeros wrap to `u32::MAX` and never win the minimum.
+        low = low.min(abs.wrapping_sub(1));
+        high = high.max(abs);
+    }
+    Span {
+        sum: sums.iter().sum(),
+        low: low.wrapping_add(1),
+        high,
     }
 }
 

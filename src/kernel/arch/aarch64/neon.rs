@@ -10,7 +10,7 @@
 
 use std::arch::aarch64::*;
 
-use super::super::{Masks, Scan};
+use super::super::{Masks, Scan, Span};
 
 /// Values per iteration of the main loops: 4 vectors, 16 validity bits.
 const GROUP: usize = 16;
@@ -239,6 +239,68 @@ fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u
     }
 }
 
+/// See [`super::super::Isa::span`]: the `f64` sum of every valid value,
+/// with the smallest and largest nonzero magnitude, and no window test.
+///
+/// # Safety
+///
+/// The CPU must support NEON (every aarch64 Linux machine does).
+#[target_feature(enable = "neon")]
+pub unsafe fn span(block: &[f32], masks: Option<&Masks>) -> Span {
+    match masks {
+        None => span_impl::<false>(block, None),
+        Some(_) => span_impl::<true>(block, masks),
+    }
+}
+
+/// The per-vector work of [`span`]: adds `v` to `sum`, and folds `|x| - 1`
+/// into `low` (zeros wrap to `u32::MAX` and never win the minimum) and
+/// `|x|` into `high`.
+#[inline]
+#[target_feature(enable = "neon")]
+fn span_vector(
+    v: uint32x4_t,
+    sum: &mut [float64x2_t; 2],
+    low: &mut uint32x4_t,
+    high: &mut uint32x4_t,
+) {
+    let abs = vandq_u32(v, vdupq_n_u32(0x7fff_ffff));
+    let x = vreinterpretq_f32_u32(v);
+    sum[0] = vaddq_f64(sum[0], vcvt_f64_f32(vget_low_f32(x)));
+    sum[1] = vaddq_f64(sum[1], vcvt_high_f64_f32(x));
+    *low = vminq_u32(*low, vsubq_u32(abs, vdupq_n_u32(1)));
+    *high = vmaxq_u32(*high, abs);
+}
+
+/// [`span`], with the mask code compiled in only when `MASKED`.
+#[inline]
+#[target_feature(enable = "neon")]
+fn span_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>) -> Span {
+    let lane_bits = lane_bits();
+    let mut sums = [[vdupq_n_f64(0.0); 2]; 4];
+    let mut low = [vdupq_n_u32(u32::MAX); 2];
+    let mut high = [vdupq_n_u32(0); 2];
+    let groups = block.len() / GROUP;
+    for g in 0..groups {
+        // SAFETY: `16 * g + 16 <= block.len()`.
+        let vs = unsafe { load_group::<MASKED>(block, masks, &lane_bits, GROUP * g) };
+        for (k, v) in vs.into_iter().enumerate() {
+            let c = k % 2;
+            span_vector(v, &mut sums[k], &mut low[c], &mut high[c]);
+        }
+    }
+    for j in GROUP / 4 * groups..block.len().div_ceil(4) {
+        let (k, c) = (j % 4, j % 2);
+        let v = load(block, masks, &lane_bits, j);
+        span_vector(v, &mut sums[k], &mut low[c], &mut high[c]);
+    }
+    Span {
+        sum: total(&sums),
+        low: vminvq_u32(vminq_u32(low[0], low[1])).wrapping_add(1),
+        high: vmaxvq_u32(vmaxq_u32(high[0], high[1])),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::super::{portable, Isa};
@@ -281,6 +343,20 @@ mod tests {
                 "len {} window {window}",
                 block.len()
             );
+        }
+        // SAFETY: as above.
+        let span = unsafe { span(block, masks) };
+        let reference = portable::span(block, masks);
+        assert_eq!(
+            (span.low, span.high),
+            (reference.low, reference.high),
+            "len {}",
+            block.len()
+        );
+        // The sums agree where they are exact: all nonzero values in one
+        // window (elsewhere the kernel drops them).
+        if span.low == 0 || (span.low >> 27 == span.high >> 27 && span.high < 0x7f80_0000) {
+            assert_eq!(span.sum, reference.sum, "len {}", block.len());
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{Masks, Scan};
+use super::super::{Masks, Scan, Span};
 
 /// How far ahead of the loads [`scan`] prefetches, in bytes.
 const PREFETCH: usize = 2048;
@@ -196,5 +196,99 @@ fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u
         sum: lanes.iter().sum(),
         windows: window_lanes.iter().fold(0, |a, &w| a | w) as u16,
         max_exponent: abs_lanes.into_iter().max().unwrap_or(0) >> 23,
+    }
+}
+
+/// See [`super::super::Isa::span`]: the f64 sum of every valid value, with
+/// the smallest and largest nonzero magnitude, and no window selection.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn span(block: &[f32], masks: Option<&Masks>) -> Span {
+    match masks {
+        None => span_impl::<false>(block, None),
+        Some(_) => span_impl::<true>(block, masks),
+    }
+}
+
+/// The per-vector work of [`span`]: adds the 8 values to `sum`, and folds
+/// `|x| - 1` into `low` (zeros wrap to `u32::MAX`, so they never win the
+/// minimum) and `|x|` into `high`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn span_vector(v: __m256i, sum: &mut [__m256d; 2], low: &mut __m256i, high: &mut __m256i) {
+    let abs = _mm256_and_si256(v, _mm256_set1_epi32(0x7fff_ffff));
+    let x = _mm256_castsi256_ps(v);
+    sum[0] = _mm256_add_pd(sum[0], _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+    sum[1] = _mm256_add_pd(sum[1], _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)));
+    *low = _mm256_min_epu32(*low, _mm256_sub_epi32(abs, _mm256_set1_epi32(1)));
+    *high = _mm256_max_epu32(*high, abs);
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn span_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>) -> Span {
+    let mut sums = [[_mm256_setzero_pd(); 2]; 2];
+    let mut low = [_mm256_set1_epi32(-1); 2];
+    let mut high = [_mm256_setzero_si256(); 2];
+    let pairs = block.len() / 16;
+    let mask_bytes: &[u8] = match masks {
+        // SAFETY: a `[u64; N]` is readable as `8 * N` bytes.
+        Some(m) => unsafe { std::slice::from_raw_parts(m.as_ptr() as *const u8, 8 * m.len()) },
+        None => &[],
+    };
+    for p in 0..pairs {
+        // As in `scan_impl`.
+        _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(16 * p + PREFETCH / 4) as *const i8);
+        for k in 0..2 {
+            let j = 2 * p + k;
+            // SAFETY: `8 * j + 8 <= 16 * pairs <= block.len()`.
+            let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(8 * j) as *const __m256i) };
+            let v = if MASKED {
+                // SAFETY: as in `scan_impl`.
+                let lanes = unsafe {
+                    let byte = *mask_bytes.get_unchecked(j);
+                    _mm256_load_si256(LANE_MASKS.0[usize::from(byte)].as_ptr() as *const __m256i)
+                };
+                _mm256_and_si256(v, lanes)
+            } else {
+                v
+            };
+            span_vector(v, &mut sums[k], &mut low[k], &mut high[k]);
+        }
+    }
+    for j in 2 * pairs..block.len().div_ceil(8) {
+        let v = load(block, masks, j);
+        span_vector(v, &mut sums[0], &mut low[0], &mut high[0]);
+    }
+    let mut lanes = [0f64; 4];
+    let mut low_lanes = [0u32; 8];
+    let mut high_lanes = [0u32; 8];
+    let total = _mm256_add_pd(
+        _mm256_add_pd(sums[0][0], sums[0][1]),
+        _mm256_add_pd(sums[1][0], sums[1][1]),
+    );
+    // SAFETY: each destination holds exactly one vector.
+    unsafe {
+        _mm256_storeu_pd(lanes.as_mut_ptr(), total);
+        _mm256_storeu_si256(
+            low_lanes.as_mut_ptr() as *mut __m256i,
+            _mm256_min_epu32(low[0], low[1]),
+        );
+        _mm256_storeu_si256(
+            high_lanes.as_mut_ptr() as *mut __m256i,
+            _mm256_max_epu32(high[0], high[1]),
+        );
+    }
+    Span {
+        sum: lanes.iter().sum(),
+        low: low_lanes
+            .into_iter()
+            .min()
+            .unwrap_or(u32::MAX)
+            .wrapping_add(1),
+        high: high_lanes.into_iter().max().unwrap_or(0),
     }
 }
