@@ -8,6 +8,10 @@ use super::super::{Masks, Scan, Span};
 
 /// How far ahead of the loads [`scan`] prefetches, in bytes.
 const PREFETCH: usize = 2048;
+/// How far ahead [`span`] prefetches: further, as it does less per value
+/// (measured from RAM, 1 thread: 2 KiB 29 ms, 4 KiB 25.5 ms, none 33 ms per
+/// 2^26 values).
+const SPAN_PREFETCH: usize = 4096;
 
 /// Values `8 * j .. 8 * j + 8`, with null lanes and lanes past the end of
 /// the block set to zero bits.
@@ -241,7 +245,9 @@ fn span_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>) -> Span {
     };
     for p in 0..pairs {
         // As in `scan_impl`.
-        _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(16 * p + PREFETCH / 4) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(
+            block.as_ptr().wrapping_add(16 * p + SPAN_PREFETCH / 4) as *const i8
+        );
         for k in 0..2 {
             let j = 2 * p + k;
             // SAFETY: `8 * j + 8 <= 16 * pairs <= block.len()`.
