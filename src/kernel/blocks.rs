@@ -18,11 +18,12 @@
 //!
 //! - **one window** (most data: uniform, normal, offset): [`Isa::span`] adds
 //!   every value as `f64` with no window test, and finds the smallest and
-//!   largest nonzero magnitude. If both lie in one window, so does every
-//!   nonzero value and the sum is exact: one pass, the least work per value.
-//!   If not, each window in between costs one more pass over the block,
-//!   which is then in L1 ([`Isa::window_sum`]); windows far apart go to the
-//!   next case.
+//!   largest nonzero magnitude. If their exponents are at most 18 binades
+//!   apart, the same bit budget holds for the whole block (see
+//!   `SPAN_BINADES`) and the sum is exact: one pass, the least work per
+//!   value. If not, each window from the smallest to the largest costs one
+//!   more pass over the block, which is then in L1 ([`Isa::window_sum`]);
+//!   windows far apart go to the next case.
 //! - **a few windows** (say `[3e37, 0.75, -3e37]`): [`Isa::scan`] sums the
 //!   highest window seen last and reports which windows the block touches;
 //!   each other window costs one more pass.
@@ -51,6 +52,15 @@ const BLOCK_BITS: u32 = 11;
 /// Binades per window: `24 + (WINDOW_BINADES - 1) + BLOCK_BITS <= 53`.
 pub const WINDOW_BINADES: u32 = 16;
 const _: () = assert!(24 + (WINDOW_BINADES - 1) + BLOCK_BITS <= 53);
+/// How many binades apart the largest and smallest nonzero values of a block
+/// may be for [`Isa::span`]'s plain `f64` sum to be exact. With biased
+/// exponents `e_lo <= e_hi` (`e_lo` at least 1: subnormals share its
+/// spacing), every value is a multiple of `u = 2^(e_lo - 150)` and below
+/// `2^(e_hi - 126)`, so any partial sum of at most `2^11` values is a
+/// multiple of `u` below `2^(e_hi - e_lo + 35) · u`: representable in `f64`
+/// while `e_hi - e_lo + 35 <= 53`.
+const SPAN_BINADES: u32 = 53 - 24 - BLOCK_BITS;
+const _: () = assert!(SPAN_BINADES >= WINDOW_BINADES - 1);
 /// From this many windows besides the predicted one, one pass that sums all
 /// windows at once beats one pass per window.
 const MANY_WINDOWS: u32 = 3;
@@ -203,10 +213,13 @@ fn narrow_block_update(
         // Only zeros: nothing to add.
         return Guess::Narrow;
     }
-    let (low, high) = (span.low >> 27, span.high >> 27);
-    if low == high {
+    // Exponents at most SPAN_BINADES apart: the sum is exact (see there).
+    if span.high >> 23 <= (span.low >> 23).max(1) + SPAN_BINADES {
         state.sum.add_f64(span.sum);
-    } else if high - low < MANY_WINDOWS {
+        return Guess::Narrow;
+    }
+    let (low, high) = (span.low >> 27, span.high >> 27);
+    if high - low < MANY_WINDOWS {
         // A few neighbouring windows (some perhaps empty): one pass each.
         for window in low..=high {
             state.sum.add_f64(isa.window_sum(block, masks, window));
@@ -547,6 +560,22 @@ mod tests {
             let nulls = NullBuffer::from((0..values.len()).map(|i| i % 7 != 3).collect::<Vec<_>>());
             let (fast, slow) = both(&values, Some(&nulls));
             assert_eq!(fast, slow, "window {window}, with nulls");
+        }
+    }
+
+    #[test]
+    fn span_sums_are_taken_only_within_the_bit_budget() {
+        // 2047 values of the largest significand at exponent 200 and one of
+        // the smallest at 200 - d: the sum of the block needs
+        // 11 + 24 + d bits, so 18 binades apart is exact in f64 and 19 is
+        // not. The kernel must not take the plain sum at 19 or more.
+        for d in [17, 18, 19, 20, 30] {
+            for at in [0, 1, 1000, BLOCK - 1] {
+                let mut values = vec![f32::from_bits(200 << 23 | 0x7f_ffff); BLOCK];
+                values[at] = f32::from_bits((200 - d) << 23 | 1);
+                let (fast, slow) = both(&values, None);
+                assert_eq!(fast, slow, "{d} binades apart, small value at {at}");
+            }
         }
     }
 

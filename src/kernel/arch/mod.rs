@@ -39,9 +39,9 @@ pub struct Scan {
 /// What the first, cheapest pass over a block found ([`Isa::span`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Span {
-    /// The `f64` sum of all valid values, in any order: exact when every
-    /// nonzero valid value lies in one window (`low` and `high` do), and
-    /// to be ignored otherwise.
+    /// The `f64` sum of all valid values, in any order: exact when the
+    /// exponents of `low` and `high` are close enough (see
+    /// [`super::blocks`]), and to be ignored otherwise.
     pub sum: f64,
     /// The smallest `|x|` bit pattern among valid nonzero values; 0 when
     /// there are none.
