@@ -84,15 +84,12 @@ pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f
             _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)),
         );
     }
-    let mut lanes = [0f64; 4];
     let total = _mm256_add_pd(
         _mm256_add_pd(sums[0], sums[1]),
         _mm256_add_pd(sums[2], sums[3]),
     );
-    // SAFETY: `lanes` holds one vector.
-    unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), total) };
     // Exact in any order: every partial sum is a subset sum of the window.
-    lanes.iter().sum()
+    f64_lanes(total).iter().sum()
 }
 
 /// See [`super::super`].
@@ -133,13 +130,18 @@ fn scan_vector(
     *max_abs = _mm256_max_epu32(*max_abs, abs);
 }
 
+/// Calls `each(k, v)` for the vectors of 8 values of `block`, in order,
+/// with null lanes (when `MASKED`) and lanes past the end set to zero bits.
+/// `k` alternates 0 and 1 over the full pairs of vectors, so that callers
+/// keep two independent chains, and is 0 for the tail. Prefetches
+/// `PREFETCH` bytes ahead.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
-    let target = _mm256_set1_epi32(window as i32);
-    let mut sums = [[_mm256_setzero_pd(); 2]; 2];
-    let mut windows = [_mm256_setzero_si256(); 2];
-    let mut max_abs = [_mm256_setzero_si256(); 2];
+fn for_each_vector<const MASKED: bool, const PREFETCH: usize>(
+    block: &[f32],
+    masks: Option<&Masks>,
+    mut each: impl FnMut(usize, __m256i),
+) {
     let pairs = block.len() / 16;
     // The validity bytes, one per vector of 8 values (x86_64 is little
     // endian: byte j of the u64 words holds bits 8j..8j+8).
@@ -153,7 +155,6 @@ fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u
         // ahead, so that more reads are in flight than the loop alone keeps
         // (a hint: it never faults, even past the end of the block).
         _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(16 * p + PREFETCH / 4) as *const i8);
-        // Two independent chains per iteration hide the add latency.
         for k in 0..2 {
             let j = 2 * p + k;
             // SAFETY: `8 * j + 8 <= 16 * pairs <= block.len()`.
@@ -169,37 +170,67 @@ fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u
             } else {
                 v
             };
-            scan_vector(v, target, &mut sums[k], &mut windows[k], &mut max_abs[k]);
+            each(k, v);
         }
     }
     for j in 2 * pairs..block.len().div_ceil(8) {
-        let v = load(block, masks, j);
-        scan_vector(v, target, &mut sums[0], &mut windows[0], &mut max_abs[0]);
+        each(0, load(block, masks, j));
     }
+}
+
+/// The lanes of `v`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn f64_lanes(v: __m256d) -> [f64; 4] {
     let mut lanes = [0f64; 4];
-    let mut window_lanes = [0u32; 8];
-    let mut abs_lanes = [0u32; 8];
+    // SAFETY: `lanes` holds exactly one vector.
+    unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), v) };
+    lanes
+}
+
+/// The lanes of `v`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn u32_lanes(v: __m256i) -> [u32; 8] {
+    let mut lanes = [0u32; 8];
+    // SAFETY: `lanes` holds exactly one vector.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v) };
+    lanes
+}
+
+/// The sum of two chains of two accumulators, in any order: exact where the
+/// caller's sums are (subset sums of one window or one span).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn total(sums: &[[__m256d; 2]; 2]) -> f64 {
     let total = _mm256_add_pd(
         _mm256_add_pd(sums[0][0], sums[0][1]),
         _mm256_add_pd(sums[1][0], sums[1][1]),
     );
-    // SAFETY: each destination holds exactly one vector.
-    unsafe {
-        _mm256_storeu_pd(lanes.as_mut_ptr(), total);
-        _mm256_storeu_si256(
-            window_lanes.as_mut_ptr() as *mut __m256i,
-            _mm256_or_si256(windows[0], windows[1]),
-        );
-        _mm256_storeu_si256(
-            abs_lanes.as_mut_ptr() as *mut __m256i,
-            _mm256_max_epu32(max_abs[0], max_abs[1]),
-        );
-    }
+    f64_lanes(total).iter().sum()
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
+    let target = _mm256_set1_epi32(window as i32);
+    let mut sums = [[_mm256_setzero_pd(); 2]; 2];
+    let mut windows = [_mm256_setzero_si256(); 2];
+    let mut max_abs = [_mm256_setzero_si256(); 2];
+    for_each_vector::<MASKED, PREFETCH>(block, masks, |k, v| {
+        scan_vector(v, target, &mut sums[k], &mut windows[k], &mut max_abs[k]);
+    });
     Scan {
         // Exact in any order: every partial sum is a subset sum of the window.
-        sum: lanes.iter().sum(),
-        windows: window_lanes.iter().fold(0, |a, &w| a | w) as u16,
-        max_exponent: abs_lanes.into_iter().max().unwrap_or(0) >> 23,
+        sum: total(&sums),
+        windows: u32_lanes(_mm256_or_si256(windows[0], windows[1]))
+            .iter()
+            .fold(0, |a, &w| a | w) as u16,
+        max_exponent: u32_lanes(_mm256_max_epu32(max_abs[0], max_abs[1]))
+            .into_iter()
+            .max()
+            .unwrap_or(0)
+            >> 23,
     }
 }
 
@@ -237,64 +268,19 @@ fn span_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>) -> Span {
     let mut sums = [[_mm256_setzero_pd(); 2]; 2];
     let mut low = [_mm256_set1_epi32(-1); 2];
     let mut high = [_mm256_setzero_si256(); 2];
-    let pairs = block.len() / 16;
-    let mask_bytes: &[u8] = match masks {
-        // SAFETY: a `[u64; N]` is readable as `8 * N` bytes.
-        Some(m) => unsafe { std::slice::from_raw_parts(m.as_ptr() as *const u8, 8 * m.len()) },
-        None => &[],
-    };
-    for p in 0..pairs {
-        // As in `scan_impl`.
-        _mm_prefetch::<_MM_HINT_T0>(
-            block.as_ptr().wrapping_add(16 * p + SPAN_PREFETCH / 4) as *const i8
-        );
-        for k in 0..2 {
-            let j = 2 * p + k;
-            // SAFETY: `8 * j + 8 <= 16 * pairs <= block.len()`.
-            let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(8 * j) as *const __m256i) };
-            let v = if MASKED {
-                // SAFETY: as in `scan_impl`.
-                let lanes = unsafe {
-                    let byte = *mask_bytes.get_unchecked(j);
-                    _mm256_load_si256(LANE_MASKS.0[usize::from(byte)].as_ptr() as *const __m256i)
-                };
-                _mm256_and_si256(v, lanes)
-            } else {
-                v
-            };
-            span_vector(v, &mut sums[k], &mut low[k], &mut high[k]);
-        }
-    }
-    for j in 2 * pairs..block.len().div_ceil(8) {
-        let v = load(block, masks, j);
-        span_vector(v, &mut sums[0], &mut low[0], &mut high[0]);
-    }
-    let mut lanes = [0f64; 4];
-    let mut low_lanes = [0u32; 8];
-    let mut high_lanes = [0u32; 8];
-    let total = _mm256_add_pd(
-        _mm256_add_pd(sums[0][0], sums[0][1]),
-        _mm256_add_pd(sums[1][0], sums[1][1]),
-    );
-    // SAFETY: each destination holds exactly one vector.
-    unsafe {
-        _mm256_storeu_pd(lanes.as_mut_ptr(), total);
-        _mm256_storeu_si256(
-            low_lanes.as_mut_ptr() as *mut __m256i,
-            _mm256_min_epu32(low[0], low[1]),
-        );
-        _mm256_storeu_si256(
-            high_lanes.as_mut_ptr() as *mut __m256i,
-            _mm256_max_epu32(high[0], high[1]),
-        );
-    }
+    for_each_vector::<MASKED, SPAN_PREFETCH>(block, masks, |k, v| {
+        span_vector(v, &mut sums[k], &mut low[k], &mut high[k]);
+    });
     Span {
-        sum: lanes.iter().sum(),
-        low: low_lanes
+        sum: total(&sums),
+        low: u32_lanes(_mm256_min_epu32(low[0], low[1]))
             .into_iter()
             .min()
             .unwrap_or(u32::MAX)
             .wrapping_add(1),
-        high: high_lanes.into_iter().max().unwrap_or(0),
+        high: u32_lanes(_mm256_max_epu32(high[0], high[1]))
+            .into_iter()
+            .max()
+            .unwrap_or(0),
     }
 }
