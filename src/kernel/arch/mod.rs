@@ -147,8 +147,8 @@ impl Isa {
 
     /// The first pass over a block: the `f64` sum of all valid values and
     /// the smallest and largest nonzero magnitudes, with no window
-    /// selection — the least work per value, for blocks whose values all
-    /// lie in one window (the common case; see [`Span`]).
+    /// selection — the least work per value, for blocks whose values lie
+    /// within a few binades (the common case; see [`Span`]).
     #[inline]
     pub fn span(self, block: &[f32], masks: Option<&Masks>) -> Span {
         debug_assert!(block.len() <= BLOCK);
