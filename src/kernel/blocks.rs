@@ -147,11 +147,10 @@ fn block_masks(validity: Validity<'_>, start: usize, len: usize) -> Masks {
     // Byte-aligned (the common case: arrays that are not slices): the
     // bitmap's bytes are the masks' bytes, little endian.
     let bytes = &validity.bits[start / 8..(start + len).div_ceil(8)];
-    let mut words = bytes.chunks_exact(8);
-    for (mask, word) in masks.iter_mut().zip(&mut words) {
-        *mask = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+    let (words, rest) = bytes.as_chunks::<8>();
+    for (mask, &word) in masks.iter_mut().zip(words) {
+        *mask = u64::from_le_bytes(word);
     }
-    let rest = words.remainder();
     if !rest.is_empty() {
         let mut last = [0u8; 8];
         last[..rest.len()].copy_from_slice(rest);
