@@ -105,6 +105,31 @@ unsafe fn load_group<const MASKED: bool>(
     }
 }
 
+/// Calls `each(k, v)` for the vectors of 4 values of `block`, in order,
+/// with null lanes (when `MASKED`) and lanes past the end set to zero bits;
+/// `k` (`0..4`) is the vector's place in its group of 16 values, so that
+/// callers can keep four independent chains.
+#[inline]
+#[target_feature(enable = "neon")]
+fn for_each_vector<const MASKED: bool>(
+    block: &[f32],
+    masks: Option<&Masks>,
+    mut each: impl FnMut(usize, uint32x4_t),
+) {
+    let lane_bits = lane_bits();
+    let groups = block.len() / GROUP;
+    for g in 0..groups {
+        // SAFETY: `16 * g + 16 <= block.len()`.
+        let vs = unsafe { load_group::<MASKED>(block, masks, &lane_bits, GROUP * g) };
+        for (k, v) in vs.into_iter().enumerate() {
+            each(k, v);
+        }
+    }
+    for j in GROUP / 4 * groups..block.len().div_ceil(4) {
+        each(j % 4, load(block, masks, &lane_bits, j));
+    }
+}
+
 /// Adds the lanes of `v` whose window `win` is `target` (the others as
 /// `+0.0`) to `sum`, widened to `f64`: low half to `sum[0]`, high to `sum[1]`.
 #[inline]
@@ -144,22 +169,11 @@ pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f
 fn window_sum_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
     let abs_mask = vdupq_n_u32(0x7fff_ffff);
     let target = vdupq_n_u32(window);
-    let lane_bits = lane_bits();
     let mut sums = [[vdupq_n_f64(0.0); 2]; 4];
-    let groups = block.len() / GROUP;
-    for g in 0..groups {
-        // SAFETY: `16 * g + 16 <= block.len()`.
-        let vs = unsafe { load_group::<MASKED>(block, masks, &lane_bits, GROUP * g) };
-        for (k, v) in vs.into_iter().enumerate() {
-            let win = vshrq_n_u32::<27>(vandq_u32(v, abs_mask));
-            add_in_window(v, win, target, &mut sums[k]);
-        }
-    }
-    for j in GROUP / 4 * groups..block.len().div_ceil(4) {
-        let v = load(block, masks, &lane_bits, j);
+    for_each_vector::<MASKED>(block, masks, |k, v| {
         let win = vshrq_n_u32::<27>(vandq_u32(v, abs_mask));
-        add_in_window(v, win, target, &mut sums[j % 4]);
-    }
+        add_in_window(v, win, target, &mut sums[k]);
+    });
     total(&sums)
 }
 
@@ -205,27 +219,16 @@ fn scan_vector(
 #[target_feature(enable = "neon")]
 fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
     let target = vdupq_n_u32(window);
-    let lane_bits = lane_bits();
     // Four independent chains (one per vector of a group) hide the latency
     // of the f64 adds; two suffice for the cheaper integer ORs and maxima,
     // and leave the 32 vector registers enough room not to spill.
     let mut sums = [[vdupq_n_f64(0.0); 2]; 4];
     let mut windows = [vdupq_n_u32(0); 2];
     let mut max_abs = [vdupq_n_u32(0); 2];
-    let groups = block.len() / GROUP;
-    for g in 0..groups {
-        // SAFETY: `16 * g + 16 <= block.len()`.
-        let vs = unsafe { load_group::<MASKED>(block, masks, &lane_bits, GROUP * g) };
-        for (k, v) in vs.into_iter().enumerate() {
-            let c = k % 2;
-            scan_vector(v, target, &mut sums[k], &mut windows[c], &mut max_abs[c]);
-        }
-    }
-    for j in GROUP / 4 * groups..block.len().div_ceil(4) {
-        let (k, c) = (j % 4, j % 2);
-        let v = load(block, masks, &lane_bits, j);
+    for_each_vector::<MASKED>(block, masks, |k, v| {
+        let c = k % 2;
         scan_vector(v, target, &mut sums[k], &mut windows[c], &mut max_abs[c]);
-    }
+    });
     let windows = vorrq_u32(windows[0], windows[1]);
     let max_abs = vmaxq_u32(max_abs[0], max_abs[1]);
     let windows = vgetq_lane_u32::<0>(windows)
@@ -276,24 +279,14 @@ fn span_vector(
 #[inline]
 #[target_feature(enable = "neon")]
 fn span_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>) -> Span {
-    let lane_bits = lane_bits();
+    // Chains as in `scan_impl`.
     let mut sums = [[vdupq_n_f64(0.0); 2]; 4];
     let mut low = [vdupq_n_u32(u32::MAX); 2];
     let mut high = [vdupq_n_u32(0); 2];
-    let groups = block.len() / GROUP;
-    for g in 0..groups {
-        // SAFETY: `16 * g + 16 <= block.len()`.
-        let vs = unsafe { load_group::<MASKED>(block, masks, &lane_bits, GROUP * g) };
-        for (k, v) in vs.into_iter().enumerate() {
-            let c = k % 2;
-            span_vector(v, &mut sums[k], &mut low[c], &mut high[c]);
-        }
-    }
-    for j in GROUP / 4 * groups..block.len().div_ceil(4) {
-        let (k, c) = (j % 4, j % 2);
-        let v = load(block, masks, &lane_bits, j);
+    for_each_vector::<MASKED>(block, masks, |k, v| {
+        let c = k % 2;
         span_vector(v, &mut sums[k], &mut low[c], &mut high[c]);
-    }
+    });
     Span {
         sum: total(&sums),
         low: vminvq_u32(vminq_u32(low[0], low[1])).wrapping_add(1),
