@@ -155,8 +155,7 @@ def mean_state(source: Any, column: Optional[str] = None, *, threads: Optional[i
             raise TypeError(f"mapmean needs a float32 array, got dtype {source.dtype}")
         if column is not None:
             raise KeyError(f"column {column!r} given, but a numpy array has no columns")
-        # A 0-d array is one value; the buffer protocol needs a shape.
-        return _mapmean._state_buffer(source.reshape(1) if source.ndim == 0 else source, threads)
+        return _mapmean._state_ndarray(source, threads)
     if hasattr(source, "__arrow_c_stream__") or hasattr(source, "__arrow_c_array__"):
         return _mapmean._state_arrow(source, column, threads)
     raise TypeError(

@@ -39,8 +39,8 @@ def _state_path(path: str, column: Optional[str], threads: Optional[int]) -> Mea
 def _state_arrow(source: Any, column: Optional[str], threads: Optional[int]) -> MeanState:
     """State of a column of an Arrow PyCapsule object."""
 
-def _state_buffer(source: Any, threads: Optional[int]) -> MeanState:
-    """State of a float32 buffer-protocol object (numpy array), any shape and strides."""
+def _state_ndarray(source: Any, threads: Optional[int]) -> MeanState:
+    """State of a native float32 numpy array of any shape and strides, read in place."""
 
 def _scan(
     sources: list[str], columns: Optional[list[str]], by_source: bool, threads: Optional[int], progress: bool
@@ -55,6 +55,12 @@ def _column_buffers(path: str, column: Optional[str] = None) -> _ColumnBuffers:
 
 def _read_ceiling(path: str, threads: Optional[int] = None) -> int:
     """Benchmark helper: map ``path`` as ``mean`` does and sum its bytes as u64 words."""
+
+def _main(argv: list[str]) -> int:
+    """Run the ``mapmean`` command line (``argv[0]`` is the program name); returns the exit status.
+
+    Writes to the process's file descriptors 1 and 2 (not to ``sys.stdout``); flush Python's streams first.
+    """
 
 class SharedTable:
     """A shared-memory segment holding an Arrow IPC file image."""

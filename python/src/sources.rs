@@ -1,7 +1,7 @@
 //! The states of the sources `mapmean.mean_state` dispatches to: a path (an
 //! Arrow IPC file or stream, or `shm://NAME`), an object with the Arrow
-//! PyCapsule interface, and a float32 numpy array read in place (through the
-//! buffer protocol; the strided walk is in [`crate::strided`]).
+//! PyCapsule interface, and a float32 numpy array read in place (through
+//! numpy's C API; the strided walk is in [`crate::strided`]).
 
 use std::path::PathBuf;
 
@@ -11,8 +11,8 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{ArrowError, DataType};
 use mapmean::engine;
 use mapmean::{Error, Float32Column};
-use pyo3::buffer::PyUntypedBuffer;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use numpy::{PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3_arrow::input::AnyArray;
 
@@ -106,36 +106,31 @@ fn column_of_arrays(
     }
 }
 
-/// State of a float32 object with the buffer protocol (a numpy array of any
-/// shape and strides), read in place.
+/// State of a float32 numpy array of any shape and strides, read in place.
+///
+/// The array's layout comes from numpy's own C API (rust-numpy), which the
+/// limited API (abi3) allows, unlike the buffer protocol before Python 3.11.
 #[pyfunction]
 #[pyo3(signature = (source, threads))]
-pub fn _state_buffer(
+pub fn _state_ndarray(
     py: Python<'_>,
-    source: &Bound<'_, PyAny>,
+    source: PyReadonlyArrayDyn<'_, f32>,
     threads: Option<i64>,
 ) -> PyMapmeanResult<PyMeanState> {
     let threads = arguments::threads(threads)?;
-    let buffer = PyUntypedBuffer::get(source)?;
-    let format = buffer.format().to_string_lossy().into_owned();
-    if buffer.item_size() != 4 || !matches!(format.as_str(), "f" | "<f" | "=f" | "@f") {
-        return Err(PyTypeError::new_err(format!(
-            "mapmean needs float32 values, got buffer format {format:?} of {} bytes",
-            buffer.item_size()
-        ))
-        .into());
-    }
-    let shape = buffer.shape().to_vec();
-    let strides = buffer.strides().to_vec();
-    let base = buffer.buf_ptr() as usize;
-    // SAFETY: the exporter describes its memory by `buf_ptr`, `shape` and
-    // `strides` (pointing at native float32 items: format and item size are
-    // checked above), and `buffer`, held until after the computation, keeps
-    // that memory in place: an exporter may not move or free memory while a
-    // buffer view of it is held.
+    let shape = source.shape().to_vec();
+    let strides = source.strides().to_vec();
+    let base = source.data() as usize;
+    // SAFETY: `source` is a numpy array of native float32 (its type, checked
+    // by the extraction), so numpy's `data`, `shape` and byte `strides`
+    // describe where each of its items lies. `source` holds a reference to
+    // the array and a read borrow of it until after the computation: the
+    // array cannot be freed, numpy does not move the data of an array that
+    // is referenced elsewhere (`resize` refuses), and no Rust code may write
+    // to it meanwhile.
     let state = compute(py, move || unsafe {
         strided_state(base, &shape, &strides, threads)
     });
-    drop(buffer); // only now may the exporter move or free the memory
+    drop(source); // only now may the array be resized or freed
     Ok(PyMeanState { inner: state? })
 }

@@ -7,7 +7,7 @@ use mapmean::kernel::blocks::BLOCK;
 use mapmean::MeanState;
 
 /// The state of `shape`-shaped float32 data at address `base` with byte
-/// `strides`, as a buffer-protocol exporter describes it.
+/// `strides`, as numpy (or a buffer-protocol exporter) describes it.
 ///
 /// # Safety
 ///
@@ -16,7 +16,8 @@ use mapmean::MeanState;
 ///   address `base + Σ i[d] · strides[d]` (computed without overflow) is that
 ///   of 4 readable bytes holding a native-endian `f32` (of any alignment);
 /// - that memory stays allocated and is not written to until this function
-///   returns (the caller holds whatever pins it, e.g. a buffer view).
+///   returns (the caller holds whatever pins it, e.g. a reference to the
+///   numpy array).
 pub unsafe fn strided_state(
     base: usize,
     shape: &[usize],
