@@ -30,11 +30,29 @@
 
 #![warn(missing_docs)]
 
-pub mod ceiling;
-pub mod column;
+/// Declares a module that is public with the `internals` cargo feature and
+/// private to the crate without it.
+///
+/// The feature exists for mapmean's own benchmarks, fuzz targets and Python
+/// bindings, which reach into the stages; it carries no stability promise.
+/// Everything safe stays sound with it on (see `kernel::arch`).
+macro_rules! internal_mod {
+    ($(#[$attr:meta])* $name:ident) => {
+        $(#[$attr])*
+        #[cfg(feature = "internals")]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(feature = "internals"))]
+        #[allow(dead_code, unused_imports)]
+        pub(crate) mod $name;
+    };
+}
+
+internal_mod!(ceiling);
+internal_mod!(column);
 pub mod dataset;
 pub mod engine;
-pub mod error;
+internal_mod!(error);
 pub mod ipc;
 pub mod kernel;
 pub mod results;

@@ -76,11 +76,32 @@ enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Panics are caught below and reported as errors; keep their default
-    // report (a "panicked at" line) off the terminal.
-    std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(|| run(cli))
-        .unwrap_or_else(|_| Err(Error::Internal("unexpected panic".into())));
+    // Panics are caught below and reported as one `error:` line that users
+    // can report; the hook keeps the default report off the terminal but
+    // records the message and where it was raised for that line.
+    static PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic with a non-string payload".to_string());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let mut slot = PANIC.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.get_or_insert(format!("{message}{at}"));
+    }));
+    let outcome = std::panic::catch_unwind(|| run(cli)).unwrap_or_else(|_| {
+        let message = PANIC
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+            .unwrap_or_else(|| "unexpected panic".into());
+        Err(Error::Internal(message))
+    });
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -202,7 +223,7 @@ fn print_rows(
 ) -> std::io::Result<()> {
     if format == Format::Arrow {
         let batch = to_record_batch(rows, options);
-        return write_batches(&mut *out, &batch.schema(), &[batch], IpcFormat::Stream).map_err(
+        return write_batches(&mut *out, "stdout", &batch.schema(), &[batch], IpcFormat::Stream).map_err(
             |e| match e {
                 Error::Io { source, .. } => source,
                 other => std::io::Error::other(other.to_string()),

@@ -270,7 +270,7 @@ fn _write_ipc(py: Python<'_>, path: PathBuf, data: AnyRecordBatch, format: &str)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     compute(py, || {
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        write_batches(BufWriter::new(file), &schema, &batches, format)
+        write_batches(BufWriter::new(file), &path, &schema, &batches, format)
     })
 }
 
