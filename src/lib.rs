@@ -27,6 +27,15 @@
 //! state.update(&values);
 //! assert_eq!(state.finish(), Some(0.25)); // f32 and f64 sums both say 0.0
 //! ```
+//!
+//! # Cargo features
+//!
+//! - `internals` (off by default): makes the stages' internals public (the
+//!   block kernel and its per-instruction-set dispatch, the scalar
+//!   reference, the read-bandwidth ceiling, the mapping guard, the panic
+//!   boundaries), for mapmean's own benchmarks, fuzz targets and Python
+//!   bindings. No stability promise; nothing safe is unsound with it on.
+//!   The public API without it is listed in `tests/public-api.txt`.
 
 #![warn(missing_docs)]
 

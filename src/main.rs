@@ -91,7 +91,9 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        let mut slot = PANIC.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = PANIC
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         slot.get_or_insert(format!("{message}{at}"));
     }));
     let outcome = std::panic::catch_unwind(|| run(cli)).unwrap_or_else(|_| {
@@ -223,12 +225,17 @@ fn print_rows(
 ) -> std::io::Result<()> {
     if format == Format::Arrow {
         let batch = to_record_batch(rows, options);
-        return write_batches(&mut *out, "stdout", &batch.schema(), &[batch], IpcFormat::Stream).map_err(
-            |e| match e {
-                Error::Io { source, .. } => source,
-                other => std::io::Error::other(other.to_string()),
-            },
-        );
+        return write_batches(
+            &mut *out,
+            "stdout",
+            &batch.schema(),
+            &[batch],
+            IpcFormat::Stream,
+        )
+        .map_err(|e| match e {
+            Error::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        });
     }
     let with_source = rows.iter().any(|r| r.source.is_some());
     let header: Vec<&str> = with_source

@@ -132,7 +132,10 @@ fn shared_memory_segments_are_sources() {
         r#"{"column":"x","count":3,"null_count":1,"nan_count":0,"mean":0.25}"#
     );
     let (ok, out, err) = mapmean(&["mean", &uri]);
-    assert!(!ok && out.is_empty() && err.starts_with("error: shm://"), "{err}");
+    assert!(
+        !ok && out.is_empty() && err.starts_with("error: shm://"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@
 //! reported as [`Error::Corrupt`]. arrow-ipc also trusts the uncompressed
 //! length that prefixes each compressed buffer and allocates it, so a damaged
 //! prefix could ask for terabytes and abort the process: every batch's
-//! prefixes are checked first ([`check_declared_lengths`]).
+//! prefixes are checked first (`check_declared_lengths`).
 
 pub mod write;
 

@@ -175,8 +175,8 @@ mod tests {
                 SharedSegment::create_with_batches(&name, &batches[0].schema(), &batches).unwrap();
             let reader = SharedSegment::open(&name).unwrap();
             owner.unlink().unwrap();
-            let data =
-                super::super::IpcData::open(reader.buffer().clone(), &reader.source_name()).unwrap();
+            let data = super::super::IpcData::open(reader.buffer().clone(), &reader.source_name())
+                .unwrap();
             let column = data.float32_column(Some("x")).unwrap();
             assert_eq!(column.len(), rows + rows / 2);
         }
@@ -208,9 +208,12 @@ mod tests {
             }
         }
         let b = batch(3);
-        let err = write_batches(Broken, "out/x.arrow", &b.schema(), &[b], IpcFormat::File)
-            .unwrap_err();
-        assert!(matches!(&err, Error::Io { path, .. } if path == Path::new("out/x.arrow")), "{err:?}");
+        let err =
+            write_batches(Broken, "out/x.arrow", &b.schema(), &[b], IpcFormat::File).unwrap_err();
+        assert!(
+            matches!(&err, Error::Io { path, .. } if path == Path::new("out/x.arrow")),
+            "{err:?}"
+        );
         assert_eq!(err.to_string(), "out/x.arrow: disk on fire");
     }
 }

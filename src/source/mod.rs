@@ -10,7 +10,10 @@
 
 internal_mod!(guard);
 mod mmap;
-internal_mod!(#[cfg(unix)] shm);
+internal_mod!(
+    #[cfg(unix)]
+    shm
+);
 
 use std::ffi::OsStr;
 use std::path::Path;
