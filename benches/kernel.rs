@@ -105,7 +105,7 @@ fn by_isa(c: &mut Criterion) {
     let nulls = validity(n, 0.1);
     let mut group = c.benchmark_group("isa");
     group.throughput(Throughput::Bytes(4 * n as u64));
-    for isa in Isa::supported() {
+    for &isa in Isa::supported() {
         group.bench_function(format!("{isa:?} no nulls"), |b| {
             b.iter(|| black_box(run(isa, &v, None)))
         });

@@ -86,8 +86,8 @@ enum Format {
 /// standard output, flushed before this returns.
 ///
 /// This is the whole `mapmean` binary, callable from another program; it
-/// never exits the process itself. It replaces the process's panic hook: a panic is reported
-/// as an error instead.
+/// never exits the process itself. A panic is reported as an error that
+/// carries the panic's message.
 ///
 /// # Errors
 ///
@@ -117,11 +117,10 @@ where
             return u8::try_from(e.exit_code()).unwrap_or(2);
         }
     };
-    // Panics are caught below and reported as errors; keep their default
-    // report (a "panicked at" line) off the terminal.
-    std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(|| run(cli))
-        .unwrap_or_else(|_| Err(Error::Internal("unexpected panic".into())));
+    // A panic (a bug) becomes one `error:` line carrying the panic's
+    // message, for users to report; the process's panic hook is left alone
+    // (the binary silences it, an embedding keeps its own).
+    let outcome = crate::error::catch_panic(|| run(cli));
     match outcome {
         Ok(true) => 0,
         Ok(false) => 1,

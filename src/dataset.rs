@@ -59,7 +59,7 @@ pub fn expand(specs: &[OsString]) -> Result<Vec<PathBuf>> {
     for spec in specs {
         let text = spec.to_str();
         let path = Path::new(spec);
-        if text.is_some_and(|t| t.starts_with(crate::source::shm::SCHEME)) || path.is_file() {
+        if text.is_some_and(|t| t.starts_with(crate::source::SHM_SCHEME)) || path.is_file() {
             push(path.to_path_buf(), &mut out);
         } else if path.is_dir() {
             let mut files = Vec::new();
@@ -164,7 +164,7 @@ pub struct Scan {
 /// for (i, values) in [vec![3e37_f32, 0.75], vec![-3e37]].into_iter().enumerate() {
 ///     let path = dir.path().join(format!("part-{i}.arrow"));
 ///     let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(values)) as _)])?;
-///     write_batches(std::fs::File::create(&path)?, &batch.schema(), &[batch], IpcFormat::File)?;
+///     write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
 ///     paths.push(path);
 /// }
 /// let scanned = scan(&paths, None, None, OnError::Stop, &|| {})?;
@@ -218,7 +218,7 @@ fn scan_source(path: &Path, columns: Option<&[String]>) -> Result<SourceStates> 
             .schema()
             .fields()
             .iter()
-            .filter(|f| crate::ipc::is_float32(f.data_type()))
+            .filter(|f| crate::column::is_float32(f.data_type()))
             .map(|f| f.name().clone())
             .collect(),
     };

@@ -19,7 +19,7 @@ use crate::source::{guard, Source};
 
 /// Values per task: 4 MiB of `f32`, large enough that scheduling costs
 /// nothing, small enough to balance two to a few dozen threads.
-pub const TASK_LEN: usize = 1 << 20;
+pub(crate) const TASK_LEN: usize = 1 << 20;
 
 /// Computes the [`MeanState`] of `chunks` on `threads` threads (`None`: all
 /// cores, through rayon's global pool).
@@ -52,7 +52,7 @@ pub fn state_of_arrays(chunks: &[Float32Array], threads: Option<usize>) -> Resul
 pub type Part<'a> = (&'a [f32], Option<Validity<'a>>);
 
 /// Computes the [`MeanState`] of `parts` on `threads` threads (`None`: all
-/// cores), splitting each part into tasks of [`TASK_LEN`] values.
+/// cores), splitting each part into tasks of 2^20 values.
 ///
 /// # Errors
 ///
@@ -110,7 +110,10 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
 ///
 /// [`Error::InvalidArgument`] if `threads` is `Some(0)` or the pool cannot
 /// be started.
-pub fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> Result<T> {
+pub(crate) fn with_threads<T: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> T + Send,
+) -> Result<T> {
     match threads {
         None => Ok(f()),
         Some(n) => Ok(pool(n)?.install(f)),
@@ -163,7 +166,7 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
 /// let path = dir.path().join("data.arrow");
 /// let values = Float32Array::from(vec![3e37, 0.75, -3e37]);
 /// let batch = RecordBatch::try_from_iter([("x", Arc::new(values) as _)])?;
-/// write_batches(std::fs::File::create(&path)?, &batch.schema(), &[batch], IpcFormat::File)?;
+/// write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
 ///
 /// let state = mapmean::engine::state_of_file(&path, Some("x"), None)?;
 /// assert_eq!(state.finish(), Some(0.25));

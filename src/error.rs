@@ -79,7 +79,7 @@ pub enum Error {
     },
 
     /// The source was truncated (by another process) while it was mapped and
-    /// being read; what was read is discarded. See [`crate::source::guard`].
+    /// being read; what was read is discarded.
     #[error("{source_name}: the source was truncated while it was being read; no result (open it again to read its new contents)")]
     Truncated {
         /// The file path or `shm://NAME`.

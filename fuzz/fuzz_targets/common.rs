@@ -86,7 +86,7 @@ pub fn check_kernel(data: &[u8]) {
 
     let mut want = MeanState::default();
     reference::update(&mut want, &values, validity);
-    for isa in Isa::supported() {
+    for &isa in Isa::supported() {
         let mut got = MeanState::default();
         blocks::update_with(isa, &mut got, &values, validity);
         assert_eq!(got, want, "{isa:?}");

@@ -1,16 +1,20 @@
 //! The exact mean kernel: [`MeanState`] (update, merge, finish) over Float32
 //! arrays.
 //!
-//! The kernel knows nothing of files, Python or threads. [`MeanState::update`]
-//! is its one entry point; it hands the values and validity bitmap to the
-//! block kernel in [`blocks`], which computes exactly what the scalar
-//! [`reference`](mod@reference) computes, only faster. The exactness argument lives beside the
-//! accumulator, in [`exact_sum`].
+//! The kernel knows nothing of files, Python or threads.
+//! [`MeanState::update_values`] is its one entry point; it hands the values
+//! and validity bitmap to the block kernel (`kernel::blocks`, with one pass
+//! per instruction set in `kernel::arch` and the block and window geometry
+//! in `kernel::geometry`), which computes exactly what the scalar reference
+//! (`kernel::reference`) computes, only faster. The exactness argument lives
+//! beside the accumulator, [`ExactSum`]. Those modules are internal (public
+//! only with the `internals` feature).
 
-pub mod arch;
-pub mod blocks;
-pub mod exact_sum;
-pub mod reference;
+internal_mod!(arch);
+internal_mod!(blocks);
+mod exact_sum;
+internal_mod!(geometry);
+internal_mod!(reference);
 
 use arrow_array::{Array, Float32Array};
 use arrow_buffer::NullBuffer;
