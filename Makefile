@@ -49,7 +49,8 @@ test-python: all
 
 # The one abi3 wheel (CPython >= 3.9), built once, installed into a fresh
 # venv of each WHEEL_PYTHONS version with no Rust toolchain on PATH, and
-# checked there (package, `mapmean` console script, `python -m mapmean`).
+# checked there (package, `mapmean` console script, `python -m mapmean`);
+# `-I` keeps the source tree off sys.path.
 # numpy and pyarrow come from PyPI as wheels. An interpreter is taken from
 # pyenv if it has one, else from PATH; a missing one fails the target.
 WHEEL_PYTHONS ?= 3.9 3.12 3.13
@@ -64,7 +65,7 @@ test-wheel: $(VENV)/.venv-ready
 	  [ -n "$$py" ] || py=$$(command -v python$$v) || { echo "test-wheel: no python$$v" >&2; exit 1; }; \
 	  venv=$(abspath $(WHEEL_VENVS))/$$v; rm -rf $$venv; $$py -m venv $$venv; \
 	  PATH=$$venv/bin:/usr/bin:/bin $$venv/bin/python -m pip install --quiet "$$wheel"; \
-	  env -u VIRTUAL_ENV PATH=$$venv/bin:/usr/bin:/bin $$venv/bin/python $(abspath python/wheel_check.py); \
+	  env -u VIRTUAL_ENV PATH=$$venv/bin:/usr/bin:/bin $$venv/bin/python -I $(abspath python/wheel_check.py); \
 	done
 
 # The kernel's unit tests built for aarch64 and run under qemu-user
