@@ -11,7 +11,7 @@
 use std::arch::aarch64::*;
 
 use super::super::{Masks, Scan, Span};
-use crate::kernel::geometry::{SIGNIFICAND_BITS, WINDOWS, WINDOW_SHIFT};
+use crate::kernel::geometry::{SIGNIFICAND_BITS, WINDOW_SHIFT};
 
 /// Values per iteration of the main loops: 4 vectors, 16 validity bits.
 const GROUP: usize = 16;
@@ -308,7 +308,7 @@ fn span_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>) -> Span {
 mod tests {
     use super::super::super::{portable, Isa};
     use super::*;
-    use crate::kernel::geometry::{window_of, BLOCK, MASK_WORDS};
+    use crate::kernel::geometry::{window_of, BLOCK, MASK_WORDS, WINDOWS};
 
     /// Values in many windows, with zeros, subnormals, NaN and infinities.
     fn values(len: usize) -> Vec<f32> {
