@@ -113,3 +113,22 @@ pub fn check_kernel(data: &[u8]) {
 pub fn quiet_caught_panics() {
     std::panic::set_hook(Box::new(|_| {}));
 }
+
+/// The state_bytes target: arbitrary bytes read as a [`MeanState`]. Accepted
+/// bytes must be exactly the `to_bytes` of a state that validates, and merging
+/// such a state with itself must either succeed with a valid state or fail
+/// leaving it unchanged (never a wrapped count or sum).
+pub fn read_state(data: &[u8]) {
+    let Ok(mut state) = MeanState::from_bytes(data) else {
+        return;
+    };
+    assert_eq!(state.to_bytes().as_slice(), data);
+    assert!(state.validate().is_ok());
+    let _ = state.finish();
+    let copy = state;
+    match state.merge(&copy) {
+        Ok(()) => assert!(state.validate().is_ok()),
+        Err(Error::StateOverflow { .. }) => assert_eq!(state, copy),
+        Err(e) => panic!("a merge failed with {e}"),
+    }
+}

@@ -308,6 +308,17 @@ impl MeanState {
 
     /// The mean under the default [`MeanOptions`] (skip nulls, `min_count = 1`):
     /// `None` for an empty or all-null input.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::MeanState;
+    /// let mut state = MeanState::default();
+    /// assert_eq!(state.finish(), None);
+    /// state.update_values(&[1.0, 2.0], None)?;
+    /// assert_eq!(state.finish(), Some(1.5));
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
     pub fn finish(&self) -> Option<f64> {
         self.finish_with(&MeanOptions::default())
     }

@@ -33,13 +33,25 @@ const _: () = assert!(LIMBS_AT + 6 * 8 == MeanState::BYTES);
 
 impl MeanState {
     /// Length of [`MeanState::to_bytes`]: 96 bytes, in every version-1 state.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::MeanState;
+    /// let bytes = MeanState::default().to_bytes();
+    /// assert_eq!(bytes.len(), MeanState::BYTES);
+    /// assert_eq!(bytes[..4], MeanState::MAGIC);
+    /// assert_eq!(bytes[4..6], MeanState::FORMAT_VERSION.to_le_bytes());
+    /// ```
     pub const BYTES: usize = 96;
 
-    /// The four bytes every state starts with.
+    /// The four bytes every state starts with, ASCII `MMst` (see
+    /// [`MeanState::BYTES`] for an example).
     pub const MAGIC: [u8; 4] = *b"MMst";
 
     /// The format version that [`MeanState::to_bytes`] writes and the only
-    /// one [`MeanState::from_bytes`] reads.
+    /// one [`MeanState::from_bytes`] reads (see [`MeanState::BYTES`] for an
+    /// example).
     pub const FORMAT_VERSION: u16 = 1;
 
     /// The state's byte form: [`MeanState::BYTES`] bytes, laid out as in
