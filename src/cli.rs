@@ -242,12 +242,17 @@ fn print_rows(
 ) -> std::io::Result<()> {
     if format == Format::Arrow {
         let batch = to_record_batch(rows, options);
-        return write_batches(&mut *out, &batch.schema(), &[batch], IpcFormat::Stream).map_err(
-            |e| match e {
-                Error::Io { source, .. } => source,
-                other => std::io::Error::other(other.to_string()),
-            },
-        );
+        return write_batches(
+            &mut *out,
+            "stdout",
+            &batch.schema(),
+            &[batch],
+            IpcFormat::Stream,
+        )
+        .map_err(|e| match e {
+            Error::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        });
     }
     let with_source = rows.iter().any(|r| r.source.is_some());
     let header: Vec<&str> = with_source

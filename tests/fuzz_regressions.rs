@@ -54,3 +54,17 @@ fn kernel_nan_means_agree_bitwise() {
     // Found by kernel (a bug in the target, not the kernel: NaN != NaN).
     fuzz::check_kernel(&input("kernel-nan-mean"));
 }
+
+#[test]
+fn state_bytes_target_accepts_a_valid_state_and_its_self_merge() {
+    let mut state = mapmean::MeanState::default();
+    state
+        .update_values(&[f32::MAX, f32::MAX, f32::NAN], None)
+        .unwrap();
+    fuzz::read_state(&state.to_bytes());
+    // Damaged: too short, and an unknown version; neither may panic.
+    fuzz::read_state(&state.to_bytes()[..50]);
+    let mut newer = state.to_bytes();
+    newer[4] = 9;
+    fuzz::read_state(&newer);
+}

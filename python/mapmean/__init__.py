@@ -117,8 +117,11 @@ def mean_state(source: Any, column: Optional[str] = None, *, threads: Optional[i
     """The exact, mergeable state behind :func:`mean`: counts and the exact sum.
 
     States computed anywhere — other processes, other machines, other files
-    — merge exactly (``a.merge(b)``), pickle, and finish into the same mean as
-    one pass over all the data, bit for bit.
+    — merge exactly (``a.merge(b)``), and finish into the same mean as one pass
+    over all the data, bit for bit. ``state.to_bytes()`` and
+    ``MeanState.from_bytes(b)`` carry a state anywhere in one fixed, versioned
+    96-byte form (``docs/state-format.md``), which pickling uses too; a merge
+    that would pass 2**64 - 1 rows raises ``OverflowError``.
 
     Parameters
     ----------

@@ -61,7 +61,7 @@ pub unsafe fn strided_state(
         let value = unsafe { std::ptr::read_unaligned((base as isize + offset) as *const f32) };
         block.push(value);
         if block.len() == BLOCK {
-            state.update_values(&block, None);
+            state.update_values(&block, None)?;
             block.clear();
         }
         for d in (0..shape.len()).rev() {
@@ -72,6 +72,6 @@ pub unsafe fn strided_state(
             index[d] = 0;
         }
     }
-    state.update_values(&block, None);
+    state.update_values(&block, None)?;
     Ok(state)
 }
