@@ -4,12 +4,14 @@
 //! [`MappedFile`] maps a file; [`SharedSegment`] maps a POSIX shared-memory
 //! segment (`shm://NAME`). Every source hands the same kind of buffer to
 //! [`crate::ipc`], so all of them share one decode path. [`Source`] parses
-//! the strings users write for either.
+//! the strings users write for either. [`pipe`] covers what cannot be
+//! mapped (standard input, pipes): those are read as streams instead.
 //!
 //! [`Buffer`]: arrow_buffer::Buffer
 
 pub mod guard;
 pub mod mmap;
+pub mod pipe;
 #[cfg(unix)]
 pub mod shm;
 
