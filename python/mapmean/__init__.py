@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 from typing import Any, Literal, Mapping, Optional, Sequence, Union
@@ -65,7 +66,14 @@ def mean(
         - any object with the Arrow PyCapsule interface
           (``__arrow_c_array__`` or ``__arrow_c_stream__``): pyarrow ``Array``,
           ``ChunkedArray``, ``RecordBatch``, ``Table``, ``RecordBatchReader``,
-          polars ``Series`` and ``DataFrame``, ...; consumed without copying;
+          polars ``Series`` and ``DataFrame``, DuckDB results, ...; consumed
+          without copying, batch by batch: a stream (a generator-backed
+          ``RecordBatchReader``, say) of any length needs memory for a few
+          batches only;
+        - a binary file object (``open(path, "rb")``, ``io.BytesIO``,
+          ``sys.stdin.buffer``) or a ``pyarrow.NativeFile`` holding an Arrow
+          IPC stream, read incrementally; one holding an IPC *file* is read
+          batch by batch through its footer if it is seekable;
         - a numpy ``float32`` array of any shape and strides (all elements
           count, as in ``numpy.mean``), read in place; a masked array's masked
           elements are nulls.
@@ -96,8 +104,9 @@ def mean(
     TypeError
         The column is not Float32, or the source is not a supported kind.
     ValueError
-        The data is corrupt or not Arrow IPC, several columns and none named,
-        or an argument is out of range.
+        The data is corrupt or not Arrow IPC, a stream fails part-way (no
+        partial result), several columns and none named, or an argument is
+        out of range.
 
     Examples
     --------
@@ -159,10 +168,58 @@ def mean_state(source: Any, column: Optional[str] = None, *, threads: Optional[i
         return _mapmean._state_buffer(source.reshape(1) if source.ndim == 0 else source, threads)
     if hasattr(source, "__arrow_c_stream__") or hasattr(source, "__arrow_c_array__"):
         return _mapmean._state_arrow(source, column, threads)
+    if isinstance(source, pa.NativeFile) or hasattr(source, "read"):
+        return _mapmean._state_arrow(_ipc_reader(source), column, threads)
     raise TypeError(
         "mapmean needs a path, an Arrow object (with __arrow_c_array__ or "
-        f"__arrow_c_stream__) or a numpy float32 array, got {type(source).__name__}"
+        "__arrow_c_stream__), a binary file object holding Arrow IPC, or a "
+        f"numpy float32 array, got {type(source).__name__}"
     )
+
+
+_FILE_MAGIC = b"ARROW1"
+
+
+def _ipc_reader(source: Any) -> pa.RecordBatchReader:
+    """A reader of the Arrow IPC held by a binary file object or NativeFile.
+
+    A stream is read incrementally (``pyarrow.ipc.open_stream``). An IPC file
+    is read batch by batch through its footer, which needs a seekable
+    object; a non-seekable one (a pipe) holding a file is refused.
+    """
+    if isinstance(source, io.TextIOBase):
+        raise TypeError("mapmean reads Arrow IPC from a binary file object; open the file in 'rb' mode")
+    if isinstance(source, io.RawIOBase) and not source.seekable():
+        source = io.BufferedReader(source)
+    head = _peek(source, len(_FILE_MAGIC))
+    if head == _FILE_MAGIC:
+        if not _seekable(source):
+            raise ValueError(
+                "this is an Arrow IPC file, not a stream; an IPC file needs a seekable "
+                "file object or a path: pass the file's path, or convert it to a stream"
+            )
+        file = pa.ipc.open_file(source)
+        batches = (file.get_batch(i) for i in range(file.num_record_batches))
+        return pa.RecordBatchReader.from_batches(file.schema, batches)
+    return pa.ipc.open_stream(source)
+
+
+def _seekable(source: Any) -> bool:
+    seekable = getattr(source, "seekable", None)
+    return bool(seekable()) if callable(seekable) else False
+
+
+def _peek(source: Any, n: int) -> Optional[bytes]:
+    """The first ``n`` bytes, left unread; None where that cannot be done."""
+    peek = getattr(source, "peek", None)
+    if callable(peek) and not isinstance(source, pa.NativeFile):
+        return bytes(peek(n)[:n])
+    if _seekable(source):
+        start = source.tell()
+        head = source.read(n)
+        source.seek(start)
+        return bytes(head)
+    return None
 
 
 def scan(

@@ -7,21 +7,21 @@
 //! `python/mapmean/__init__.py`, which dispatches on the kind of source and
 //! calls the private functions here.
 
+mod streams;
+
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 
-use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, Float32Array, RecordBatch};
-use arrow_buffer::NullBuffer;
-use arrow_schema::{ArrowError, DataType};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::ArrowError;
 use mapmean::engine::{self, Part};
 use mapmean::error::catch_panic;
 use mapmean::ipc::{write::write_batches, IpcFormat};
 use mapmean::kernel::blocks::BLOCK;
 use mapmean::results::{self, ResultRow};
 use mapmean::source::{SharedSegment, Source};
-use mapmean::{Error, ExactSum, Float32Column, MeanOptions, MeanState};
+use mapmean::{Error, ExactSum, MeanOptions, MeanState};
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyOSError,
@@ -46,9 +46,10 @@ fn to_py(e: Error) -> PyErr {
         },
         Error::ColumnNotFound { .. } => PyKeyError::new_err(message),
         Error::WrongType { .. } => PyTypeError::new_err(message),
-        Error::Corrupt { .. } | Error::AmbiguousColumn { .. } | Error::InvalidArgument(_) => {
-            PyValueError::new_err(message)
-        }
+        Error::Corrupt { .. }
+        | Error::Stream { .. }
+        | Error::AmbiguousColumn { .. }
+        | Error::InvalidArgument(_) => PyValueError::new_err(message),
         _ => PyRuntimeError::new_err(message),
     }
 }
@@ -95,7 +96,8 @@ fn _state_path(
     Ok(PyMeanState { inner: state })
 }
 
-/// State of a column of any object with the Arrow PyCapsule interface.
+/// State of a column of any object with the Arrow PyCapsule interface,
+/// consumed batch by batch (see [`streams`]).
 #[pyfunction]
 #[pyo3(signature = (source, column, threads))]
 fn _state_arrow(
@@ -106,61 +108,9 @@ fn _state_arrow(
 ) -> PyResult<PyMeanState> {
     let threads = self::threads(threads)?;
     let reader = source.into_reader()?;
-    let field = reader.field();
-    let arrays = reader
-        .collect::<Result<Vec<ArrayRef>, ArrowError>>()
-        .map_err(|e| PyValueError::new_err(format!("reading the Arrow stream: {e}")))?;
-    let state = compute(py, || {
-        let column = column_of_arrays(&arrays, field.data_type(), field.name(), column.as_deref())?;
-        engine::state_of_arrays(column.chunks(), threads)
-    })?;
+    let pick = streams::pick(&reader.field(), column.as_deref()).map_err(to_py)?;
+    let state = compute(py, move || streams::state_of_arrays(reader, pick, threads))?;
     Ok(PyMeanState { inner: state })
-}
-
-/// The Float32 column `wanted` of imported arrays: the arrays themselves when
-/// they are Float32, or a child when they are structs (record batches).
-fn column_of_arrays(
-    arrays: &[ArrayRef],
-    data_type: &DataType,
-    name: &str,
-    wanted: Option<&str>,
-) -> mapmean::Result<Float32Column> {
-    const SOURCE: &str = "Arrow data";
-    match data_type {
-        DataType::Struct(fields) => {
-            let schema = arrow_schema::Schema::new(fields.clone());
-            let index = mapmean::column::resolve_column(&schema, wanted, SOURCE)?;
-            let chunks = arrays
-                .iter()
-                .map(|array| {
-                    let array = array.as_struct();
-                    let child = array
-                        .column(index)
-                        .as_primitive::<arrow_array::types::Float32Type>();
-                    // A null struct slot nulls its child too.
-                    let nulls = NullBuffer::union(array.nulls(), child.nulls());
-                    Float32Array::new(child.values().clone(), nulls)
-                })
-                .collect();
-            Ok(Float32Column::new(fields[index].name().clone(), chunks))
-        }
-        DataType::Float32 => {
-            if let Some(wanted) = wanted.filter(|w| *w != name) {
-                return Err(Error::ColumnNotFound {
-                    source_name: SOURCE.into(),
-                    column: wanted.into(),
-                    available: format!("{name}: Float32 (a single array)"),
-                });
-            }
-            let chunks = arrays.iter().map(|a| a.as_primitive().clone()).collect();
-            Ok(Float32Column::new(name.to_string(), chunks))
-        }
-        other => Err(Error::WrongType {
-            source_name: SOURCE.into(),
-            column: name.to_string(),
-            data_type: other.to_string(),
-        }),
-    }
 }
 
 /// State of a float32 object with the buffer protocol (a numpy array of any
