@@ -62,7 +62,7 @@ fn a_multi_batch_stream_with_nulls_piped_to_dash_gives_the_exact_mean() {
 
 #[test]
 fn a_cancelling_stream_through_dev_stdin_is_exact() {
-    let chunks = vec![
+    let chunks = [
         Float32Array::from(vec![Some(3e37), None]),
         Float32Array::from(vec![Some(0.75), Some(-3e37)]),
     ];
@@ -234,6 +234,8 @@ fn a_missing_or_mistyped_column_of_a_stream_is_named() {
 /// resident memory stays far below the stream's size.
 #[cfg(target_os = "linux")]
 #[test]
+// The child is reaped with wait4 (for its rusage), not Child::wait.
+#[allow(clippy::zombie_processes)]
 fn memory_stays_bounded_while_a_large_stream_is_piped_in() {
     const BATCH: usize = 1 << 20;
     const BATCHES: usize = 64;
