@@ -168,8 +168,11 @@ def test_polars_and_duckdb_streams_give_the_exact_mean(rng: np.random.Generator)
     assert_same(mapmean.mean(frame, "x").as_py(), want)
     connection = duckdb.connect()
     arrow_table = pa.table({"x": values})  # noqa: F841 (read by the query below)
-    result = connection.sql("SELECT x FROM arrow_table").fetch_record_batch(rows_per_batch=10_000)
-    assert_same(mapmean.mean(result, "x").as_py(), want)
+    relation = connection.sql("SELECT x FROM arrow_table")
+    # DuckDB 1.x names it fetch_record_batch (deprecated in 2.0).
+    to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
+    assert_same(mapmean.mean(to_reader(10_000), "x").as_py(), want)
+    assert_same(mapmean.mean(connection.sql("SELECT x FROM arrow_table"), "x").as_py(), want)
 
 
 # A child process streams STREAM_MIB of distinct batches, generated on the
