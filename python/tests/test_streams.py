@@ -184,21 +184,23 @@ _MEMORY_SCRIPT = textwrap.dedent(
     kind, rows, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     schema = pa.schema([("x", pa.float32())])
     base = np.arange(rows)
-    def batches():
+    def batches(count):
         for k in range(count):
             # 0..rows-1 permuted by xor with k: distinct batches, each of
             # mean (rows - 1) / 2, exact in float32.
             yield pa.record_batch([pa.array((base ^ k).astype(np.float32))], schema=schema)
-    mapmean.mean(pa.RecordBatchReader.from_batches(schema, batches()))  # warm up
+    # Warm up on a short stream (threads, allocator), so that the peak below
+    # is set by the long one.
+    mapmean.mean(pa.RecordBatchReader.from_batches(schema, batches(4)))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if kind == "reader":
-        source = pa.RecordBatchReader.from_batches(schema, batches())
+        source = pa.RecordBatchReader.from_batches(schema, batches(count))
     else:
         import os, threading
         read, write = os.pipe()
         def produce():
             with os.fdopen(write, "wb") as sink, pa.ipc.new_stream(sink, schema) as w:
-                for b in batches():
+                for b in batches(count):
                     w.write_batch(b)
         threading.Thread(target=produce, daemon=True).start()
         source = os.fdopen(read, "rb")
