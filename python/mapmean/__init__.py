@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import os
 import pathlib
-from typing import Any, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, BinaryIO, Literal, Mapping, Optional, Protocol, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
@@ -44,8 +44,33 @@ __version__: str = _mapmean.__version__
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+class ArrowArrayExportable(Protocol):
+    """An object with the Arrow PyCapsule array interface."""
+
+    def __arrow_c_array__(self, requested_schema: Optional[object] = None) -> tuple[object, object]: ...
+
+
+class ArrowStreamExportable(Protocol):
+    """An object with the Arrow PyCapsule stream interface (a ``RecordBatchReader``,
+    a DuckDB relation, a polars frame, ...): consumed batch by batch."""
+
+    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object: ...
+
+
+#: What :func:`mean` and :func:`mean_state` accept.
+Source = Union[
+    PathLike,
+    "SharedTable",
+    np.ndarray,
+    ArrowArrayExportable,
+    ArrowStreamExportable,
+    BinaryIO,
+    pa.NativeFile,
+]
+
+
 def mean(
-    source: Any,
+    source: Source,
     column: Optional[str] = None,
     *,
     skip_nulls: bool = True,
@@ -122,7 +147,7 @@ def mean(
     return pa.scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
 
 
-def mean_state(source: Any, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState:
+def mean_state(source: Source, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState:
     """The exact, mergeable state behind :func:`mean`: counts and the exact sum.
 
     States computed anywhere — other processes, other machines, other files
