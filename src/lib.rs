@@ -14,7 +14,8 @@
 //!   (update / merge / finish), with no I/O;
 //! - [`results`]: states as an Arrow `RecordBatch`;
 //! - [`engine`]: the driver that ties them together, over threads;
-//! - [`dataset`]: many sources (directories, globs) scanned and merged.
+//! - [`dataset`]: many sources (directories, globs) scanned and merged;
+//! - `cli` (default cargo feature `cli`): the `mapmean` command line.
 //!
 //! # Example
 //!
@@ -31,6 +32,8 @@
 #![warn(missing_docs)]
 
 pub mod ceiling;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod column;
 pub mod dataset;
 pub mod engine;
