@@ -224,3 +224,24 @@ def test_peak_memory_stays_bounded_over_a_1_gib_stream(kind: str) -> None:
     ).stdout
     growth_mib = float(out.strip())
     assert growth_mib < 128, f"peak RSS grew by {growth_mib:.0f} MiB over a 1 GiB stream"
+
+
+def test_a_named_pipe_path_is_read_as_a_stream(tmp_path, rng: np.random.Generator) -> None:
+    import os
+    import threading
+
+    batches, values, valid = _batches(rng, 10, 1000)
+    fifo = tmp_path / "values.fifo"
+    os.mkfifo(fifo)
+    data = _ipc_bytes(batches)
+
+    def produce() -> None:
+        with open(fifo, "wb") as sink:  # blocks until mapmean opens the pipe
+            sink.write(data)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        assert_same(mapmean.mean(str(fifo), "x").as_py(), exact_mean(values, valid))
+    finally:
+        producer.join()
