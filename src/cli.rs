@@ -33,8 +33,9 @@ enum Command {
     /// the mean is that of the concatenation, bit for bit.
     Mean {
         /// Arrow IPC files or streams, directories (searched recursively for
-        /// *.arrow, *.arrows, *.feather, *.ipc), glob patterns, or shared-memory
-        /// segments (shm://NAME).
+        /// *.arrow, *.arrows, *.feather, *.ipc), glob patterns, shared-memory
+        /// segments (shm://NAME), or `-`: an IPC stream on standard input,
+        /// read incrementally (named pipes are read the same way).
         #[arg(required = true, value_name = "SOURCE")]
         sources: Vec<OsString>,
         /// Column to average (repeatable). Default: every Float32 column

@@ -6,7 +6,8 @@
 //! mapping per worker at a time (a mapping is released as soon as its source
 //! is done, and no file descriptor outlives `mmap`), so 10,000 files need no
 //! more than the default descriptor limit; [`combine`] merges them into
-//! rows — per column, or per (source, column).
+//! rows — per column, or per (source, column). Standard input (`-`) and
+//! pipes are sources too, read as streams ([`crate::source::pipe`]).
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
@@ -15,11 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use crate::engine::{state_of_arrays, with_threads};
+use crate::engine::{state_of_arrays, state_of_stream, with_threads};
 use crate::error::{catch_panic, Error, Result};
+use crate::ipc::stream::IpcStreamReader;
 use crate::ipc::IpcData;
 use crate::results::ResultRow;
-use crate::source::Source;
+use crate::source::{pipe, Source};
 use crate::MeanState;
 
 /// File extensions taken from directories.
@@ -210,17 +212,14 @@ pub fn scan(
 
 /// The states of one source; runs on the caller's thread pool.
 fn scan_source(path: &Path, columns: Option<&[String]>) -> Result<SourceStates> {
+    if pipe::is_stream(path.as_os_str()) {
+        return scan_stream(path, columns);
+    }
     let source = Source::open(path)?;
     let data = IpcData::open(source.buffer().clone(), source.name())?;
     let names: Vec<String> = match columns {
         Some(columns) => columns.to_vec(),
-        None => data
-            .schema()
-            .fields()
-            .iter()
-            .filter(|f| crate::column::is_float32(f.data_type()))
-            .map(|f| f.name().clone())
-            .collect(),
+        None => float32_names(data.schema()),
     };
     let columns = names
         .into_iter()
@@ -234,6 +233,33 @@ fn scan_source(path: &Path, columns: Option<&[String]>) -> Result<SourceStates> 
         source: source.name().to_string(),
         columns,
     })
+}
+
+/// The states of a source read as a stream (standard input, a pipe), one
+/// pass for all its columns, in bounded memory.
+fn scan_stream(path: &Path, columns: Option<&[String]>) -> Result<SourceStates> {
+    let (name, reader) = pipe::open_stream(path.as_os_str())?;
+    let reader = IpcStreamReader::new(reader, &name)?;
+    let names = match columns {
+        Some(columns) => columns.to_vec(),
+        None => float32_names(reader.schema()),
+    };
+    let batches = reader.float32_columns(&names)?;
+    // Nested in the pool that runs the scan: rayon shares its threads.
+    let states = state_of_stream(names.len(), batches, None)?;
+    Ok(SourceStates {
+        source: name,
+        columns: names.into_iter().zip(states).collect(),
+    })
+}
+
+fn float32_names(schema: &arrow_schema::Schema) -> Vec<String> {
+    schema
+        .fields()
+        .iter()
+        .filter(|f| crate::column::is_float32(f.data_type()))
+        .map(|f| f.name().clone())
+        .collect()
 }
 
 /// Rows from per-source states: one per column over all sources (states

@@ -107,6 +107,16 @@ pub enum Error {
         field: &'static str,
     },
 
+    /// A stream of batches (an Arrow C stream, a pipe) failed part-way;
+    /// what was read before is discarded.
+    #[error("{source_name}: the stream failed part-way, no result: {message}")]
+    Stream {
+        /// The stream (`-`, a path, or `Arrow data`).
+        source_name: String,
+        /// The producer's error.
+        message: String,
+    },
+
     /// An argument is out of its range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -107,7 +107,9 @@ def _state_path(path: str, column: Optional[str], threads: Optional[int]) -> Mea
     """State of a column of the Arrow IPC file or stream at ``path`` (or ``shm://NAME``)."""
 
 def _state_arrow(source: Any, column: Optional[str], threads: Optional[int]) -> MeanState:
-    """State of a column of an Arrow PyCapsule object."""
+    """State of a column of an Arrow PyCapsule object (``__arrow_c_stream__`` or
+    ``__arrow_c_array__``), consumed batch by batch: memory stays a few batches
+    whatever the stream's length. A stream that fails part-way raises ValueError."""
 
 def _state_ndarray(source: Any, threads: Optional[int]) -> MeanState:
     """State of a native float32 numpy array of any shape and strides, read in place."""

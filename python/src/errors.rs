@@ -64,6 +64,7 @@ fn to_exception(e: Error) -> PyErr {
         Error::ColumnNotFound { .. } => PyKeyError::new_err(message),
         Error::WrongType { .. } => PyTypeError::new_err(message),
         Error::Corrupt { .. }
+        | Error::Stream { .. }
         | Error::AmbiguousColumn { .. }
         | Error::InvalidArgument(_)
         | Error::InvalidState { .. } => PyValueError::new_err(message),

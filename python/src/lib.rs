@@ -19,6 +19,7 @@ mod scan;
 mod shared_memory;
 mod sources;
 mod state;
+mod streams;
 mod strided;
 mod write;
 

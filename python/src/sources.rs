@@ -1,24 +1,20 @@
 //! The states of the sources `mapmean.mean_state` dispatches to: a path (an
 //! Arrow IPC file or stream, or `shm://NAME`), an object with the Arrow
-//! PyCapsule interface, and a float32 numpy array read in place (through
-//! numpy's C API; the strided walk is in [`crate::strided`]).
+//! PyCapsule interface (consumed batch by batch, [`crate::streams`]), and a
+//! float32 numpy array read in place (through numpy's C API; the strided
+//! walk is in [`crate::strided`]).
 
 use std::path::PathBuf;
 
-use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, Float32Array};
-use arrow_buffer::NullBuffer;
-use arrow_schema::{ArrowError, DataType};
 use mapmean::engine;
-use mapmean::{Error, Float32Column};
 use numpy::{PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3_arrow::input::AnyArray;
 
 use crate::arguments;
 use crate::errors::{compute, PyMapmeanResult};
 use crate::state::PyMeanState;
+use crate::streams;
 use crate::strided::strided_state;
 
 /// State of a column of the Arrow IPC file or stream at `path` (or
@@ -38,7 +34,8 @@ pub fn _state_path(
     Ok(PyMeanState { inner: state })
 }
 
-/// State of a column of any object with the Arrow PyCapsule interface.
+/// State of a column of any object with the Arrow PyCapsule interface,
+/// consumed batch by batch in bounded memory (see [`crate::streams`]).
 #[pyfunction]
 #[pyo3(signature = (source, column, threads))]
 pub fn _state_arrow(
@@ -49,61 +46,9 @@ pub fn _state_arrow(
 ) -> PyMapmeanResult<PyMeanState> {
     let threads = arguments::threads(threads)?;
     let reader = source.into_reader()?;
-    let field = reader.field();
-    let arrays = reader
-        .collect::<Result<Vec<ArrayRef>, ArrowError>>()
-        .map_err(|e| PyValueError::new_err(format!("reading the Arrow stream: {e}")))?;
-    let state = compute(py, || {
-        let column = column_of_arrays(&arrays, field.data_type(), field.name(), column.as_deref())?;
-        engine::state_of_arrays(column.chunks(), threads)
-    })?;
+    let pick = streams::pick(&reader.field(), column.as_deref())?;
+    let state = compute(py, move || streams::state_of_arrays(reader, pick, threads))?;
     Ok(PyMeanState { inner: state })
-}
-
-/// The Float32 column `wanted` of imported arrays: the arrays themselves when
-/// they are Float32, or a child when they are structs (record batches).
-fn column_of_arrays(
-    arrays: &[ArrayRef],
-    data_type: &DataType,
-    name: &str,
-    wanted: Option<&str>,
-) -> mapmean::Result<Float32Column> {
-    const SOURCE: &str = "Arrow data";
-    match data_type {
-        DataType::Struct(fields) => {
-            let schema = arrow_schema::Schema::new(fields.clone());
-            let index = mapmean::column::resolve_column(&schema, wanted, SOURCE)?;
-            let chunks = arrays
-                .iter()
-                .map(|array| {
-                    let array = array.as_struct();
-                    let child = array
-                        .column(index)
-                        .as_primitive::<arrow_array::types::Float32Type>();
-                    // A null struct slot nulls its child too.
-                    let nulls = NullBuffer::union(array.nulls(), child.nulls());
-                    Float32Array::new(child.values().clone(), nulls)
-                })
-                .collect();
-            Ok(Float32Column::new(fields[index].name().clone(), chunks))
-        }
-        DataType::Float32 => {
-            if let Some(wanted) = wanted.filter(|w| *w != name) {
-                return Err(Error::ColumnNotFound {
-                    source_name: SOURCE.into(),
-                    column: wanted.into(),
-                    available: format!("{name}: Float32 (a single array)"),
-                });
-            }
-            let chunks = arrays.iter().map(|a| a.as_primitive().clone()).collect();
-            Ok(Float32Column::new(name.to_string(), chunks))
-        }
-        other => Err(Error::WrongType {
-            source_name: SOURCE.into(),
-            column: name.to_string(),
-            data_type: other.to_string(),
-        }),
-    }
 }
 
 /// State of a float32 numpy array of any shape and strides, read in place.

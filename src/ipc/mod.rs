@@ -18,7 +18,11 @@
 //! length that prefixes each compressed buffer and allocates it, so a damaged
 //! prefix could ask for terabytes and abort the process: every batch's
 //! prefixes are checked first (`check_declared_lengths`).
+//!
+//! Inputs that cannot be mapped (standard input, pipes) are read message by
+//! message by [`stream::IpcStreamReader`], with the same checks.
 
+pub mod stream;
 pub mod write;
 
 use std::sync::Arc;

@@ -4,7 +4,8 @@
 //! [`MappedFile`] maps a file; [`SharedSegment`] maps a POSIX shared-memory
 //! segment (`shm://NAME`). Every source hands the same kind of buffer to
 //! [`crate::ipc`], so all of them share one decode path. [`Source`] parses
-//! the strings users write for either.
+//! the strings users write for either. [`pipe`] covers what cannot be
+//! mapped (standard input, pipes): those are read as streams instead.
 //!
 //! [`Buffer`]: arrow_buffer::Buffer
 
@@ -14,6 +15,7 @@ internal_mod!(
     #[cfg(unix)]
     shm
 );
+pub mod pipe;
 
 use std::ffi::OsStr;
 use std::path::Path;
