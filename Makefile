@@ -23,9 +23,10 @@ $(VENV)/.venv-ready:
 	touch $@
 
 # Builds the extension in release mode and installs the package with the
-# test and bench dependencies declared in pyproject.toml.
+# test, bench and dask dependencies declared in pyproject.toml (the tests of
+# mapmean.dask need dask and distributed).
 $(VENV)/.built: $(VENV)/.venv-ready $(RUST_SRC) $(PY_SRC)
-	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet --extras test,bench
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet --extras test,bench,dask
 	touch $@
 
 target/release/mapmean: $(RUST_SRC)

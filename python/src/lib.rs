@@ -660,6 +660,15 @@ fn _scan<'py>(
     PyTable::try_new(batches, results::schema(by_source))?.into_pyarrow(py)
 }
 
+/// The files that `sources` name, as `scan` and the CLI expand them:
+/// directories searched recursively for IPC files, glob patterns matched,
+/// duplicates dropped, in order (used by `mapmean.dask`).
+#[pyfunction]
+fn _expand_sources(py: Python<'_>, sources: Vec<PathBuf>) -> PyResult<Vec<PathBuf>> {
+    let specs: Vec<std::ffi::OsString> = sources.into_iter().map(|p| p.into_os_string()).collect();
+    compute(py, || mapmean::dataset::expand(&specs))
+}
+
 /// The compiled half of the `mapmean` package.
 #[pymodule]
 fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -671,6 +680,7 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_state_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(_state_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(_expand_sources, m)?)?;
     m.add_class::<PyMeanState>()?;
     m.add_function(wrap_pyfunction!(_write_ipc, m)?)?;
     m.add_function(wrap_pyfunction!(_column_buffers, m)?)?;
