@@ -27,7 +27,7 @@ def write_parts(directory: pathlib.Path, parts: int, rows: int) -> list[np.ndarr
     rng = np.random.default_rng(11)
     written = []
     for i in range(parts):
-        x = (rng.standard_normal(rows) * 10.0 ** rng.uniform(-20, 20, rows)).astype(np.float32)
+        x = (rng.standard_normal(rows) * 10.0 ** rng.uniform(-10, 3, rows)).astype(np.float32)
         x[::5], x[1::5] = 3e37, -3e37
         mapmean.write_ipc(directory / f"part-{i:02d}.arrow", {"x": x})
         written.append(x)
@@ -42,7 +42,8 @@ def main() -> None:
         with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster):
             exact = mapmean.dask.mean(directory, "x")
             state = mapmean.dask.mean_state(str(directory / "part-*.arrow"), "x", files_per_task=4)
-        print(f"{len(parts)} files, {everything.size:,} values on {len(cluster.workers)} workers")
+            workers = len(cluster.workers)
+        print(f"{len(parts)} files, {everything.size:,} values on {workers} workers")
         print("mapmean.dask.mean:        ", exact.as_py())
         print("mapmean.mean (one process):", mapmean.mean(everything).as_py())
         print("merged state:             ", state)

@@ -35,8 +35,10 @@ def main() -> None:
             x = rng.normal(1e6, 1.0, 200_000).astype(np.float32)
             x[::7], x[1::7] = 3e37, -3e37  # huge values that cancel
             null = rng.random(x.size) < 0.01
-            paths.append(str(mapmean.write_ipc(pathlib.Path(tmp) / f"part-{i}.arrow", {"x": x}, mask=null)))
-            parts.append(np.ma.masked_array(x, mask=null))
+            null[::7] = null[1::7] = False  # keep the cancelling pairs whole
+            part = np.ma.masked_array(x, mask=null)  # masked: null
+            paths.append(str(mapmean.write_ipc(pathlib.Path(tmp) / f"part-{i}.arrow", {"x": part})))
+            parts.append(part)
         with Pool(4) as pool:
             total = mapmean.MeanState()
             for data in pool.imap_unordered(state_of, paths):
