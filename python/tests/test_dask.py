@@ -12,6 +12,8 @@ import pathlib
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mapmean
 
@@ -170,6 +172,22 @@ def test_without_a_client_the_local_scheduler_gives_the_same_bits(rng, tmp_path)
         assert_same(mapmean.dask.mean(tmp_path, files_per_task=5).as_py(), want, "sync scheduler")
         x = da.from_array(values, chunks=((5, values.size - 5),))
         assert_same(mapmean.dask.mean(x).as_py(), exact_mean(values))
+
+
+@settings(max_examples=25)
+@given(
+    cuts=st.lists(st.integers(0, 3000), max_size=12),
+    split_every=st.integers(2, 9),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_chunking_and_tree_shape_gives_the_bits_of_one_pass(cuts, split_every, seed):
+    values, valid = adversarial(np.random.default_rng(seed), 3000)
+    edges = [0, *sorted(cuts), values.size]
+    chunks = tuple(b - a for a, b in zip(edges, edges[1:]))
+    x = da.ma.masked_array(da.from_array(values, chunks=(chunks,)), mask=da.from_array(~valid, chunks=(chunks,)))
+    with dask.config.set(scheduler="sync"):
+        got = mapmean.dask.mean(x, split_every=split_every).as_py()
+    assert_same(got, mapmean.mean(np.ma.masked_array(values, mask=~valid)).as_py(), f"chunks {chunks}")
 
 
 def test_an_empty_list_of_files_has_a_null_mean():
