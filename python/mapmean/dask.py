@@ -62,6 +62,7 @@ def mean(
     min_count: int = 1,
     files_per_task: int = 1,
     split_every: int = DEFAULT_SPLIT_EVERY,
+    threads: Optional[int] = None,
 ) -> pa.DoubleScalar:
     """Exact mean of a Float32 column spread over a Dask cluster.
 
@@ -104,6 +105,12 @@ def mean(
     split_every
         How many states one merge task combines (default 8); the merge tree
         has depth ``log(tasks) / log(split_every)``.
+    threads
+        Threads each task computes on (default: the worker process's shared
+        pool, one thread per core, which the tasks that the process runs at
+        once share). With several worker processes on one machine, set it to
+        the machine's cores divided by the processes. The result is bitwise
+        the same for every value.
 
     Returns
     -------
@@ -144,7 +151,7 @@ def mean(
     _check_int("min_count", min_count)
     # The same checks (and messages) as mapmean.mean, before any task runs.
     MeanState().finish(skip_nulls=skip_nulls, min_count=min_count)
-    state = mean_state(data, column, files_per_task=files_per_task, split_every=split_every)
+    state = mean_state(data, column, files_per_task=files_per_task, split_every=split_every, threads=threads)
     return pa.scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
 
 
@@ -154,13 +161,14 @@ def mean_state(
     *,
     files_per_task: int = 1,
     split_every: int = DEFAULT_SPLIT_EVERY,
+    threads: Optional[int] = None,
 ) -> MeanState:
     """The exact, mergeable state of a Float32 column spread over a Dask
     cluster: counts and the exact sum, merged from every task's state.
 
     Parameters
     ----------
-    data, column, files_per_task, split_every
+    data, column, files_per_task, split_every, threads
         As in :func:`mean`.
 
     Returns
@@ -187,10 +195,14 @@ def mean_state(
     _check_int("split_every", split_every)
     if split_every < 2:
         raise ValueError(f"split_every must be >= 2, got {split_every}")
+    if threads is not None:
+        _check_int("threads", threads)
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
     if column is not None and not isinstance(column, str):
         raise TypeError(f"column must be a str, got {type(column).__name__}")
 
-    name, leaves = _leaves(data, column, files_per_task)
+    name, leaves = _leaves(data, column, files_per_task, threads)
     if not leaves:
         return MeanState()
     (state,) = dask.compute(_merge_tree(name, leaves, split_every))
@@ -205,29 +217,29 @@ def _state_from_bytes(data: bytes) -> MeanState:
     return MeanState(data)
 
 
-def _files_state(paths: Sequence[str], column: Optional[str]) -> bytes:
+def _files_state(paths: Sequence[str], column: Optional[str], threads: Optional[int]) -> bytes:
     """The merged state of a column of a few IPC files, mapped where the task runs."""
     state = MeanState()
     for path in paths:
-        state.merge(mapmean.mean_state(path, column))
+        state.merge(mapmean.mean_state(path, column, threads=threads))
     return state.to_bytes()
 
 
-def _array_state(chunk: Any) -> bytes:
+def _array_state(chunk: Any, threads: Optional[int]) -> bytes:
     """The state of one chunk of a dask array (numpy, masked or not)."""
-    return mapmean.mean_state(chunk).to_bytes()
+    return mapmean.mean_state(chunk, threads=threads).to_bytes()
 
 
-def _series_state(part: Any) -> bytes:
+def _series_state(part: Any, threads: Optional[int]) -> bytes:
     """The state of one partition of a dask Series (a pandas Series)."""
     if isinstance(part.dtype, np.dtype):
         # numpy-backed: NaN is a value, as for any numpy array.
-        return mapmean.mean_state(part.to_numpy(copy=False)).to_bytes()
+        return mapmean.mean_state(part.to_numpy(copy=False), threads=threads).to_bytes()
     arrow = getattr(part.array, "__arrow_array__", None)
     if arrow is None:
         raise TypeError(f"mapmean needs a float32 column, got dtype {part.dtype}")
     # Arrow-backed and pandas' masked arrays: their nulls stay nulls.
-    return mapmean.mean_state(arrow()).to_bytes()
+    return mapmean.mean_state(arrow(), threads=threads).to_bytes()
 
 
 def _merge_states(*states: bytes) -> bytes:
@@ -241,14 +253,21 @@ def _merge_states(*states: bytes) -> bytes:
 # --- The graph, built on the client. ---
 
 
-def _leaves(data: Any, column: Optional[str], files_per_task: int) -> tuple[str, List[Any]]:
-    """A name for the computation and one delayed state (bytes) per task."""
+def _leaves(
+    data: Any, column: Optional[str], files_per_task: int, threads: Optional[int]
+) -> tuple[str, List[Any]]:
+    """A name for the computation and one delayed state (bytes) per task.
+
+    Every argument of a task goes into its key's token: the scheduler may
+    still hold a task of the same key from the last call, and a key must
+    always name the same task."""
     if isinstance(data, (str, os.PathLike, list, tuple)):
         groups = _file_groups(data, files_per_task)
         # Impure: a file's content may change between two calls.
-        name = tokenize(groups, column, uuid.uuid4().hex)
+        name = tokenize(groups, column, threads, uuid.uuid4().hex)
         return name, [
-            _call(_files_state, group, column, key=f"mapmean-state-{name}-{i}") for i, group in enumerate(groups)
+            _call(_files_state, group, column, threads, key=f"mapmean-state-{name}-{i}")
+            for i, group in enumerate(groups)
         ]
     array = sys.modules.get("dask.array")
     if array is not None and isinstance(data, array.Array):
@@ -256,15 +275,15 @@ def _leaves(data: Any, column: Optional[str], files_per_task: int) -> tuple[str,
             raise TypeError(f"mapmean needs a float32 array, got dtype {data.dtype}")
         if column is not None:
             raise KeyError(f"column {column!r} given, but a dask array has no columns")
-        name = tokenize(data)
+        name = tokenize(data, threads)
         chunks = data.to_delayed().ravel()
-        return name, [_call(_array_state, c, key=f"mapmean-state-{name}-{i}") for i, c in enumerate(chunks)]
+        return name, [_call(_array_state, c, threads, key=f"mapmean-state-{name}-{i}") for i, c in enumerate(chunks)]
     frame = sys.modules.get("dask.dataframe")
     if frame is not None and isinstance(data, (frame.DataFrame, frame.Series)):
         series = _series(frame, data, column)
-        name = tokenize(series)
+        name = tokenize(series, threads)
         parts = series.to_delayed()
-        return name, [_call(_series_state, p, key=f"mapmean-state-{name}-{i}") for i, p in enumerate(parts)]
+        return name, [_call(_series_state, p, threads, key=f"mapmean-state-{name}-{i}") for i, p in enumerate(parts)]
     raise TypeError(
         "mapmean.dask needs paths to Arrow IPC files, a dask array or a dask dataframe, "
         f"got {type(data).__name__}"

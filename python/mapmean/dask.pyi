@@ -23,6 +23,7 @@ def mean(
     min_count: int = 1,
     files_per_task: int = 1,
     split_every: int = 8,
+    threads: Optional[int] = None,
 ) -> pa.DoubleScalar: ...
 def mean_state(
     data: DaskSource,
@@ -30,4 +31,5 @@ def mean_state(
     *,
     files_per_task: int = 1,
     split_every: int = 8,
+    threads: Optional[int] = None,
 ) -> MeanState: ...

@@ -89,6 +89,7 @@ def test_mean_over_forty_files_on_the_cluster_is_exact(on_cluster, rng, tmp_path
     assert_same(mapmean.dask.mean(paths).as_py(), want, "list of paths")
     assert_same(mapmean.dask.mean(tmp_path, "values").as_py(), want, "directory")
     assert_same(mapmean.dask.mean(str(tmp_path / "part-*.arrow"), files_per_task=3).as_py(), want, "glob")
+    assert_same(mapmean.dask.mean(paths, threads=1).as_py(), want, "one thread per task")
     state = mapmean.dask.mean_state(paths, split_every=2)
     assert isinstance(state, mapmean.MeanState)
     assert (state.count, state.null_count) == (int(valid.sum()), int((~valid).sum()))
@@ -257,6 +258,8 @@ def test_collections_of_the_wrong_type_or_columns_are_rejected_before_computing(
         ({"skip_nulls": "yes"}, TypeError),
         ({"split_every": 1}, ValueError),
         ({"files_per_task": 0}, ValueError),
+        ({"threads": 0}, ValueError),
+        ({"threads": 2.0}, TypeError),
         ({"column": 3}, TypeError),
     ],
 )
