@@ -1,5 +1,6 @@
 """Type stubs of the compiled extension (private; use the functions in ``mapmean``)."""
 
+import pathlib
 from typing import Any, Optional, TypedDict
 
 __version__: str
@@ -47,7 +48,7 @@ def _scan(
 ) -> Any:
     """Rows over many sources as a pyarrow Table."""
 
-def _expand_sources(sources: list[str]) -> list[str]:
+def _expand_sources(sources: list[str]) -> list[pathlib.Path]:
     """The files that paths, directories and glob patterns name, as ``scan`` expands them."""
 
 def _write_ipc(path: str, data: Any, format: str) -> None:
