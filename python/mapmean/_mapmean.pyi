@@ -1,6 +1,5 @@
 """Type stubs of the compiled extension (private; use the functions in ``mapmean``)."""
 
-import pathlib
 from typing import Any, Optional, TypedDict
 
 __version__: str
@@ -48,7 +47,7 @@ def _scan(
 ) -> Any:
     """Rows over many sources as a pyarrow Table."""
 
-def _expand_sources(sources: list[str]) -> list[pathlib.Path]:
+def _expand_sources(sources: list[str]) -> list[str]:
     """The files that paths, directories and glob patterns name, as ``scan`` expands them."""
 
 def _write_ipc(path: str, data: Any, format: str) -> None:

@@ -7,6 +7,7 @@
 //! `python/mapmean/__init__.py`, which dispatches on the kind of source and
 //! calls the private functions here.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -662,11 +663,12 @@ fn _scan<'py>(
 
 /// The files that `sources` name, as `scan` and the CLI expand them:
 /// directories searched recursively for IPC files, glob patterns matched,
-/// duplicates dropped, in order (used by `mapmean.dask`).
+/// duplicates dropped, in order (used by `mapmean.dask`). Returned as `str`,
+/// not `pathlib.Path`, which would turn `shm://NAME` into `shm:/NAME`.
 #[pyfunction]
-fn _expand_sources(py: Python<'_>, sources: Vec<PathBuf>) -> PyResult<Vec<PathBuf>> {
-    let specs: Vec<std::ffi::OsString> = sources.into_iter().map(|p| p.into_os_string()).collect();
-    compute(py, || mapmean::dataset::expand(&specs))
+fn _expand_sources(py: Python<'_>, sources: Vec<OsString>) -> PyResult<Vec<OsString>> {
+    let files = compute(py, || mapmean::dataset::expand(&sources))?;
+    Ok(files.into_iter().map(PathBuf::into_os_string).collect())
 }
 
 /// The compiled half of the `mapmean` package.

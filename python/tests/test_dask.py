@@ -95,6 +95,14 @@ def test_mean_over_forty_files_on_the_cluster_is_exact(on_cluster, rng, tmp_path
     assert (state.count, state.null_count) == (int(valid.sum()), int((~valid).sum()))
 
 
+def test_shared_memory_segments_mix_with_files_on_one_machine(on_cluster, rng, tmp_path):
+    (a, valid_a), (b, valid_b) = adversarial(rng, 5000), adversarial(rng, 700)
+    path = mapmean.write_ipc(tmp_path / "a.arrow", a, mask=~valid_a)
+    with mapmean.share(b, mask=~valid_b) as segment:
+        got = mapmean.dask.mean([path, "shm://" + segment.name]).as_py()
+    assert_same(got, exact_mean(np.concatenate([a, b]), np.concatenate([valid_a, valid_b])))
+
+
 def test_states_are_computed_on_both_workers_and_merged_in_a_tree(on_cluster, rng, tmp_path):
     paths, values, valid = write_files(rng, tmp_path, 20)
     with distributed.get_task_stream(on_cluster) as stream:
