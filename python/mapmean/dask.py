@@ -2,8 +2,8 @@
 
 Each task computes the :class:`~mapmean.MeanState` of its own piece of the data
 where it runs (one or a few Arrow IPC files, one array chunk, one dataframe
-partition) and returns it as bytes (``MeanState.to_bytes()``, about a hundred
-bytes whatever the data's size). The states are merged exactly in a tree of
+partition) and returns it as bytes (``MeanState.to_bytes()``, 96 bytes
+whatever the data's size; see docs/state-format.md). The states are merged exactly in a tree of
 tasks, ``split_every`` at a time, as ``dask.bag``'s reductions do, and the
 client finishes the one state left. The result is bitwise equal to
 :func:`mapmean.mean` over the concatenated data: the merge is exact, so the

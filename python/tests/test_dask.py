@@ -199,6 +199,19 @@ def test_any_chunking_and_tree_shape_gives_the_bits_of_one_pass(cuts, split_ever
     assert_same(got, mapmean.mean(np.ma.masked_array(values, mask=~valid)).as_py(), f"chunks {chunks}")
 
 
+def huge_count_state(count: int) -> bytes:
+    """The byte form (docs/state-format.md) of ``count`` zeros."""
+    return b"MMst" + (1).to_bytes(2, "little") + bytes(2) + count.to_bytes(8, "little") + bytes(80)
+
+
+def test_a_merge_past_two_to_the_64_values_raises_overflow_error_on_the_client(on_cluster):
+    half = dask.delayed(huge_count_state)(2**63)
+    assert mapmean.MeanState(huge_count_state(2**63)).count == 2**63
+    tree = mapmean.dask._merge_tree("overflow-test", [half, half], split_every=2)
+    with pytest.raises(OverflowError):
+        dask.compute(tree)
+
+
 def test_an_empty_list_of_files_has_a_null_mean():
     assert mapmean.dask.mean([]).as_py() is None
     assert math.isnan(mapmean.dask.mean([], min_count=0).as_py())
