@@ -52,14 +52,15 @@ def on_cluster(cluster_client):
 
 
 def adversarial(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Values spread over decades, huge magnitudes that cancel, and nulls:
-    (values, valid)."""
-    spread = (rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-30, 30, n)).astype(F32)
-    huge = np.float32(3e37)
-    spread[::7] = huge
-    spread[3::7] = -huge
+    """Values spread over forty decades, pairs of huge magnitudes that cancel
+    exactly (a float64 running sum loses the small values under them), and
+    nulls elsewhere: (values, valid)."""
+    values = (rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-30, 10, n)).astype(F32)
     valid = rng.random(n) > 0.1
-    return spread, valid
+    plus = np.arange(0, max(n - 3, 0), 7)
+    values[plus], values[plus + 3] = np.float32(3e37), np.float32(-3e37)
+    valid[plus] = valid[plus + 3] = True
+    return values, valid
 
 
 def write_files(rng: np.random.Generator, directory: pathlib.Path, count: int) -> tuple[list, np.ndarray, np.ndarray]:
