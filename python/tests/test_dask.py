@@ -168,6 +168,8 @@ def test_numpy_backed_dataframe_nan_stays_nan(on_cluster):
     assert math.isnan(mapmean.dask.mean(ddf, "x").as_py())
     state = mapmean.dask.mean_state(ddf["x"])
     assert (state.count, state.null_count, state.nan_count) == (4, 0, 1)
+    # The documented way to skip NaN: an Arrow-backed column, where NaN becomes null.
+    assert mapmean.dask.mean(ddf["x"].astype("float32[pyarrow]")).as_py() == 7 / 3
     no_nan = dd.from_pandas(pd.DataFrame({"x": np.array([1, 2, 4], dtype=F32)}), npartitions=3)
     assert mapmean.dask.mean(no_nan["x"]).as_py() == float(np.float64(7) / 3)
 
