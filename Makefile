@@ -24,12 +24,13 @@ $(VENV)/.venv-ready:
 	touch $@
 
 # Builds the extension in release mode and installs the package with the
-# test and bench dependencies declared in pyproject.toml.
+# test, bench and dask dependencies declared in pyproject.toml (the tests of
+# mapmean.dask need dask and distributed).
 # An extension left by an earlier build (a per-version `.cpython-3XX-*.so`
 # beside the abi3 `.abi3.so`) would be imported first: remove it.
 $(VENV)/.built: $(VENV)/.venv-ready $(RUST_SRC) $(PY_SRC)
 	rm -f python/mapmean/_mapmean.*.so
-	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet --extras test,bench
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet --extras test,bench,dask
 	touch $@
 
 target/release/mapmean: $(RUST_SRC)

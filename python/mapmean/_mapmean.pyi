@@ -119,6 +119,9 @@ def _scan(
 ) -> Any:
     """Rows over many sources as a pyarrow Table."""
 
+def _expand_sources(sources: list[str]) -> list[str]:
+    """The files that paths, directories and glob patterns name, as ``scan`` expands them."""
+
 def _write_ipc(path: str, data: Any, format: str) -> None:
     """Write record batches as an IPC file or stream with 64-byte aligned buffers."""
 

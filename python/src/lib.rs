@@ -34,6 +34,7 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sources::_state_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(sources::_state_ndarray, m)?)?;
     m.add_function(wrap_pyfunction!(scan::_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(scan::_expand_sources, m)?)?;
     m.add_class::<state::PyMeanState>()?;
     m.add_function(wrap_pyfunction!(write::_write_ipc, m)?)?;
     m.add_function(wrap_pyfunction!(introspection::_column_buffers, m)?)?;

@@ -420,7 +420,14 @@ mod tests {
 
     fn encode(batches: &[RecordBatch], format: IpcFormat) -> Vec<u8> {
         let mut out = Vec::new();
-        write_batches(&mut out, "test stream", &batches[0].schema(), batches, format).unwrap();
+        write_batches(
+            &mut out,
+            "test stream",
+            &batches[0].schema(),
+            batches,
+            format,
+        )
+        .unwrap();
         out
     }
 
