@@ -107,7 +107,7 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
 }
 
 /// Values of a stream gathered before the engine runs them: 16 MiB of `f32`,
-/// four tasks of [`TASK_LEN`], so that streams of small batches still keep
+/// four tasks of `TASK_LEN` (2^20 values), so that streams of small batches still keep
 /// every thread busy while memory stays a few batches.
 pub const STREAM_GROUP_LEN: usize = 4 * TASK_LEN;
 

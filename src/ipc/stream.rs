@@ -11,7 +11,7 @@
 //!
 //! The checks are those of the mapped path: big-endian schemas are rejected,
 //! compressed buffers' declared lengths are checked before arrow-ipc would
-//! allocate them ([`super::check_declared_lengths`]),
+//! allocate them (`check_declared_lengths`),
 //! and bodies are read in growing steps, so a body length that lies cannot
 //! make the reader allocate more than the bytes that actually arrive. A
 //! stream that stops inside a message is an error, never a shorter result.

@@ -122,7 +122,7 @@ impl Default for MeanOptions {
 /// [`validate`](MeanState::validate): `nan_count + pos_inf_count +
 /// neg_inf_count <= count`, `count + null_count <= u64::MAX`, and the sum
 /// is one that `finite_count()` finite `f32` values can have, which keeps
-/// the accumulator's headroom argument true (see [`exact_sum`]). The fields
+/// the accumulator's headroom argument true (see [`ExactSum`]). The fields
 /// are public for reading; a state whose fields were set by hand is checked
 /// by [`validate`](MeanState::validate), and merges check their counts
 /// whatever the inputs.
