@@ -209,7 +209,7 @@ def huge_count_state(count: int) -> bytes:
 
 def test_a_merge_past_two_to_the_64_values_raises_overflow_error_on_the_client(on_cluster):
     half = dask.delayed(huge_count_state)(2**63)
-    assert mapmean.MeanState(huge_count_state(2**63)).count == 2**63
+    assert mapmean.MeanState.from_bytes(huge_count_state(2**63)).count == 2**63
     tree = mapmean.dask._merge_tree("overflow-test", [half, half], split_every=2)
     with pytest.raises(OverflowError):
         dask.compute(tree)
