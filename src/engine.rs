@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::column::Float32Column;
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::IpcData;
-use crate::kernel::{validity_of, MeanState, Validity};
+use crate::kernel::{validity_of, Accumulate, MeanState, MomentsState, Validity};
 use crate::source::{guard, Source};
 
 /// Values per task: 4 MiB of `f32`, large enough that scheduling costs
@@ -41,11 +41,54 @@ pub const TASK_LEN: usize = 1 << 20;
 /// # Ok::<(), mapmean::Error>(())
 /// ```
 pub fn state_of_arrays(chunks: &[Float32Array], threads: Option<usize>) -> Result<MeanState> {
+    accumulate_arrays(chunks, threads)
+}
+
+/// Computes the [`MomentsState`] (counts, exact sum and sum of squares) of
+/// `chunks` on `threads` threads, as [`state_of_arrays`] does the mean's.
+///
+/// # Errors
+///
+/// As [`state_of_arrays`].
+///
+/// # Example
+///
+/// ```
+/// use arrow_array::Float32Array;
+/// use mapmean::engine::moments_of_arrays;
+/// let chunks = [Float32Array::from(vec![1.0, 2.0]), Float32Array::from(vec![Some(3.0), None])];
+/// let state = moments_of_arrays(&chunks, Some(2))?;
+/// assert_eq!(state.variance(), Some(2.0 / 3.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn moments_of_arrays(chunks: &[Float32Array], threads: Option<usize>) -> Result<MomentsState> {
+    accumulate_arrays(chunks, threads)
+}
+
+/// Computes any [`Accumulate`] state of `chunks` on `threads` threads.
+///
+/// # Errors
+///
+/// As [`state_of_arrays`].
+///
+/// # Example
+///
+/// ```
+/// use arrow_array::Float32Array;
+/// use mapmean::{engine::accumulate_arrays, MeanState};
+/// let state: MeanState = accumulate_arrays(&[Float32Array::from(vec![1.0, 2.0])], None)?;
+/// assert_eq!(state.finish(), Some(1.5));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn accumulate_arrays<S: Accumulate>(
+    chunks: &[Float32Array],
+    threads: Option<usize>,
+) -> Result<S> {
     let parts: Vec<Part<'_>> = chunks
         .iter()
         .map(|chunk| (&chunk.values()[..], validity_of(chunk)))
         .collect();
-    state_of_parts(&parts, threads)
+    accumulate_parts(&parts, threads)
 }
 
 /// Values with the validity that covers exactly them (`None`: all valid).
@@ -68,6 +111,28 @@ pub type Part<'a> = (&'a [f32], Option<Validity<'a>>);
 /// # Ok::<(), mapmean::Error>(())
 /// ```
 pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<MeanState> {
+    accumulate_parts(parts, threads)
+}
+
+/// Computes any [`Accumulate`] state of `parts` on `threads` threads
+/// (`None`: all cores), splitting each part into tasks of [`TASK_LEN`]
+/// values and merging their states exactly.
+///
+/// # Errors
+///
+/// As [`state_of_arrays`]; [`Error::InvalidArgument`] if a merge overflows
+/// a count.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::{engine::accumulate_parts, MomentsState};
+/// let values = vec![0.5_f32; 10_000];
+/// let state: MomentsState = accumulate_parts(&[(&values, None)], None)?;
+/// assert_eq!(state.variance(), Some(0.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize>) -> Result<S> {
     let tasks: Vec<Part<'_>> = parts
         .iter()
         .flat_map(|&(values, validity)| {
@@ -81,16 +146,16 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
         tasks
             .par_iter()
             .map(|&(values, validity)| {
-                let mut state = MeanState::default();
+                let mut state = S::default();
                 state.update_values(values, validity);
-                state
+                Ok(state)
             })
-            .reduce(MeanState::default, |mut a, b| {
-                a.merge(&b);
-                a
+            .try_reduce(S::default, |mut a, b| {
+                a.merge_exact(&b)?;
+                Ok(a)
             })
     };
-    let state = with_threads(threads, run)?;
+    let state = with_threads(threads, run)??;
     // A source truncated under the mapping read as zeros: discard the result.
     guard::check(parts.iter().flat_map(|(values, validity)| {
         [
@@ -174,8 +239,51 @@ pub fn state_of_file(
     column: Option<&str>,
     threads: Option<usize>,
 ) -> Result<MeanState> {
+    accumulate_file(path, column, threads)
+}
+
+/// The [`MomentsState`] of a column of an Arrow IPC file or stream at
+/// `path` (or of the segment `shm://NAME`), as [`state_of_file`].
+///
+/// # Errors
+///
+/// As [`state_of_file`].
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Float32Array, RecordBatch};
+/// use mapmean::ipc::{write::write_batches, IpcFormat};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("data.arrow");
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 3.0])) as _)])?;
+/// write_batches(std::fs::File::create(&path)?, &batch.schema(), &[batch], IpcFormat::File)?;
+/// let state = mapmean::engine::moments_of_file(&path, Some("x"), None)?;
+/// assert_eq!(state.stddev(), Some(1.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn moments_of_file(
+    path: impl AsRef<OsStr>,
+    column: Option<&str>,
+    threads: Option<usize>,
+) -> Result<MomentsState> {
+    accumulate_file(path, column, threads)
+}
+
+/// Any [`Accumulate`] state of a column of the source at `path`.
+///
+/// # Errors
+///
+/// As [`state_of_file`].
+pub fn accumulate_file<S: Accumulate>(
+    path: impl AsRef<OsStr>,
+    column: Option<&str>,
+    threads: Option<usize>,
+) -> Result<S> {
     let column = open_column(path, column)?;
-    state_of_arrays(column.chunks(), threads)
+    accumulate_arrays(column.chunks(), threads)
 }
 
 /// Maps the file at `path` (or the segment `shm://NAME`) and decodes
@@ -211,6 +319,24 @@ mod tests {
         }
         let whole = state_of_arrays(&[Float32Array::from(values)], None).unwrap();
         assert_eq!(whole, one);
+    }
+
+    #[test]
+    fn thread_counts_give_bitwise_identical_moments() {
+        let values: Vec<f32> = (0..2 * TASK_LEN + 4099)
+            .map(|i| 1e4 + ((i as f32) * 0.37).sin() * 10f32.powi((i % 40) as i32 - 20))
+            .collect();
+        let chunks = [
+            Float32Array::from(values[..5000].to_vec()),
+            Float32Array::from(values[5000..].to_vec()),
+        ];
+        let one = moments_of_arrays(&chunks, Some(1)).unwrap();
+        for threads in [2, 5] {
+            assert_eq!(moments_of_arrays(&chunks, Some(threads)).unwrap(), one);
+        }
+        let whole = moments_of_arrays(&[Float32Array::from(values)], None).unwrap();
+        assert_eq!(whole, one);
+        assert_eq!(whole.mean, state_of_arrays(&chunks, Some(3)).unwrap());
     }
 
     #[test]

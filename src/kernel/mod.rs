@@ -6,16 +6,25 @@
 //! block kernel in [`blocks`], which computes exactly what the scalar
 //! [`reference`](mod@reference) computes, only faster. The exactness argument lives beside the
 //! accumulator, in [`exact_sum`].
+//!
+//! [`MomentsState`] adds the exact sum of squares ([`square_sum`]) for the
+//! correctly rounded sum, variance and standard deviation; the mean alone
+//! never pays for it.
 
 pub mod arch;
 pub mod blocks;
 pub mod exact_sum;
+pub mod moments;
 pub mod reference;
+mod rounding;
+pub mod square_sum;
 
 use arrow_array::{Array, Float32Array};
 use arrow_buffer::NullBuffer;
 
 pub use exact_sum::ExactSum;
+pub use moments::{MomentsState, VarianceOptions};
+pub use square_sum::ExactSquareSum;
 
 /// A validity bitmap as the kernel sees it: bit `offset + i` of `bits`
 /// (least significant bit first, as in Arrow) is set when value `i` is valid.
@@ -234,6 +243,60 @@ impl MeanState {
     /// Number of valid values that are finite (neither NaN nor infinite).
     pub fn finite_count(&self) -> u64 {
         self.count - self.nan_count - self.pos_inf_count - self.neg_inf_count
+    }
+}
+
+/// A mergeable state the drivers can compute over any split of the data:
+/// [`MeanState`] (counts and sum) or [`MomentsState`] (counts, sum and sum
+/// of squares). The engine and dataset drivers are generic over it, so
+/// every source the mean reads, the moments read too.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::{kernel::Accumulate, MomentsState};
+/// fn of<S: Accumulate>(values: &[f32]) -> mapmean::Result<S> {
+///     let (mut a, mut b) = (S::default(), S::default());
+///     a.update_values(&values[..1], None);
+///     b.update_values(&values[1..], None);
+///     a.merge_exact(&b)?;
+///     Ok(a)
+/// }
+/// let state: MomentsState = of(&[1.0, 3.0])?;
+/// assert_eq!(state.variance(), Some(1.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub trait Accumulate: Default + Clone + Send + Sync {
+    /// Adds `values`, where `validity` (if any) covers exactly these values.
+    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>);
+
+    /// Merges another state exactly.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidArgument`] if a count would pass `u64::MAX`
+    /// ([`MomentsState`]; a [`MeanState`] cannot count that far from data).
+    fn merge_exact(&mut self, other: &Self) -> crate::Result<()>;
+}
+
+impl Accumulate for MeanState {
+    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) {
+        MeanState::update_values(self, values, validity);
+    }
+
+    fn merge_exact(&mut self, other: &Self) -> crate::Result<()> {
+        self.merge(other);
+        Ok(())
+    }
+}
+
+impl Accumulate for MomentsState {
+    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) {
+        MomentsState::update_values(self, values, validity);
+    }
+
+    fn merge_exact(&mut self, other: &Self) -> crate::Result<()> {
+        self.merge(other)
     }
 }
 

@@ -1,0 +1,463 @@
+//! [`ExactSquareSum`]: a fixed-point accumulator that holds the sum of the
+//! squares of any number of finite `f32` values without rounding, and
+//! [`SquareBins`], the exponent-indexed integer bins that feed it at speed.
+//!
+//! # Why no bit can be lost (the bit budget)
+//!
+//! Every finite `f32` is `x = ±m · 2^(e - 150)` with an integer significand
+//! `0 <= m < 2^24` and a biased exponent `e` in `0..=254`; with
+//! `e' = max(e, 1)` (subnormals share the scale of `e = 1`),
+//! `|x| = m · 2^(e' - 150)`, so
+//!
+//! ```text
+//! x² = m² · 2^(2e' - 300) = m² · 2^(2e' - 2) · 2^-298.
+//! ```
+//!
+//! Every square is therefore an integer number of units `2^-298`, and
+//!
+//! ```text
+//! x² / 2^-298  =  m² · 2^(2e' - 2)  <  2^48 · 2^506  =  2^554.
+//! ```
+//!
+//! [`ExactSquareSum`] stores the sum in units of `2^-298` as a 640-bit
+//! unsigned integer (ten 64-bit limbs). A sum of `n < 2^64` squares (a `u64`
+//! count) is below `2^64 · 2^554 = 2^618`, leaving 22 bits of headroom: no
+//! addition can overflow, every merge is an exact integer addition, and the
+//! result cannot depend on order, chunking or threads. Squares are never
+//! negative, so the integer is unsigned.
+//!
+//! # The bins
+//!
+//! [`SquareBins`] keeps one `u64` per biased exponent `e'` (in a few copies,
+//! so that neighbouring values that share an exponent do not wait on each
+//! other) and adds `m² < 2^48` to the bin of `e'`. While at most
+//! [`SquareBins::CAPACITY`] `= 2^16` values have been added since the last
+//! flush, the sum of every bin over all copies is below
+//! `2^16 · 2^48 = 2^64`: it fits a `u64`. The flush then adds each exponent's
+//! total, shifted by `2e' - 2 <= 506` bits (so below `2^570`), into the
+//! [`ExactSquareSum`] — one wide addition per exponent per `2^16` values.
+
+use super::Validity;
+
+/// Number of 64-bit limbs: 640 bits, see the bit budget in the module docs.
+pub const SQUARE_LIMBS: usize = 10;
+
+/// Exponent of the unit in which [`ExactSquareSum`] counts: `2^-298`, the
+/// square of the smallest `f32` subnormal.
+pub const SQUARE_UNIT_EXP: i32 = -298;
+
+/// The exact sum of squares of finite `f32` values, as a 640-bit unsigned
+/// fixed-point integer in units of `2^-298`.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::kernel::square_sum::ExactSquareSum;
+///
+/// let mut squares = ExactSquareSum::default();
+/// for x in [3.0_f32, -4.0] {
+///     squares.add_f32(x);
+/// }
+/// // 25 = 25 · 2^298 units of 2^-298.
+/// let mut expected = ExactSquareSum::default();
+/// expected.add_f32(5.0);
+/// assert_eq!(squares, expected);
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ExactSquareSum {
+    /// Little-endian limbs of an unsigned integer.
+    limbs: [u64; SQUARE_LIMBS],
+}
+
+impl std::fmt::Debug for ExactSquareSum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExactSquareSum(0x")?;
+        for limb in self.limbs.iter().rev() {
+            write!(f, "{limb:016x}")?;
+        }
+        write!(f, " × 2^-298)")
+    }
+}
+
+impl ExactSquareSum {
+    /// The empty sum.
+    pub const ZERO: ExactSquareSum = ExactSquareSum {
+        limbs: [0; SQUARE_LIMBS],
+    };
+
+    /// Builds a sum from its little-endian limbs, in units of `2^-298` (the
+    /// inverse of [`ExactSquareSum::to_limbs`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::kernel::square_sum::ExactSquareSum;
+    /// let mut s = ExactSquareSum::default();
+    /// s.add_f32(-1.5);
+    /// assert_eq!(ExactSquareSum::from_limbs(s.to_limbs()), s);
+    /// ```
+    pub fn from_limbs(limbs: [u64; SQUARE_LIMBS]) -> Self {
+        ExactSquareSum { limbs }
+    }
+
+    /// The little-endian limbs, in units of `2^-298`; stable across
+    /// versions, so states can be stored and merged later.
+    pub fn to_limbs(&self) -> [u64; SQUARE_LIMBS] {
+        self.limbs
+    }
+
+    /// Whether the sum is exactly zero.
+    pub fn is_zero(&self) -> bool {
+        self.limbs.iter().all(|&l| l == 0)
+    }
+
+    /// Adds `magnitude · 2^shift` units. Requires `shift <= 64 * (LIMBS - 2)`
+    /// so that the shifted magnitude fits in the limbs.
+    #[inline]
+    fn add_shifted(&mut self, magnitude: u64, shift: u32) {
+        debug_assert!(shift as usize <= 64 * (SQUARE_LIMBS - 2));
+        let word = (shift / 64) as usize;
+        let wide = (magnitude as u128) << (shift % 64);
+        let (lo, hi) = (wide as u64, (wide >> 64) as u64);
+        let (r, c0) = self.limbs[word].overflowing_add(lo);
+        self.limbs[word] = r;
+        let (r, c1) = self.limbs[word + 1].overflowing_add(hi);
+        let (r, c2) = r.overflowing_add(c0 as u64);
+        self.limbs[word + 1] = r;
+        let mut carry = c1 | c2;
+        for limb in &mut self.limbs[word + 2..] {
+            if !carry {
+                break;
+            }
+            let (r, c) = limb.overflowing_add(1);
+            *limb = r;
+            carry = c;
+        }
+    }
+
+    /// Adds the square of one finite `f32` exactly. NaN and infinities are
+    /// not sums of units; the caller counts them separately (debug builds
+    /// assert).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::kernel::square_sum::ExactSquareSum;
+    /// let mut s = ExactSquareSum::default();
+    /// s.add_f32(f32::MAX); // 2^256 is far beyond f32, not beyond the sum
+    /// s.add_f32(1e-45); // the smallest subnormal's square survives beside it
+    /// assert!(!s.is_zero());
+    /// ```
+    #[inline]
+    pub fn add_f32(&mut self, x: f32) {
+        debug_assert!(x.is_finite());
+        let (significand, exp) = significand_and_exponent(x.to_bits());
+        let square = significand as u64 * significand as u64;
+        self.add_shifted(square, 2 * exp - 2);
+    }
+
+    /// Adds another sum exactly.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::kernel::square_sum::ExactSquareSum;
+    /// let (mut a, mut b, mut both) = Default::default();
+    /// ExactSquareSum::add_f32(&mut a, 1e30);
+    /// ExactSquareSum::add_f32(&mut b, 2.5);
+    /// both = a;
+    /// both.add_f32(2.5);
+    /// a.merge(&b);
+    /// assert_eq!(a, both);
+    /// ```
+    pub fn merge(&mut self, other: &ExactSquareSum) {
+        let mut carry = false;
+        for (a, &b) in self.limbs.iter_mut().zip(&other.limbs) {
+            let (r, c1) = a.overflowing_add(b);
+            let (r, c2) = r.overflowing_add(carry as u64);
+            *a = r;
+            carry = c1 | c2;
+        }
+    }
+}
+
+/// The significand `m` (`< 2^24`) and `e' = max(e, 1)` of a finite `f32`'s
+/// bits (the sign is ignored): `|x| = m · 2^(e' - 150)`.
+#[inline(always)]
+fn significand_and_exponent(bits: u32) -> (u32, u32) {
+    let exp = (bits >> 23) & 0xff;
+    let frac = bits & 0x7f_ffff;
+    let significand = if exp == 0 { frac } else { frac | 0x80_0000 };
+    (significand, exp.max(1))
+}
+
+/// Copies of the bins, taken in turn by consecutive values so that a run of
+/// values with one exponent is not one chain of dependent additions.
+const COPIES: usize = 4;
+
+/// Exponent-indexed integer bins of squared significands: the fast way into
+/// an [`ExactSquareSum`] (see the module docs for why they cannot overflow).
+///
+/// # Example
+///
+/// ```
+/// use mapmean::kernel::square_sum::{ExactSquareSum, SquareBins};
+///
+/// let values = [1.5_f32, f32::NAN, -2.0, 1e-40];
+/// let mut bins = SquareBins::new();
+/// let mut fast = ExactSquareSum::default();
+/// bins.add(&values, None, &mut fast); // NaN (and ±inf) contribute nothing
+/// bins.flush(&mut fast);
+/// let mut slow = ExactSquareSum::default();
+/// for x in [1.5_f32, -2.0, 1e-40] {
+///     slow.add_f32(x);
+/// }
+/// assert_eq!(fast, slow);
+/// ```
+pub struct SquareBins {
+    /// `bins[c][e']`: sum of `m²` over values with `e'` added to copy `c`.
+    /// Index 255 receives only zeros (NaN and infinities contribute `m = 0`).
+    bins: Box<[[u64; 256]; COPIES]>,
+    /// Values added since the last flush.
+    pending: usize,
+}
+
+impl Default for SquareBins {
+    fn default() -> Self {
+        SquareBins::new()
+    }
+}
+
+impl SquareBins {
+    /// Values that may be added between flushes: `2^16 · (2^24 - 1)^2 < 2^64`.
+    pub const CAPACITY: usize = 1 << 16;
+
+    /// Empty bins.
+    pub fn new() -> Self {
+        SquareBins {
+            bins: Box::new([[0; 256]; COPIES]),
+            pending: 0,
+        }
+    }
+
+    /// Adds the squares of the valid finite `values` (`validity`, if any,
+    /// covers exactly these values; NaN, infinities and values under null
+    /// slots contribute nothing), flushing into `sum` whenever the bins'
+    /// capacity would otherwise be exceeded.
+    pub fn add(
+        &mut self,
+        values: &[f32],
+        validity: Option<Validity<'_>>,
+        sum: &mut ExactSquareSum,
+    ) {
+        for (i, part) in values.chunks(Self::CAPACITY).enumerate() {
+            if self.pending + part.len() > Self::CAPACITY {
+                self.flush(sum);
+            }
+            self.pending += part.len();
+            match validity {
+                None => self.add_all(part),
+                Some(validity) => {
+                    let validity = validity.shifted(i * Self::CAPACITY);
+                    let words = arrow_buffer::bit_chunk_iterator::BitChunks::new(
+                        validity.bits,
+                        validity.offset,
+                        part.len(),
+                    );
+                    for (chunk, mask) in part.chunks(64).zip(words.iter_padded()) {
+                        self.add_masked(chunk, mask);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds every value of `values` (at most [`Self::CAPACITY`] since the
+    /// last flush, which the caller ensures).
+    #[inline]
+    fn add_all(&mut self, values: &[f32]) {
+        let bins = &mut *self.bins;
+        let (groups, rest) = values.as_chunks::<COPIES>();
+        for group in groups {
+            for (copy, &x) in group.iter().enumerate() {
+                add_square(&mut bins[copy], x, true);
+            }
+        }
+        for &x in rest {
+            add_square(&mut bins[0], x, true);
+        }
+    }
+
+    /// Adds the values of `values` (at most 64) whose bit in `mask` is set.
+    #[inline]
+    fn add_masked(&mut self, values: &[f32], mask: u64) {
+        let bins = &mut *self.bins;
+        for (i, &x) in values.iter().enumerate() {
+            add_square(&mut bins[i % COPIES], x, (mask >> i) & 1 == 1);
+        }
+    }
+
+    /// Moves the bins' contents into `sum` and empties them.
+    pub fn flush(&mut self, sum: &mut ExactSquareSum) {
+        if self.pending == 0 {
+            return;
+        }
+        debug_assert!(self.bins.iter().all(|copy| copy[255] == 0));
+        for exp in 1..255 {
+            // At most CAPACITY values of below 2^48 each went into all copies
+            // together: the total is below 2^64 and cannot wrap.
+            let total: u64 = self.bins.iter().map(|copy| copy[exp]).sum();
+            if total != 0 {
+                sum.add_shifted(total, 2 * exp as u32 - 2);
+            }
+        }
+        *self.bins = [[0; 256]; COPIES];
+        self.pending = 0;
+    }
+}
+
+/// Adds `m²` of `x` to the bin of its exponent, or 0 if `x` is not valid or
+/// not finite (exponent 255: the bin of index 255 only ever receives zeros).
+#[inline(always)]
+fn add_square(bins: &mut [u64; 256], x: f32, valid: bool) {
+    let bits = x.to_bits() & 0x7fff_ffff;
+    let (significand, exp) = significand_and_exponent(bits);
+    let keep = valid && exp != 255;
+    let significand = if keep { significand as u64 } else { 0 };
+    bins[exp as usize] += significand * significand;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_bigint::BigUint;
+    use proptest::prelude::*;
+
+    /// The sum of squares in units of 2^-298, straight from the definition.
+    fn oracle(values: &[f32]) -> BigUint {
+        let mut total = BigUint::default();
+        for &x in values.iter().filter(|x| x.is_finite()) {
+            let bits = x.to_bits() & 0x7fff_ffff;
+            let exp = (bits >> 23).max(1);
+            let m = if bits >> 23 == 0 {
+                bits
+            } else {
+                (bits & 0x7f_ffff) | 0x80_0000
+            };
+            total += BigUint::from(m as u64 * m as u64) << (2 * exp - 2);
+        }
+        total
+    }
+
+    fn as_big(sum: &ExactSquareSum) -> BigUint {
+        let bytes: Vec<u8> = sum.limbs.iter().flat_map(|l| l.to_le_bytes()).collect();
+        BigUint::from_bytes_le(&bytes)
+    }
+
+    fn binned(values: &[f32], validity: Option<Validity<'_>>) -> ExactSquareSum {
+        let mut sum = ExactSquareSum::ZERO;
+        let mut bins = SquareBins::new();
+        bins.add(values, validity, &mut sum);
+        bins.flush(&mut sum);
+        sum
+    }
+
+    #[test]
+    fn squares_of_the_extremes_are_exact() {
+        let values = [f32::MAX, -f32::MAX, f32::from_bits(1), f32::MIN_POSITIVE];
+        assert_eq!(as_big(&binned(&values, None)), oracle(&values));
+        let mut one = ExactSquareSum::ZERO;
+        one.add_f32(f32::from_bits(1));
+        assert_eq!(
+            one.limbs[0], 1,
+            "the smallest subnormal squared is one unit"
+        );
+    }
+
+    #[test]
+    fn bins_flush_before_they_overflow() {
+        // Far more than CAPACITY values with the largest significand, all in
+        // one bin: a wrap would lose 2^64 · 2^506 units.
+        let values = vec![f32::MAX; 3 * SquareBins::CAPACITY + 5];
+        assert_eq!(as_big(&binned(&values, None)), oracle(&values));
+        // Fed in pieces smaller than the capacity, too.
+        let mut sum = ExactSquareSum::ZERO;
+        let mut bins = SquareBins::new();
+        for piece in values.chunks(1000) {
+            bins.add(piece, None, &mut sum);
+        }
+        bins.flush(&mut sum);
+        assert_eq!(as_big(&sum), oracle(&values));
+    }
+
+    #[test]
+    fn the_bound_holds_for_the_largest_count() {
+        // 2^64 - 1 squares of f32::MAX, added as flushed bin totals: below
+        // 2^618, so the top 22 bits stay clear.
+        let mut sum = ExactSquareSum::ZERO;
+        let per_flush = (SquareBins::CAPACITY as u64) * ((1u64 << 24) - 1).pow(2);
+        for _ in 0..(1u64 << 12) {
+            // 2^12 flushes of 2^16 values: 2^28 values; then scale by doubling.
+            sum.add_shifted(per_flush, 506);
+        }
+        for _ in 0..36 {
+            let copy = sum;
+            sum.merge(&copy); // 2^64 values
+        }
+        let expected = BigUint::from((1u64 << 24) - 1).pow(2) << (506 + 64);
+        assert_eq!(as_big(&sum), expected);
+        assert!(as_big(&sum) < BigUint::from(1u8) << 618);
+    }
+
+    #[test]
+    fn values_under_nulls_and_specials_add_nothing() {
+        let values = [2.0, f32::NAN, f32::INFINITY, 3.0, f32::NEG_INFINITY, 1e30];
+        let validity = Validity {
+            bits: &[0b0001_1111],
+            offset: 0,
+        };
+        assert_eq!(
+            as_big(&binned(&values, Some(validity))),
+            oracle(&[2.0, 3.0])
+        );
+    }
+
+    fn any_f32() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            any::<u32>().prop_map(f32::from_bits),
+            (0u32..1 << 23).prop_map(f32::from_bits), // subnormals
+            (-1e6f32..1e6),
+            (0x7f00_0000u32..0x7f80_0000).prop_map(f32::from_bits), // huge
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn binned_squares_equal_the_oracle(
+            values in proptest::collection::vec(any_f32(), 0..3000),
+            validity in proptest::collection::vec(any::<bool>(), 3000),
+            offset in 0usize..9,
+        ) {
+            let mut bytes = vec![0u8; (3000 + 16) / 8];
+            for (i, &valid) in validity.iter().enumerate() {
+                if valid {
+                    bytes[(i + offset) / 8] |= 1 << ((i + offset) % 8);
+                }
+            }
+            let valid: Vec<f32> = values
+                .iter()
+                .zip(&validity)
+                .filter(|(_, &v)| v)
+                .map(|(&x, _)| x)
+                .collect();
+            let sum = binned(&values, Some(Validity { bits: &bytes, offset }));
+            prop_assert_eq!(as_big(&sum), oracle(&valid));
+            prop_assert_eq!(as_big(&binned(&values, None)), oracle(&values));
+            let mut reference = ExactSquareSum::ZERO;
+            for &x in valid.iter().filter(|x| x.is_finite()) {
+                reference.add_f32(x);
+            }
+            prop_assert_eq!(sum, reference);
+        }
+    }
+}
