@@ -1,0 +1,56 @@
+//! `mapmean.scan`: exact means over a dataset of many sources, as a pyarrow
+//! Table, with an optional progress bar on stderr.
+
+use std::path::PathBuf;
+
+use mapmean::results;
+use mapmean::MeanOptions;
+use pyo3::prelude::*;
+use pyo3_arrow::PyTable;
+
+use crate::arguments;
+use crate::errors::{compute, PyMapmeanResult};
+
+/// Scans many sources; returns a pyarrow Table of rows.
+#[pyfunction]
+#[pyo3(signature = (sources, columns, by_source, threads, progress))]
+pub fn _scan<'py>(
+    py: Python<'py>,
+    sources: Vec<PathBuf>,
+    columns: Option<Vec<String>>,
+    by_source: bool,
+    threads: Option<i64>,
+    progress: bool,
+) -> PyMapmeanResult<Bound<'py, PyAny>> {
+    let threads = arguments::threads(threads)?;
+    let specs: Vec<std::ffi::OsString> = sources.into_iter().map(|p| p.into_os_string()).collect();
+    let rows = compute(py, || {
+        let sources = mapmean::dataset::expand(&specs)?;
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(sources.len() as u64),
+            if progress {
+                indicatif::ProgressDrawTarget::stderr()
+            } else {
+                indicatif::ProgressDrawTarget::hidden()
+            },
+        );
+        let scanned = mapmean::dataset::scan(
+            &sources,
+            columns.as_deref(),
+            threads,
+            mapmean::dataset::OnError::Stop,
+            &|| bar.inc(1),
+        );
+        bar.finish_and_clear();
+        let scanned = scanned?;
+        if scanned.states.is_empty() {
+            return Ok(Vec::new());
+        }
+        mapmean::dataset::combine(&scanned.states, by_source)
+    })?;
+    let batches = match rows.is_empty() {
+        true => vec![],
+        false => vec![results::to_record_batch(&rows, &MeanOptions::default())],
+    };
+    Ok(PyTable::try_new(batches, results::schema(by_source))?.into_pyarrow(py)?)
+}

@@ -1,0 +1,76 @@
+//! The state of float32 values at a raw address, laid out in any shape and
+//! with any byte strides (as numpy arrays are), read in place: contiguous data
+//! goes straight to the engine; strided data is gathered one block at a time.
+
+use mapmean::engine::{self, Part};
+use mapmean::kernel::blocks::BLOCK;
+use mapmean::MeanState;
+
+/// The state of `shape`-shaped float32 data at address `base` with byte
+/// `strides`, as a buffer-protocol exporter describes it.
+///
+/// # Safety
+///
+/// - `shape` and `strides` have the same length;
+/// - for every index `i` inside `shape` (`i[d] < shape[d]` for each `d`), the
+///   address `base + Σ i[d] · strides[d]` (computed without overflow) is that
+///   of 4 readable bytes holding a native-endian `f32` (of any alignment);
+/// - that memory stays allocated and is not written to until this function
+///   returns (the caller holds whatever pins it, e.g. a buffer view).
+pub unsafe fn strided_state(
+    base: usize,
+    shape: &[usize],
+    strides: &[isize],
+    threads: Option<usize>,
+) -> mapmean::Result<MeanState> {
+    let count: usize = shape.iter().product();
+    if count == 0 {
+        return Ok(MeanState::default());
+    }
+    let contiguous = {
+        let mut expected = 4isize;
+        shape.iter().zip(strides).rev().all(|(&n, &s)| {
+            let ok = n == 1 || s == expected;
+            expected *= n as isize;
+            ok
+        })
+    };
+    if contiguous && base.is_multiple_of(std::mem::align_of::<f32>()) {
+        // SAFETY: the data is in C order with 4-byte items (checked above),
+        // so by the contract its `count` items lie contiguously from `base`,
+        // which is aligned (checked above), and stay valid while the slice is
+        // used.
+        let values = unsafe { std::slice::from_raw_parts(base as *const f32, count) };
+        let parts: [Part<'_>; 1] = [(values, None)];
+        return engine::state_of_parts(&parts, threads);
+    }
+    // Strided: gather one L1-sized block at a time, reading each item with an
+    // unaligned load; no copy of the whole array is made.
+    let mut state = MeanState::default();
+    let mut block = Vec::with_capacity(BLOCK);
+    let mut index = vec![0usize; shape.len()];
+    for _ in 0..count {
+        let offset: isize = index
+            .iter()
+            .zip(strides)
+            .map(|(&i, &s)| i as isize * s)
+            .sum();
+        // SAFETY: `index` stays inside `shape`, so by the contract
+        // `base + offset` is the address of a readable f32.
+        let value = unsafe { std::ptr::read_unaligned((base as isize + offset) as *const f32) };
+        block.push(value);
+        if block.len() == BLOCK {
+            state.update_values(&block, None);
+            block.clear();
+        }
+        for d in (0..shape.len()).rev() {
+            index[d] += 1;
+            if index[d] < shape[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    state.update_values(&block, None);
+    Ok(state)
+}
