@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 mod arguments;
 mod errors;
 mod introspection;
+mod moments;
 mod scan;
 mod shared_memory;
 mod sources;
@@ -32,6 +33,7 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sources::_state_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(scan::_scan, m)?)?;
     m.add_class::<state::PyMeanState>()?;
+    m.add_class::<moments::PyMomentsState>()?;
     m.add_function(wrap_pyfunction!(write::_write_ipc, m)?)?;
     m.add_function(wrap_pyfunction!(introspection::_column_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(introspection::_read_ceiling, m)?)?;

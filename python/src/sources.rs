@@ -10,7 +10,7 @@ use arrow_array::{Array, ArrayRef, Float32Array};
 use arrow_buffer::NullBuffer;
 use arrow_schema::{ArrowError, DataType};
 use mapmean::engine;
-use mapmean::{Error, Float32Column};
+use mapmean::{Error, Float32Column, MeanState, MomentsState};
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -18,35 +18,50 @@ use pyo3_arrow::input::AnyArray;
 
 use crate::arguments;
 use crate::errors::{compute, PyMapmeanResult};
-use crate::state::PyMeanState;
+use crate::moments::AnyState;
 use crate::strided::strided_state;
 
 /// State of a column of the Arrow IPC file or stream at `path` (or
-/// `shm://NAME`).
+/// `shm://NAME`): a `MeanState`, or with `moments` a `MomentsState`.
 #[pyfunction]
-#[pyo3(signature = (path, column, threads))]
+#[pyo3(signature = (path, column, threads, moments=false))]
 pub fn _state_path(
     py: Python<'_>,
     path: PathBuf,
     column: Option<String>,
     threads: Option<i64>,
-) -> PyMapmeanResult<PyMeanState> {
+    moments: bool,
+) -> PyMapmeanResult<AnyState> {
     let threads = arguments::threads(threads)?;
-    let state = compute(py, || {
-        engine::state_of_file(&path, column.as_deref(), threads)
-    })?;
-    Ok(PyMeanState { inner: state })
+    Ok(compute(py, || {
+        let column = engine::open_column(&path, column.as_deref())?;
+        accumulate(column.chunks(), threads, moments)
+    })?)
+}
+
+/// The state `moments` asks for, of `chunks`.
+pub fn accumulate(
+    chunks: &[Float32Array],
+    threads: Option<usize>,
+    moments: bool,
+) -> mapmean::Result<AnyState> {
+    Ok(if moments {
+        engine::accumulate_arrays::<MomentsState>(chunks, threads)?.into()
+    } else {
+        engine::accumulate_arrays::<MeanState>(chunks, threads)?.into()
+    })
 }
 
 /// State of a column of any object with the Arrow PyCapsule interface.
 #[pyfunction]
-#[pyo3(signature = (source, column, threads))]
+#[pyo3(signature = (source, column, threads, moments=false))]
 pub fn _state_arrow(
     py: Python<'_>,
     source: AnyArray,
     column: Option<String>,
     threads: Option<i64>,
-) -> PyMapmeanResult<PyMeanState> {
+    moments: bool,
+) -> PyMapmeanResult<AnyState> {
     let threads = arguments::threads(threads)?;
     let reader = source.into_reader()?;
     let field = reader.field();
@@ -55,9 +70,9 @@ pub fn _state_arrow(
         .map_err(|e| PyValueError::new_err(format!("reading the Arrow stream: {e}")))?;
     let state = compute(py, || {
         let column = column_of_arrays(&arrays, field.data_type(), field.name(), column.as_deref())?;
-        engine::state_of_arrays(column.chunks(), threads)
+        accumulate(column.chunks(), threads, moments)
     })?;
-    Ok(PyMeanState { inner: state })
+    Ok(state)
 }
 
 /// The Float32 column `wanted` of imported arrays: the arrays themselves when
@@ -109,12 +124,13 @@ fn column_of_arrays(
 /// State of a float32 object with the buffer protocol (a numpy array of any
 /// shape and strides), read in place.
 #[pyfunction]
-#[pyo3(signature = (source, threads))]
+#[pyo3(signature = (source, threads, moments=false))]
 pub fn _state_buffer(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
     threads: Option<i64>,
-) -> PyMapmeanResult<PyMeanState> {
+    moments: bool,
+) -> PyMapmeanResult<AnyState> {
     let threads = arguments::threads(threads)?;
     let buffer = PyUntypedBuffer::get(source)?;
     let format = buffer.format().to_string_lossy().into_owned();
@@ -134,8 +150,12 @@ pub fn _state_buffer(
     // that memory in place: an exporter may not move or free memory while a
     // buffer view of it is held.
     let state = compute(py, move || unsafe {
-        strided_state(base, &shape, &strides, threads)
+        if moments {
+            strided_state::<MomentsState>(base, &shape, &strides, threads).map(AnyState::from)
+        } else {
+            strided_state::<MeanState>(base, &shape, &strides, threads).map(AnyState::from)
+        }
     });
     drop(buffer); // only now may the exporter move or free the memory
-    Ok(PyMeanState { inner: state? })
+    Ok(state?)
 }
