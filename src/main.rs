@@ -362,11 +362,12 @@ fn print_rows(
         .iter()
         .any(|row| matches!(row.first(), Some(Cell::Source(Some(_)))));
     // The cells shown: without the source column unless some row has one.
-    let shown = |row: &[Cell]| -> Vec<&Cell> {
+    fn visible(row: &[Cell], with_source: bool) -> Vec<&Cell> {
         row.iter()
             .filter(|c| with_source || !matches!(c, Cell::Source(_)))
             .collect()
-    };
+    }
+    let shown = |row| visible(row, with_source);
     let header: Vec<&str> = with_source
         .then_some("source")
         .into_iter()
