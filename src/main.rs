@@ -367,7 +367,6 @@ fn print_rows(
             .filter(|c| with_source || !matches!(c, Cell::Source(_)))
             .collect()
     }
-    let shown = |row| visible(row, with_source);
     let header: Vec<&str> = with_source
         .then_some("source")
         .into_iter()
@@ -378,7 +377,7 @@ fn print_rows(
             for row in rows {
                 let fields: Vec<String> = header
                     .iter()
-                    .zip(shown(row))
+                    .zip(visible(row, with_source))
                     .map(|(name, cell)| format!("\"{name}\":{}", cell.json()))
                     .collect();
                 writeln!(out, "{{{}}}", fields.join(","))?;
@@ -387,7 +386,7 @@ fn print_rows(
         Format::Csv => {
             writeln!(out, "{}", header.join(","))?;
             for row in rows {
-                let cells: Vec<String> = shown(row)
+                let cells: Vec<String> = visible(row, with_source)
                     .iter()
                     .map(|c| csv_field(&c.text(true)))
                     .collect();
@@ -398,7 +397,12 @@ fn print_rows(
         Format::Table => {
             let body: Vec<Vec<String>> = rows
                 .iter()
-                .map(|row| shown(row).iter().map(|c| c.text(false)).collect())
+                .map(|row| {
+                    visible(row, with_source)
+                        .iter()
+                        .map(|c| c.text(false))
+                        .collect()
+                })
                 .collect();
             let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
             for row in &body {
