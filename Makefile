@@ -12,7 +12,7 @@ CARGO  ?= cargo
 RUST_SRC := $(shell find src python/src -name '*.rs') Cargo.toml python/Cargo.toml $(wildcard Cargo.lock)
 PY_SRC   := $(wildcard python/mapmean/*.py python/mapmean/*.pyi) pyproject.toml
 
-.PHONY: all demo test test-rust test-python aarch64-tools test-aarch64 bench lint fmt clean fuzz valgrind
+.PHONY: all demo test test-rust test-python test-datafusion aarch64-tools test-aarch64 bench lint fmt clean fuzz valgrind
 
 all: $(VENV)/.built target/release/mapmean
 
@@ -34,7 +34,7 @@ target/release/mapmean: $(RUST_SRC)
 demo: all
 	$(PY) examples/demo.py
 
-test: all test-rust test-python
+test: all test-rust test-python test-datafusion
 
 test-rust:
 	$(CARGO) test --all-targets
@@ -42,6 +42,25 @@ test-rust:
 
 test-python: all
 	$(PY) -m pytest -q
+
+# DataFusion: the Rust `datafusion` feature (tests, doc tests) and the
+# mapmean-datafusion wheel (python-datafusion/), both built in the cargo
+# profile `datafusion` (target/datafusion), so DataFusion compiles once per
+# run. The Python test must run here (MAPMEAN_REQUIRE_DATAFUSION=1), never skip.
+DF_PROFILE := --profile datafusion
+DF_SRC := $(RUST_SRC) $(shell find python-datafusion/src -name '*.rs') python-datafusion/Cargo.toml \
+  python-datafusion/pyproject.toml $(wildcard python-datafusion/python/mapmean_datafusion/*)
+
+$(VENV)/.datafusion-built: $(VENV)/.venv-ready $(DF_SRC)
+	cd python-datafusion && VIRTUAL_ENV=$(abspath $(VENV)) $(abspath $(VENV))/bin/maturin develop $(DF_PROFILE) --quiet
+	touch $@
+
+test-datafusion: all $(VENV)/.datafusion-built
+	$(CARGO) test $(DF_PROFILE) --features datafusion --lib datafusion::
+	$(CARGO) test $(DF_PROFILE) --features datafusion --test datafusion
+	$(CARGO) test $(DF_PROFILE) --features datafusion --doc datafusion
+	$(CARGO) build $(DF_PROFILE) --features datafusion --example datafusion_sql --bench datafusion
+	MAPMEAN_REQUIRE_DATAFUSION=1 $(PY) -m pytest -q python/tests/test_datafusion.py
 
 # The kernel's unit tests built for aarch64 and run under qemu-user
 # emulation: the NEON passes against the portable reference, bit for bit.

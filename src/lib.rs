@@ -14,7 +14,9 @@
 //!   (update / merge / finish), with no I/O;
 //! - [`results`]: states as an Arrow `RecordBatch`;
 //! - [`engine`]: the driver that ties them together, over threads;
-//! - [`dataset`]: many sources (directories, globs) scanned and merged.
+//! - [`dataset`]: many sources (directories, globs) scanned and merged;
+//! - `datafusion` (cargo feature `datafusion`): `exact_mean` as a DataFusion
+//!   aggregate function, `GROUP BY` included.
 //!
 //! # Example
 //!
@@ -33,6 +35,8 @@
 pub mod ceiling;
 pub mod column;
 pub mod dataset;
+#[cfg(feature = "datafusion")]
+pub mod datafusion;
 pub mod engine;
 pub mod error;
 pub mod ipc;
