@@ -282,7 +282,7 @@ pub fn combine(states: &[SourceStates], by_source: bool) -> Result<Vec<ResultRow
     for s in states {
         for row in &mut rows {
             if let Some((_, state)) = s.columns.iter().find(|(n, _)| *n == row.column) {
-                row.state.merge(state);
+                row.state.merge(state)?;
             }
         }
     }

@@ -82,15 +82,15 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
             .par_iter()
             .map(|&(values, validity)| {
                 let mut state = MeanState::default();
-                state.update_values(values, validity);
-                state
+                state.update_values(values, validity)?;
+                Ok(state)
             })
-            .reduce(MeanState::default, |mut a, b| {
-                a.merge(&b);
-                a
+            .try_reduce(MeanState::default, |mut a, b| {
+                a.merge(&b)?;
+                Ok(a)
             })
     };
-    let state = with_threads(threads, run)?;
+    let state = with_threads(threads, run)??;
     // A source truncated under the mapping read as zeros: discard the result.
     guard::check(parts.iter().flat_map(|(values, validity)| {
         [

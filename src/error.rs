@@ -86,6 +86,27 @@ pub enum Error {
         source_name: String,
     },
 
+    /// Bytes given to [`MeanState::from_bytes`](crate::MeanState::from_bytes)
+    /// (or a state checked by [`MeanState::validate`](crate::MeanState::validate))
+    /// are not a state that mapmean can have written: wrong length, unknown
+    /// format version, counts that contradict each other or a sum no data of
+    /// that many values can have. See `docs/state-format.md`.
+    #[error("not a valid mean state: {reason}")]
+    InvalidState {
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+
+    /// Adding two states (or new values to a state) would take one of its
+    /// counts past `u64::MAX`; the state is left unchanged.
+    #[error("merging the mean states would overflow {field} (more than 2^64 - 1)")]
+    StateOverflow {
+        /// The count that would overflow: `count`, `null_count`,
+        /// `nan_count`, `pos_inf_count`, `neg_inf_count`, or the rows in
+        /// all, `count + null_count`.
+        field: &'static str,
+    },
+
     /// An argument is out of its range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

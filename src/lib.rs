@@ -26,8 +26,9 @@
 //!
 //! let values = Float32Array::from(vec![3e37, 0.75, -3e37]);
 //! let mut state = MeanState::default();
-//! state.update(&values);
+//! state.update(&values)?;
 //! assert_eq!(state.finish(), Some(0.25)); // f32 and f64 sums both say 0.0
+//! # Ok::<(), mapmean::Error>(())
 //! ```
 
 #![warn(missing_docs)]

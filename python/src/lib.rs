@@ -21,11 +21,11 @@ use mapmean::ipc::{write::write_batches, IpcFormat};
 use mapmean::kernel::blocks::BLOCK;
 use mapmean::results::{self, ResultRow};
 use mapmean::source::{SharedSegment, Source};
-use mapmean::{Error, ExactSum, Float32Column, MeanOptions, MeanState};
+use mapmean::{Error, Float32Column, MeanOptions, MeanState};
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyOSError,
-    PyPermissionError, PyRuntimeError, PyTypeError, PyValueError,
+    PyOverflowError, PyPermissionError, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -46,9 +46,11 @@ fn to_py(e: Error) -> PyErr {
         },
         Error::ColumnNotFound { .. } => PyKeyError::new_err(message),
         Error::WrongType { .. } => PyTypeError::new_err(message),
-        Error::Corrupt { .. } | Error::AmbiguousColumn { .. } | Error::InvalidArgument(_) => {
-            PyValueError::new_err(message)
-        }
+        Error::Corrupt { .. }
+        | Error::AmbiguousColumn { .. }
+        | Error::InvalidArgument(_)
+        | Error::InvalidState { .. } => PyValueError::new_err(message),
+        Error::StateOverflow { .. } => PyOverflowError::new_err(message),
         _ => PyRuntimeError::new_err(message),
     }
 }
@@ -234,7 +236,7 @@ fn strided_state(
         let value = unsafe { std::ptr::read_unaligned((base as isize + offset) as *const f32) };
         block.push(value);
         if block.len() == BLOCK {
-            state.update_values(&block, None);
+            state.update_values(&block, None)?;
             block.clear();
         }
         for d in (0..shape.len()).rev() {
@@ -245,7 +247,7 @@ fn strided_state(
             index[d] = 0;
         }
     }
-    state.update_values(&block, None);
+    state.update_values(&block, None)?;
     Ok(state)
 }
 
@@ -466,11 +468,6 @@ fn _attach(py: Python<'_>, name: String) -> PyResult<SharedTable> {
     Ok(SharedTable::new(segment, false))
 }
 
-/// Serialised form of a state: a version byte, then eleven little-endian
-/// `u64`: five counts and the six limbs of the exact sum.
-const STATE_VERSION: u8 = 1;
-const STATE_BYTES: usize = 1 + 8 * 11;
-
 /// The exact, mergeable state of a mean (see the Python docstring in
 /// `mapmean/__init__.pyi`).
 #[pyclass(module = "mapmean._mapmean", name = "MeanState", eq)]
@@ -490,56 +487,13 @@ impl PyMeanState {
                 inner: MeanState::default(),
             });
         };
-        if bytes.len() != STATE_BYTES || bytes[0] != STATE_VERSION {
-            return Err(PyValueError::new_err(format!(
-                "not a serialised MeanState ({} bytes; expected {STATE_BYTES} starting with version {STATE_VERSION})",
-                bytes.len()
-            )));
-        }
-        let words: Vec<u64> = bytes[1..]
-            .chunks_exact(8)
-            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
-            .collect();
-        let mut limbs = [0u64; 6];
-        limbs.copy_from_slice(&words[5..]);
-        let inner = MeanState {
-            count: words[0],
-            null_count: words[1],
-            nan_count: words[2],
-            pos_inf_count: words[3],
-            neg_inf_count: words[4],
-            sum: ExactSum::from_limbs(limbs),
-        };
-        let specials = inner
-            .nan_count
-            .checked_add(inner.pos_inf_count)
-            .and_then(|s| s.checked_add(inner.neg_inf_count));
-        if specials.is_none_or(|s| s > inner.count) {
-            return Err(PyValueError::new_err(
-                "not a serialised MeanState (inconsistent counts)",
-            ));
-        }
+        let inner = MeanState::from_bytes(bytes).map_err(to_py)?;
         Ok(PyMeanState { inner })
     }
 
-    /// The serialised state (89 bytes), for storage or transport.
+    /// The serialised state (`MeanState::to_bytes`), for storage or transport.
     fn to_bytes(&self) -> Vec<u8> {
-        let s = &self.inner;
-        let mut out = Vec::with_capacity(STATE_BYTES);
-        out.push(STATE_VERSION);
-        for word in [
-            s.count,
-            s.null_count,
-            s.nan_count,
-            s.pos_inf_count,
-            s.neg_inf_count,
-        ]
-        .into_iter()
-        .chain(s.sum.to_limbs())
-        {
-            out.extend_from_slice(&word.to_le_bytes());
-        }
-        out
+        self.inner.to_bytes().to_vec()
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (Vec<u8>,))> {
@@ -577,8 +531,8 @@ impl PyMeanState {
     }
 
     /// Adds another state into this one, exactly.
-    fn merge(&mut self, other: &PyMeanState) {
-        self.inner.merge(&other.inner);
+    fn merge(&mut self, other: &PyMeanState) -> PyResult<()> {
+        self.inner.merge(&other.inner).map_err(to_py)
     }
 
     /// The mean under pyarrow's rules, or None where it is null.
