@@ -57,8 +57,14 @@ async fn main() -> Result<()> {
     for (i, start) in (0..rows).step_by(batch_rows).enumerate() {
         let len = batch_rows.min(rows - start);
         let batch = RecordBatch::try_from_iter([
-            ("g", Arc::new(Int64Array::from(g[start..start + len].to_vec())) as ArrayRef),
-            ("x", Arc::new(Float32Array::from(x[start..start + len].to_vec())) as ArrayRef),
+            (
+                "g",
+                Arc::new(Int64Array::from(g[start..start + len].to_vec())) as ArrayRef,
+            ),
+            (
+                "x",
+                Arc::new(Float32Array::from(x[start..start + len].to_vec())) as ArrayRef,
+            ),
         ])?;
         split[i % partitions].push(batch);
     }

@@ -35,9 +35,9 @@
 
 pub mod ceiling;
 pub mod column;
-pub mod dataset;
 #[cfg(feature = "datafusion")]
 pub mod datafusion;
+pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod ipc;

@@ -97,7 +97,9 @@ fn reference(g: &Int64Array, x: &Float32Array) -> HashMap<i64, Option<f64>> {
         .into_iter()
         .map(|(group, v)| {
             let mut state = MeanState::default();
-            state.update(&Float32Array::from(v));
+            state
+                .update(&Float32Array::from(v))
+                .expect("a group's rows fit a MeanState");
             (group, state.finish())
         })
         .collect()
@@ -148,8 +150,7 @@ fn assert_bitwise_equal(got: &HashMap<i64, Option<f64>>, want: &HashMap<i64, Opt
 const GROUP_BY: &str = "SELECT g, exact_mean(x) FROM t GROUP BY g";
 
 #[tokio::test]
-async fn group_by_over_an_ipc_file_is_exact_for_every_group_and_every_partitioning() -> Result<()>
-{
+async fn group_by_over_an_ipc_file_is_exact_for_every_group_and_every_partitioning() -> Result<()> {
     let (g, x) = table();
     let want = reference(&g, &x);
     assert_eq!(want.len(), GROUPS as usize);
@@ -213,7 +214,10 @@ async fn skipping_partial_aggregation_sends_row_states_and_stays_exact() -> Resu
     for (i, batch) in batches(&g, &x, 5_000).into_iter().enumerate() {
         split[i % 4].push(batch);
     }
-    ctx.register_table("t", Arc::new(MemTable::try_new(split[0][0].schema(), split)?))?;
+    ctx.register_table(
+        "t",
+        Arc::new(MemTable::try_new(split[0][0].schema(), split)?),
+    )?;
     assert_bitwise_equal(&grouped_means(&ctx, GROUP_BY).await?, &want);
     Ok(())
 }
@@ -222,14 +226,17 @@ async fn skipping_partial_aggregation_sends_row_states_and_stays_exact() -> Resu
 async fn without_group_by_the_mean_of_the_whole_column_is_exact() -> Result<()> {
     let (g, x) = table();
     let mut whole = MeanState::default();
-    whole.update(&x);
+    whole.update(&x).expect("the rows fit a MeanState");
     for partitions in [1, 2, 8] {
         let ctx = context(partitions, 4_096);
         let mut split = vec![Vec::new(); partitions];
         for (i, batch) in batches(&g, &x, 10_000).into_iter().enumerate() {
             split[i % partitions].push(batch);
         }
-        ctx.register_table("t", Arc::new(MemTable::try_new(split[0][0].schema(), split)?))?;
+        ctx.register_table(
+            "t",
+            Arc::new(MemTable::try_new(split[0][0].schema(), split)?),
+        )?;
         let sql = "SELECT exact_mean(x) FROM t WHERE g >= 5";
         let got = ctx.sql(sql).await?.collect().await?;
         let mean = got[0]
@@ -245,10 +252,13 @@ async fn without_group_by_the_mean_of_the_whole_column_is_exact() -> Result<()> 
             .filter(|(g, _)| **g >= 5)
             .map(|(_, x)| x)
             .collect();
-        finite.update(&keep);
+        finite.update(&keep).expect("the rows fit a MeanState");
         assert_eq!(mean.map(f64::to_bits), finite.finish().map(f64::to_bits));
     }
-    assert!(whole.finish().is_some_and(f64::is_nan), "groups 3 and 4 hold NaN");
+    assert!(
+        whole.finish().is_some_and(f64::is_nan),
+        "groups 3 and 4 hold NaN"
+    );
     Ok(())
 }
 

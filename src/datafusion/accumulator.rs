@@ -7,9 +7,9 @@
 
 use std::mem::size_of_val;
 
-use arrow_array::{Array, ArrayRef, BinaryArray, Float32Array};
 use ::datafusion::common::{exec_err, Result, ScalarValue};
 use ::datafusion::logical_expr::Accumulator;
+use arrow_array::{Array, ArrayRef, BinaryArray, Float32Array};
 
 use super::{external, NAME};
 use crate::MeanState;
@@ -80,8 +80,9 @@ pub(crate) fn merge_bytes(state: &mut MeanState, bytes: &[u8]) -> Result<()> {
 
 impl Accumulator for ExactMeanAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.state.update(float32_argument(values)?);
-        Ok(())
+        self.state
+            .update(float32_argument(values)?)
+            .map_err(external)
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
@@ -94,7 +95,7 @@ impl Accumulator for ExactMeanAccumulator {
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         Ok(vec![ScalarValue::Binary(Some(
-            self.state.to_bytes().as_ref().to_vec(),
+            self.state.to_bytes().to_vec(),
         ))])
     }
 

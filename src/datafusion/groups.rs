@@ -9,13 +9,18 @@
 //! kernel applied row by row. Sums are exact integers, so neither the order
 //! of rows nor the split into batches and partitions changes a bit of any
 //! state.
+//!
+//! The per-row count increments are unchecked: a state that only takes rows
+//! counts at most the rows DataFusion fed it (far below `2^64`). States read
+//! from bytes, which could hold any count, only ever meet
+//! [`MeanState::merge`], which checks every count.
 
 use std::mem::{size_of, size_of_val};
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, Float64Array};
 use ::datafusion::common::{exec_err, internal_datafusion_err, Result};
 use ::datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, Float64Array};
 
 use super::accumulator::{float32_argument, merge_bytes, state_argument};
 use super::NAME;
@@ -86,8 +91,7 @@ impl GroupsAccumulator for ExactMeanGroupsAccumulator {
                 values.len()
             );
         }
-        self.states
-            .resize(total_num_groups, MeanState::default());
+        self.states.resize(total_num_groups, MeanState::default());
         let states = self.states.as_mut_slice();
         let rows = group_indices.iter().zip(values.values().iter());
         match (values.nulls().filter(|n| n.null_count() > 0), opt_filter) {
@@ -140,8 +144,7 @@ impl GroupsAccumulator for ExactMeanGroupsAccumulator {
                 partial.len()
             );
         }
-        self.states
-            .resize(total_num_groups, MeanState::default());
+        self.states.resize(total_num_groups, MeanState::default());
         for (i, &group) in group_indices.iter().enumerate() {
             if partial.is_valid(i) {
                 merge_bytes(group_state(&mut self.states, group)?, partial.value(i))?;
@@ -199,7 +202,14 @@ mod tests {
     #[test]
     fn groups_get_their_own_exact_means_and_nulls() -> Result<()> {
         let mut acc = ExactMeanGroupsAccumulator::default();
-        let x = values(vec![Some(3e37), Some(2.0), None, Some(0.75), Some(-3e37), None]);
+        let x = values(vec![
+            Some(3e37),
+            Some(2.0),
+            None,
+            Some(0.75),
+            Some(-3e37),
+            None,
+        ]);
         acc.update_batch(&[x], &[0, 1, 2, 0, 0, 1], None, 3)?;
         assert_eq!(
             means(&acc.evaluate(EmitTo::All)?),
@@ -236,7 +246,14 @@ mod tests {
 
     #[test]
     fn states_through_bytes_merge_to_the_one_pass_states() -> Result<()> {
-        let data = vec![Some(3e37), Some(0.75), None, Some(-3e37), Some(f32::INFINITY), Some(1e-45)];
+        let data = vec![
+            Some(3e37),
+            Some(0.75),
+            None,
+            Some(-3e37),
+            Some(f32::INFINITY),
+            Some(1e-45),
+        ];
         let groups = [0, 0, 1, 0, 1, 2];
         let mut whole = ExactMeanGroupsAccumulator::default();
         whole.update_batch(&[values(data.clone())], &groups, None, 3)?;

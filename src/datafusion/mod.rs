@@ -48,7 +48,6 @@ pub mod groups;
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, FieldRef};
 use ::datafusion::common::{plan_err, DataFusionError, Result};
 use ::datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use ::datafusion::logical_expr::utils::format_state_name;
@@ -57,6 +56,7 @@ use ::datafusion::logical_expr::{
     Volatility,
 };
 use ::datafusion::prelude::SessionContext;
+use arrow_schema::{DataType, Field, FieldRef};
 
 pub use accumulator::ExactMeanAccumulator;
 pub use groups::ExactMeanGroupsAccumulator;
