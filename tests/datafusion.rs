@@ -304,3 +304,40 @@ async fn other_input_types_are_refused_at_planning_with_a_clear_message() -> Res
     }
     Ok(())
 }
+
+/// `exact_mean(DISTINCT x)`: the mean of the distinct values, or an error
+/// where DataFusion would hand DISTINCT to the aggregate itself; never the
+/// mean over all rows.
+#[tokio::test]
+async fn distinct_gives_the_mean_of_distinct_values_or_an_error() -> Result<()> {
+    let ctx = context(2, 8_192);
+    let t = "(SELECT CAST(x AS REAL) AS x, CAST(y AS REAL) AS y \
+             FROM (VALUES (1.0, 1.0), (1.0, 2.0), (4.0, 2.0)) AS t(x, y))";
+    let single = format!("SELECT exact_mean(DISTINCT x) FROM {t}");
+    let got = ctx.sql(&single).await?.collect().await?;
+    let mean = got[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .map(|m| m.value(0));
+    assert_eq!(mean, Some(2.5));
+
+    let mixed = format!("SELECT exact_mean(DISTINCT x), exact_mean(y) FROM {t}");
+    match ctx.sql(&mixed).await {
+        Ok(frame) => match frame.collect().await {
+            Ok(got) => {
+                let column = |i: usize| {
+                    got[0]
+                        .column(i)
+                        .as_any()
+                        .downcast_ref::<Float64Array>()
+                        .map(|m| m.value(0))
+                };
+                assert_eq!((column(0), column(1)), (Some(2.5), Some(5.0 / 3.0)));
+            }
+            Err(err) => assert!(err.to_string().contains("DISTINCT"), "{err}"),
+        },
+        Err(err) => assert!(err.to_string().contains("DISTINCT"), "{err}"),
+    }
+    Ok(())
+}

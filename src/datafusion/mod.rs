@@ -48,7 +48,7 @@ pub mod groups;
 
 use std::sync::Arc;
 
-use ::datafusion::common::{plan_err, DataFusionError, Result};
+use ::datafusion::common::{not_impl_err, plan_err, DataFusionError, Result};
 use ::datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use ::datafusion::logical_expr::utils::format_state_name;
 use ::datafusion::logical_expr::{
@@ -164,7 +164,12 @@ impl AggregateUDFImpl for ExactMean {
         }
     }
 
-    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        // DataFusion leaves DISTINCT to the aggregate; a mean over all values
+        // returned for `exact_mean(DISTINCT x)` would be a wrong answer.
+        if args.is_distinct {
+            return not_impl_err!("{NAME}(DISTINCT ...) is not supported");
+        }
         Ok(Box::new(ExactMeanAccumulator::default()))
     }
 
