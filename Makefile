@@ -12,7 +12,7 @@ CARGO  ?= cargo
 RUST_SRC := $(shell find src python/src -name '*.rs') Cargo.toml python/Cargo.toml $(wildcard Cargo.lock)
 PY_SRC   := $(wildcard python/mapmean/*.py python/mapmean/*.pyi) pyproject.toml
 
-.PHONY: all demo test test-rust test-python test-datafusion lint-datafusion aarch64-tools test-aarch64 bench lint fmt clean fuzz valgrind
+.PHONY: all demo test test-rust test-python test-datafusion datafusion-features lint-datafusion aarch64-tools test-aarch64 bench lint fmt clean fuzz valgrind
 
 all: $(VENV)/.built target/release/mapmean
 
@@ -55,12 +55,32 @@ $(VENV)/.datafusion-built: $(VENV)/.venv-ready $(DF_SRC)
 	cd python-datafusion && VIRTUAL_ENV=$(abspath $(VENV)) $(abspath $(VENV))/bin/maturin develop $(DF_PROFILE) --quiet
 	touch $@
 
-test-datafusion: all $(VENV)/.datafusion-built
+test-datafusion: datafusion-features all $(VENV)/.datafusion-built
 	$(CARGO) test $(DF_PROFILE) --features datafusion --lib datafusion::
 	$(CARGO) test $(DF_PROFILE) --features datafusion --test datafusion
 	$(CARGO) test $(DF_PROFILE) --features datafusion --doc datafusion
 	$(CARGO) build $(DF_PROFILE) --features datafusion --example datafusion_sql --bench datafusion
 	MAPMEAN_REQUIRE_DATAFUSION=1 $(PY) -m pytest -q python/tests/test_datafusion.py
+
+# The one-build guard (no compiling): the glue wheel and the `datafusion`
+# tests must resolve every crate they share with the same features, or cargo
+# builds DataFusion twice (see the dev-dependency datafusion-ffi in Cargo.toml
+# and serde/getrandom in python-datafusion/Cargo.toml). Prints the crates
+# that differ, if any.
+DF_TREE := --prefix none -f '{p} [{f}]' --target $(shell rustc -vV | sed -n 's/^host: //p')
+datafusion-features:
+	mkdir -p target
+	$(CARGO) tree -p mapmean-datafusion-python -e normal,build $(DF_TREE) | sed 's/ (\*)//' | sort -u > target/df-glue.txt
+	$(CARGO) tree -p mapmean --features datafusion -e normal,build,dev $(DF_TREE) | sed 's/ (\*)//' | sort -u > target/df-test.txt
+	diff target/df-glue.txt target/df-test.txt | sed -n 's/^[<>] \([^ ]*\) .*/\1/p' | sort | uniq -d > target/df-differ.txt
+	@if [ -s target/df-differ.txt ]; then echo "features differ (DataFusion would build twice):"; \
+	  grep -F -f target/df-differ.txt target/df-glue.txt target/df-test.txt; exit 1; fi
+
+# Lints of the `datafusion` feature (check builds: DataFusion is checked
+# once more, apart from the optimised build that test-datafusion shares).
+lint-datafusion:
+	$(CARGO) clippy $(DF_PROFILE) --features datafusion -p mapmean --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc $(DF_PROFILE) --features datafusion --no-deps -p mapmean
 
 # The kernel's unit tests built for aarch64 and run under qemu-user
 # emulation: the NEON passes against the portable reference, bit for bit.
