@@ -2,7 +2,7 @@
 //! `avg(x)` on the same query and data: 10,000 groups, 20 M rows in memory.
 //!
 //! ```sh
-//! cargo bench --features datafusion --bench datafusion [-- ROWS GROUPS REPS]
+//! cargo bench --profile datafusion --features datafusion --bench datafusion [-- ROWS GROUPS REPS]
 //! ```
 //! The two queries alternate, so noise hits both alike; it prints the median
 //! time of each and the median of the per-round ratios. DataFusion runs on a

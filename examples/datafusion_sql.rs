@@ -1,7 +1,7 @@
 //! `exact_mean` in DataFusion SQL, next to DataFusion's own `avg`.
 //!
 //! ```sh
-//! cargo run --release --features datafusion --example datafusion_sql -- [data.arrow]
+//! cargo run --profile datafusion --features datafusion --example datafusion_sql -- [data.arrow]
 //! ```
 //! The file needs a Float32 column `x` and a column `g` to group by. Without
 //! arguments the example writes a small demonstration file first, where group
