@@ -76,11 +76,14 @@ datafusion-features:
 	@if [ -s target/df-differ.txt ]; then echo "features differ (DataFusion would build twice):"; \
 	  grep -F -f target/df-differ.txt target/df-glue.txt target/df-test.txt; exit 1; fi
 
-# Lints of the `datafusion` feature (check builds: DataFusion is checked
-# once more, apart from the optimised build that test-datafusion shares).
+# Lints of the `datafusion` feature and the glue crate. Check builds:
+# DataFusion is checked once more, apart from the optimised build that
+# test-datafusion shares; naming both packages makes clippy and rustdoc
+# resolve the same features, so they share that one check build.
+DF_PACKAGES := -p mapmean -p mapmean-datafusion-python --features mapmean/datafusion
 lint-datafusion:
-	$(CARGO) clippy $(DF_PROFILE) --features datafusion -p mapmean --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc $(DF_PROFILE) --features datafusion --no-deps -p mapmean
+	$(CARGO) clippy $(DF_PROFILE) $(DF_PACKAGES) --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc $(DF_PROFILE) $(DF_PACKAGES) --no-deps
 
 # The kernel's unit tests built for aarch64 and run under qemu-user
 # emulation: the NEON passes against the portable reference, bit for bit.

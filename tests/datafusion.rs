@@ -57,7 +57,7 @@ fn table() -> (Int64Array, Float32Array) {
     for (k, &i) in zeros.iter().enumerate() {
         x[i] = Some([3e37, 0.75, -3e37][k % 3]);
     }
-    if zeros.len() % 3 != 0 {
+    if !zeros.len().is_multiple_of(3) {
         for &i in &zeros[zeros.len() - zeros.len() % 3..] {
             g[i] = 5;
             x[i] = Some(1.0);

@@ -1,7 +1,7 @@
 //! `mapmean_datafusion._mapmean_datafusion`: mapmean's Rust `exact_mean`
 //! aggregate handed to datafusion-python through DataFusion's FFI.
 //!
-//! [`ExactMean`] exposes `__datafusion_aggregate_udf__`, which returns a
+//! `ExactMean` exposes `__datafusion_aggregate_udf__`, which returns a
 //! PyCapsule named `datafusion_aggregate_udf` around a
 //! [`FFI_AggregateUDF`]: the ABI-stable form of the Rust `AggregateUDF` that
 //! datafusion-python's `AggregateUDF.from_pycapsule` (and `udaf`) consume.

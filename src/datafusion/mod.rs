@@ -14,8 +14,8 @@
 //! integers, so the result is bitwise the same for any `target_partitions`,
 //! batch size or row order.
 //!
-//! - [`accumulator`]: the one-group [`Accumulator`](::datafusion::logical_expr::Accumulator);
-//! - [`groups`]: the [`GroupsAccumulator`](::datafusion::logical_expr::GroupsAccumulator)
+//! - [`accumulator`]: the one-group [`Accumulator`];
+//! - [`groups`]: the [`GroupsAccumulator`]
 //!   that `GROUP BY` uses, with per-group states in one flat vector.
 //!
 //! Only Float32 input is accepted: any other type (Float64, Float16,
