@@ -1,7 +1,8 @@
 # Two commands on a fresh machine with Rust and Python 3:
 #   make demo   build everything, generate a 100 M-value dataset, compare means
-#   make test   build everything, run the Rust and Python tests, and the
-#               wheel from fresh venvs (test-wheel)
+#   make test   build everything, run the Rust and Python tests, the wheel
+#               from fresh venvs (test-wheel), and the DataFusion feature and
+#               its Python glue (test-datafusion)
 # (`make test-aarch64` runs the kernel tests for aarch64 under qemu-user.)
 # Everything Python goes into .venv; nothing is installed outside it.
 
@@ -13,7 +14,7 @@ CARGO  ?= cargo
 RUST_SRC := $(shell find src python/src -name '*.rs') Cargo.toml python/Cargo.toml $(wildcard Cargo.lock)
 PY_SRC   := $(wildcard python/mapmean/*.py python/mapmean/*.pyi) pyproject.toml
 
-.PHONY: all demo test test-rust test-python test-wheel aarch64-tools test-aarch64 bench lint fmt clean fuzz valgrind
+.PHONY: all demo test test-rust test-python test-wheel test-datafusion datafusion-features lint-datafusion bench-datafusion aarch64-tools test-aarch64 bench lint fmt clean fuzz valgrind
 
 all: $(VENV)/.built target/release/mapmean
 
@@ -39,7 +40,7 @@ target/release/mapmean: $(RUST_SRC)
 demo: all
 	$(PY) examples/demo.py
 
-test: all test-rust test-python test-wheel
+test: all test-rust test-python test-wheel test-datafusion
 
 test-rust:
 	$(CARGO) test --all-targets
@@ -69,6 +70,54 @@ test-wheel: $(VENV)/.venv-ready
 	  env -u VIRTUAL_ENV PATH=$$venv/bin:/usr/bin:/bin $$venv/bin/python -I $(abspath python/wheel_check.py); \
 	done
 
+# DataFusion: the Rust `datafusion` feature (unit, integration and doc tests,
+# the example) and the mapmean-datafusion wheel (python-datafusion/), all built
+# in the cargo profile `datafusion` (target/datafusion), so DataFusion compiles
+# once per run. The Python test must run here (MAPMEAN_REQUIRE_DATAFUSION=1),
+# never skip. datafusion-features first proves that nothing builds twice.
+DF_PROFILE := --profile datafusion
+DF_SRC := $(RUST_SRC) $(shell find python-datafusion/src -name '*.rs') python-datafusion/Cargo.toml \
+  python-datafusion/pyproject.toml $(wildcard python-datafusion/python/mapmean_datafusion/*)
+
+$(VENV)/.datafusion-built: $(VENV)/.built $(DF_SRC)
+	cd python-datafusion && VIRTUAL_ENV=$(abspath $(VENV)) $(abspath $(VENV))/bin/maturin develop $(DF_PROFILE) --quiet
+	touch $@
+
+test-datafusion: datafusion-features all $(VENV)/.datafusion-built
+	$(CARGO) test $(DF_PROFILE) --features datafusion --lib datafusion::
+	$(CARGO) test $(DF_PROFILE) --features datafusion --test datafusion
+	$(CARGO) test $(DF_PROFILE) --features datafusion --doc datafusion
+	$(CARGO) run $(DF_PROFILE) --features datafusion --example datafusion_sql
+	MAPMEAN_REQUIRE_DATAFUSION=1 $(PY) -m pytest -q python/tests/test_datafusion.py
+
+# The one-build guard (no compiling): the glue wheel and the `datafusion`
+# tests must resolve every crate they share with the same features, or cargo
+# builds DataFusion twice (the `datafusion` feature carries datafusion-ffi for
+# this; python-datafusion/Cargo.toml turns on what mapmean's dev-dependencies
+# turn on). Prints the crates that differ, if any. The workspace's own crates
+# (mapmean, built with `internals` for tests) are small and left out.
+DF_TREE := --prefix none -f '{p} [{f}]' --target $(shell rustc -vV | sed -n 's/^host: //p')
+datafusion-features:
+	mkdir -p target
+	$(CARGO) tree -p mapmean-datafusion-python -e normal,build $(DF_TREE) | sed 's/ (\*)//' | grep -v ' (/' | sort -u > target/df-glue.txt
+	$(CARGO) tree -p mapmean --features datafusion -e normal,build,dev $(DF_TREE) | sed 's/ (\*)//' | grep -v ' (/' | sort -u > target/df-test.txt
+	diff target/df-glue.txt target/df-test.txt | sed -n 's/^[<>] \([^ ]*\) .*/\1/p' | sort | uniq -d > target/df-differ.txt
+	@if [ -s target/df-differ.txt ]; then echo "features differ (DataFusion would build twice):"; \
+	  grep -F -f target/df-differ.txt target/df-glue.txt target/df-test.txt; exit 1; fi
+
+# Lints of the `datafusion` feature and the glue crate (part of `make lint`).
+# Check builds: naming both packages makes clippy and rustdoc resolve the
+# same features, so they share one check build of DataFusion.
+DF_PACKAGES := -p mapmean -p mapmean-datafusion-python --features mapmean/datafusion
+lint-datafusion:
+	$(CARGO) clippy $(DF_PROFILE) $(DF_PACKAGES) --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc $(DF_PROFILE) $(DF_PACKAGES) --no-deps
+
+# exact_mean against DataFusion's own avg, GROUP BY over many groups, in an
+# optimised build (profile `datafusion-release`: a second DataFusion build).
+bench-datafusion:
+	$(CARGO) bench --profile datafusion-release --features datafusion --bench datafusion
+
 # The kernel's unit tests built for aarch64 and run under qemu-user
 # emulation: the NEON passes against the portable reference, bit for bit.
 # `aarch64-tools` adds the Rust target, and installs the cross linker, the
@@ -91,7 +140,7 @@ test-aarch64: aarch64-tools
 	  $(CARGO) test --lib --target $(AARCH64) kernel::
 	$(CARGO) clippy --lib --target $(AARCH64) -- -D warnings
 
-bench: all
+bench: all bench-datafusion
 	$(CARGO) bench --bench kernel -- --quiet
 	$(PY) benches/compare.py
 
@@ -128,9 +177,9 @@ valgrind:
 	    --quiet "$$test" --test-threads=2 || exit 1; \
 	done < target/valgrind-tests.txt
 
-lint:
+lint: lint-datafusion
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --exclude mapmean-datafusion-python --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p mapmean
 
 fmt:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import datetime
 import functools
+import json
 import math
 import mmap
 import os
@@ -1042,9 +1043,39 @@ def write_markdown(
         "",
         *streams_table(stream_rows),
         "",
+        *datafusion_section(),
     ]
     DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
     DOC_PATH.write_text("\n".join(lines))
+
+
+DATAFUSION_RESULT = ROOT / "target" / "datafusion-bench.json"
+
+
+def datafusion_section() -> list[str]:
+    """The DataFusion GROUP BY figures that `make bench-datafusion` (run by `make bench` just before
+    this script) wrote; none if it did not run."""
+    if not DATAFUSION_RESULT.exists():
+        return ["## DataFusion GROUP BY", "", "Not run: `make bench-datafusion` writes it.", ""]
+    r = json.loads(DATAFUSION_RESULT.read_text())
+    written = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(DATAFUSION_RESULT.stat().st_mtime))
+    return [
+        "## DataFusion GROUP BY",
+        "",
+        f"`SELECT g, exact_mean(x) FROM t GROUP BY g` against DataFusion's own `avg(x)` on the same query:"
+        f" {r['rows']:,} float32 rows in memory over {r['groups']:,} groups, `target_partitions` {r['partitions']},"
+        " one tokio thread, the two queries alternating"
+        f" ({r['rounds']} rounds, medians; `benches/datafusion.rs`, profile `datafusion-release`, run {written})."
+        " Target: within 3 × `avg`.",
+        "",
+        "| query | median time | × avg |",
+        "|---|---:|---:|",
+        f"| `avg(x)` | {r['avg_s']:.3f} s | 1.00 |",
+        f"| `exact_mean(x)` | {r['exact_mean_s']:.3f} s | {r['ratio']:.2f} |",
+        "",
+        "(× avg is the median of the per-round ratios.)",
+        "",
+    ]
 
 
 def write_plot(results: dict[str, DataSetResult], scaling: dict[int, dict[str, float]]) -> None:

@@ -16,6 +16,8 @@
 //! - [`engine`]: the driver that ties them together, over threads;
 //! - [`dataset`]: many sources (directories, globs) scanned and merged;
 //! - `cli` (default cargo feature `cli`): the `mapmean` command line.
+//! - `datafusion` (cargo feature `datafusion`): `exact_mean` as a DataFusion
+//!   aggregate function, `GROUP BY` included.
 //!
 //! # Example
 //!
@@ -63,6 +65,8 @@ internal_mod!(ceiling);
 #[cfg(feature = "cli")]
 pub mod cli;
 internal_mod!(column);
+#[cfg(feature = "datafusion")]
+pub mod datafusion;
 pub mod dataset;
 pub mod engine;
 internal_mod!(error);
