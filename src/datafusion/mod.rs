@@ -71,6 +71,7 @@ pub const NAME: &str = "exact_mean";
 /// # Example
 ///
 /// ```
+/// use datafusion::execution::FunctionRegistry; // for `udaf`
 /// use datafusion::prelude::SessionContext;
 ///
 /// let ctx = SessionContext::new();
@@ -86,6 +87,7 @@ pub fn exact_mean() -> AggregateUDF {
 /// # Example
 ///
 /// ```
+/// use datafusion::execution::FunctionRegistry; // for `udaf`
 /// use datafusion::prelude::SessionContext;
 ///
 /// let ctx = SessionContext::new();
