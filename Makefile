@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with Rust and Python 3:
 #   make demo   build everything, generate a 100 M-value dataset, compare means
-#   make test   build everything, run the Rust and Python tests
+#   make test   build everything, run the Rust and Python tests, and the
+#               wheel from fresh venvs (test-wheel)
 # (`make test-aarch64` runs the kernel tests for aarch64 under qemu-user.)
 # Everything Python goes into .venv; nothing is installed outside it.
 
@@ -12,7 +13,7 @@ CARGO  ?= cargo
 RUST_SRC := $(shell find src python/src -name '*.rs') Cargo.toml python/Cargo.toml $(wildcard Cargo.lock)
 PY_SRC   := $(wildcard python/mapmean/*.py python/mapmean/*.pyi) pyproject.toml
 
-.PHONY: all demo test test-rust test-python aarch64-tools test-aarch64 bench lint fmt clean fuzz valgrind
+.PHONY: all demo test test-rust test-python test-wheel aarch64-tools test-aarch64 bench lint fmt clean fuzz valgrind
 
 all: $(VENV)/.built target/release/mapmean
 
@@ -23,9 +24,13 @@ $(VENV)/.venv-ready:
 	touch $@
 
 # Builds the extension in release mode and installs the package with the
-# test and bench dependencies declared in pyproject.toml.
+# test, bench and dask dependencies declared in pyproject.toml (the tests of
+# mapmean.dask need dask and distributed).
+# An extension left by an earlier build (a per-version `.cpython-3XX-*.so`
+# beside the abi3 `.abi3.so`) would be imported first: remove it.
 $(VENV)/.built: $(VENV)/.venv-ready $(RUST_SRC) $(PY_SRC)
-	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet --extras test,bench
+	rm -f python/mapmean/_mapmean.*.so
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet --extras test,bench,dask
 	touch $@
 
 target/release/mapmean: $(RUST_SRC)
@@ -34,7 +39,7 @@ target/release/mapmean: $(RUST_SRC)
 demo: all
 	$(PY) examples/demo.py
 
-test: all test-rust test-python
+test: all test-rust test-python test-wheel
 
 test-rust:
 	$(CARGO) test --all-targets
@@ -42,6 +47,27 @@ test-rust:
 
 test-python: all
 	$(PY) -m pytest -q
+
+# The one abi3 wheel (CPython >= 3.9), built once, installed into a fresh
+# venv of each WHEEL_PYTHONS version with no Rust toolchain on PATH, and
+# checked there (package, `mapmean` console script, `python -m mapmean`);
+# `-I` keeps the source tree off sys.path.
+# numpy and pyarrow come from PyPI as wheels. An interpreter is taken from
+# pyenv if it has one, else from PATH; a missing one fails the target.
+WHEEL_PYTHONS ?= 3.9 3.12 3.13
+WHEEL_DIR     := target/wheels
+WHEEL_VENVS   := target/wheel-venvs
+test-wheel: $(VENV)/.venv-ready
+	rm -rf $(WHEEL_DIR)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin build --release --quiet --out $(WHEEL_DIR)
+	set -e; wheel=$$(ls $(WHEEL_DIR)/mapmean-*-cp39-abi3-*.whl); \
+	for v in $(WHEEL_PYTHONS); do \
+	  py=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python$$v 2>/dev/null | tail -n 1); \
+	  [ -n "$$py" ] || py=$$(command -v python$$v) || { echo "test-wheel: no python$$v" >&2; exit 1; }; \
+	  venv=$(abspath $(WHEEL_VENVS))/$$v; rm -rf $$venv; $$py -m venv $$venv; \
+	  PATH=$$venv/bin:/usr/bin:/bin $$venv/bin/python -m pip install --quiet "$$wheel"; \
+	  env -u VIRTUAL_ENV PATH=$$venv/bin:/usr/bin:/bin $$venv/bin/python -I $(abspath python/wheel_check.py); \
+	done
 
 # The kernel's unit tests built for aarch64 and run under qemu-user
 # emulation: the NEON passes against the portable reference, bit for bit.
@@ -74,7 +100,7 @@ bench: all
 # Needs a nightly toolchain if there is one; otherwise stable with
 # RUSTC_BOOTSTRAP=1 (cargo-fuzz uses -Z flags).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := ipc_file ipc_stream kernel
+FUZZ_TARGETS := ipc_file ipc_stream kernel state_bytes
 FUZZ_TOOLCHAIN := $(shell $(CARGO) +nightly --version >/dev/null 2>&1 && echo +nightly)
 CARGO_FUZZ := .tools/bin/cargo-fuzz
 

@@ -4,13 +4,15 @@ the classic C float loop, on memory-mapped Arrow IPC files.
 Run from the repository root (``make bench`` does)::
 
     .venv/bin/python benches/compare.py
+    .venv/bin/python benches/compare.py streams   # only the streams section
 
 It writes five data sets of ``2**MAPMEAN_BENCH_LOG2N`` float32 values (default
 2**28, 1 GiB each) to ``data/bench/``, computes each one's exact mean
 independently of mapmean, times every method with the page cache warm; then
 the scaling over in-memory array sizes, ``mapmean.share`` against memcpy, and
 datasets of many files (10,000 × 10,000 rows, 8 × 32 M rows) against
-pyarrow.dataset and polars.scan_ipc. It writes ``docs/benchmarks.md`` and
+pyarrow.dataset and polars.scan_ipc; streams (``RecordBatchReader`` and the CLI
+reading a pipe) against the in-memory kernel. It writes ``docs/benchmarks.md`` and
 ``docs/benchmarks.png``.
 """
 
@@ -25,6 +27,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -429,6 +432,75 @@ def bench_scaling() -> dict[int, dict[str, float]]:
         print(f"  2^{log2_size:<3} {cells}  GB/s", flush=True)
     del array
     return rows
+
+
+# --------------------------------------------------------------------------- streams
+
+
+STREAM_LOG2N = min(LOG2N, 26)  # values streamed per measurement (256 MiB at the default size)
+STREAM_BATCH_MIB = (1, 4, 16)
+STREAM_IN_MEMORY = "mapmean.mean(one array)"
+CLI_BINARY = ROOT / "target" / "release" / "mapmean"
+
+
+def _median_time(function: Callable[[], object], repeats: int = REPEATS) -> float:
+    function()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_streams() -> dict[str, tuple[float, float]]:
+    """Median seconds and ratio (in-memory time / streamed time) of mapmean
+    over a RecordBatchReader of batches of 1, 4 and 16 MiB against
+    ``mapmean.mean`` of the same values as one array; and of the CLI reading
+    an IPC stream from a pipe (``cat file | mapmean mean -``) against the CLI
+    mapping the same file."""
+    n = 1 << STREAM_LOG2N
+    print(f"\n## streams: 2^{STREAM_LOG2N} U[0,1) float32 values", flush=True)
+    values = np.random.default_rng(SEED).random(n, dtype=np.float32)
+    array = pa.array(values)
+    schema = pa.schema([("x", pa.float32())])
+    rows: dict[str, tuple[float, float]] = {}
+    base = _median_time(lambda: mapmean.mean(array))
+    rows[STREAM_IN_MEMORY] = (base, 1.0)
+    for mib in STREAM_BATCH_MIB:
+        rows_per_batch = mib << 18
+        batches = [pa.record_batch([array.slice(i, rows_per_batch)], schema=schema) for i in range(0, n, rows_per_batch)]
+        seconds = _median_time(lambda: mapmean.mean(pa.RecordBatchReader.from_batches(schema, batches), "x"))
+        rows[f"RecordBatchReader, {mib} MiB batches"] = (seconds, base / seconds)
+    if CLI_BINARY.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path = DATA_DIR / f"stream-2^{STREAM_LOG2N}.arrows"
+        mapmean.write_ipc(path, values, batch_rows=1 << 20, format="stream")
+        mapped = _median_time(lambda: subprocess.run([CLI_BINARY, "mean", path, "--format", "json"], check=True, capture_output=True))
+        rows["CLI, mapped file (4 MiB batches)"] = (mapped, 1.0)
+
+        def piped() -> None:
+            cat = subprocess.Popen(["cat", path], stdout=subprocess.PIPE)
+            subprocess.run([CLI_BINARY, "mean", "-", "--format", "json"], stdin=cat.stdout, check=True, capture_output=True)
+            cat.stdout.close()
+            cat.wait()
+
+        seconds = _median_time(piped)
+        rows["CLI, `cat file | mapmean mean -`"] = (seconds, mapped / seconds)
+        path.unlink()
+    for name, (seconds, ratio) in rows.items():
+        print(f"  {name:<40} {seconds * 1e3:9.1f} ms  {n * 4 / seconds / 1e9:6.2f} GB/s  ratio {ratio:.2f}", flush=True)
+    return rows
+
+
+def streams_table(rows: dict[str, tuple[float, float]]) -> list[str]:
+    n = 1 << STREAM_LOG2N
+    lines = ["| method | median time | GB/s | ratio |", "|---|---:|---:|---:|"]
+    lines += [
+        f"| {name} | {seconds * 1e3:.1f} ms | {n * 4 / seconds / 1e9:.2f} | {ratio:.2f} |"
+        for name, (seconds, ratio) in rows.items()
+    ]
+    return lines
 
 
 # --------------------------------------------------------------------------- shared memory: the write path
@@ -838,6 +910,7 @@ def write_markdown(
     scaling: dict[int, dict[str, float]],
     share_rates: dict[str, float],
     file_sets: dict[str, FileSetResult],
+    stream_rows: dict[str, tuple[float, float]],
     runtime: float,
 ) -> None:
     """Write docs/benchmarks.md."""
@@ -958,6 +1031,17 @@ def write_markdown(
         "",
         *file_set_targets(file_sets),
         "",
+        "## Streams",
+        "",
+        f"2^{STREAM_LOG2N} U[0,1) float32 values, consumed as a stream. `RecordBatchReader` rows: `mapmean.mean("
+        "pa.RecordBatchReader.from_batches(schema, batches))` over zero-copy slices of one array; ratio = time of"
+        f" `{STREAM_IN_MEMORY}` over the same `pyarrow.Array` / time of the stream (target ≥ 0.8 for batches of"
+        " 1 MiB and more). CLI rows: `cat file | mapmean mean - --format json` against `mapmean mean file"
+        " --format json` on the same IPC stream file (4 MiB batches, page cache warm), process start included;"
+        f" ratio = mapped time / piped time. Median of {REPEATS} runs after one warm-up.",
+        "",
+        *streams_table(stream_rows),
+        "",
     ]
     DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
     DOC_PATH.write_text("\n".join(lines))
@@ -1014,16 +1098,21 @@ def main() -> None:
     scaling = bench_scaling()
     share_rates = bench_share()
     file_sets = {fs.name: bench_file_set(fs, file_set_exact[fs.name]) for fs in FILE_SETS}
+    stream_rows = bench_streams()
     runtime = time.perf_counter() - start
     machine.append(("other processes' CPU use during the timings", other_cpu.report()))
     print(f"\nother processes' CPU use during the timings: {other_cpu.report()}", flush=True)
     print("\n## targets", flush=True)
     print("\n".join(summary_table(results)), flush=True)
     print("\n".join(file_set_targets(file_sets)), flush=True)
-    write_markdown(machine, results, scaling, share_rates, file_sets, runtime)
+    write_markdown(machine, results, scaling, share_rates, file_sets, stream_rows, runtime)
     write_plot(results, scaling)
     print(f"\nwrote {DOC_PATH.relative_to(ROOT)} and {PLOT_PATH.relative_to(ROOT)} in {runtime:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["streams"]:
+        # Only the streams section, printed (docs are not rewritten).
+        print("\n".join(streams_table(bench_streams())))
+    else:
+        main()

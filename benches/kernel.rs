@@ -106,7 +106,7 @@ fn by_isa(c: &mut Criterion) {
     let nulls = validity(n, 0.1);
     let mut group = c.benchmark_group("isa");
     group.throughput(Throughput::Bytes(4 * n as u64));
-    for isa in Isa::supported() {
+    for &isa in Isa::supported() {
         group.bench_function(format!("{isa:?} no nulls"), |b| {
             b.iter(|| black_box(run(isa, &v, None)))
         });
@@ -150,8 +150,8 @@ fn moments(c: &mut Criterion) {
         group.bench_function(format!("{shape:?} moments"), |b| {
             b.iter(|| {
                 let mut state = MomentsState::default();
-                state.update_values(&v, None);
-                black_box(state)
+                let fits = state.update_values(&v, None);
+                black_box((state, fits))
             })
         });
     }
@@ -159,8 +159,8 @@ fn moments(c: &mut Criterion) {
     group.bench_function("Offset moments 10% null", |b| {
         b.iter(|| {
             let mut state = MomentsState::default();
-            state.update_values(&v, Some(Validity::from_nulls(&nulls)));
-            black_box(state)
+            let fits = state.update_values(&v, Some(Validity::from_nulls(&nulls)));
+            black_box((state, fits))
         })
     });
     group.finish();

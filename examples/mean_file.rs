@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Arc::new(Float32Array::from(values)) as _,
             )])?;
             let file = std::fs::File::create(&path)?;
-            write_batches(file, &batch.schema(), &[batch], IpcFormat::File)?;
+            write_batches(file, &path, &batch.schema(), &[batch], IpcFormat::File)?;
             println!("wrote {}", path.display());
             path
         }

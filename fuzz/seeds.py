@@ -52,7 +52,7 @@ def write(table: pa.Table, stream: bool, compression: str | None) -> bytes:
 
 
 def main(out: Path) -> None:
-    for target in ("ipc_file", "ipc_stream", "kernel"):
+    for target in ("ipc_file", "ipc_stream", "kernel", "state_bytes"):
         (out / target).mkdir(parents=True, exist_ok=True)
     for name, table in tables().items():
         for compression in (None, "lz4", "zstd"):
@@ -73,6 +73,16 @@ def main(out: Path) -> None:
             head = struct.pack("<BBH", offset, has_bitmap, len(v))
             data = head + v.tobytes() + bytes([0b1011_0110, 0xFF, 0x00])
             (out / "kernel" / f"seed-{name}-{offset}-{has_bitmap}").write_bytes(data)
+
+    # State bytes (docs/state-format.md): an empty state, one with a sum and
+    # special counts, one at the bound (2 * f32::MAX over two values).
+    for name, counts, units in (
+        ("empty", (0, 0, 0, 0, 0), 0),
+        ("mixed", (5, 2, 1, 1, 0), -(7 << 148)),
+        ("bound", (2, 0, 0, 0, 0), 2 * ((1 << 24) - 1) << 253),
+    ):
+        state = b"MMst" + struct.pack("<HH5Q", 1, 0, *counts) + units.to_bytes(48, "little", signed=True)
+        (out / "state_bytes" / f"seed-{name}").write_bytes(state)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,9 @@
 //! decoded, and the rules for choosing a column by name.
 
 use arrow_array::Float32Array;
-use arrow_schema::Schema;
+use arrow_schema::{DataType, Schema};
 
 use crate::error::{Error, Result};
-use crate::ipc::is_float32;
 
 /// One named Float32 column as a list of arrays (record batches' columns,
 /// chunks of a chunked array), each possibly sliced and with nulls.
@@ -104,6 +103,11 @@ pub fn resolve_column(schema: &Schema, name: Option<&str>, source_name: &str) ->
         });
     }
     Ok(index)
+}
+
+/// Whether `data_type` is one mapmean computes on.
+pub(crate) fn is_float32(data_type: &DataType) -> bool {
+    *data_type == DataType::Float32
 }
 
 /// `"a: Int64, b: Float32"`, or `"none"`.

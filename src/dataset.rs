@@ -6,7 +6,8 @@
 //! mapping per worker at a time (a mapping is released as soon as its source
 //! is done, and no file descriptor outlives `mmap`), so 10,000 files need no
 //! more than the default descriptor limit; [`combine`] merges them into
-//! rows — per column, or per (source, column).
+//! rows — per column, or per (source, column). Standard input (`-`) and
+//! pipes are sources too, read as streams ([`crate::source::pipe`]).
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
@@ -15,12 +16,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use crate::engine::{accumulate_arrays, with_threads};
+use crate::engine::{accumulate_arrays, accumulate_stream, with_threads};
 use crate::error::{catch_panic, Error, Result};
+use crate::ipc::stream::IpcStreamReader;
 use crate::ipc::IpcData;
 use crate::kernel::Accumulate;
 use crate::results::ResultRow;
-use crate::source::Source;
+use crate::source::{pipe, Source};
 use crate::MeanState;
 
 /// File extensions taken from directories.
@@ -60,7 +62,7 @@ pub fn expand(specs: &[OsString]) -> Result<Vec<PathBuf>> {
     for spec in specs {
         let text = spec.to_str();
         let path = Path::new(spec);
-        if text.is_some_and(|t| t.starts_with(crate::source::shm::SCHEME)) || path.is_file() {
+        if text.is_some_and(|t| t.starts_with(crate::source::SHM_SCHEME)) || path.is_file() {
             push(path.to_path_buf(), &mut out);
         } else if path.is_dir() {
             let mut files = Vec::new();
@@ -165,7 +167,7 @@ pub struct Scan<S = MeanState> {
 /// for (i, values) in [vec![3e37_f32, 0.75], vec![-3e37]].into_iter().enumerate() {
 ///     let path = dir.path().join(format!("part-{i}.arrow"));
 ///     let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(values)) as _)])?;
-///     write_batches(std::fs::File::create(&path)?, &batch.schema(), &[batch], IpcFormat::File)?;
+///     write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
 ///     paths.push(path);
 /// }
 /// let scanned = scan(&paths, None, None, OnError::Stop, &|| {})?;
@@ -202,7 +204,7 @@ pub fn scan(
 /// # let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("data.arrow");
 /// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 3.0])) as _)])?;
-/// write_batches(std::fs::File::create(&path)?, &batch.schema(), &[batch], IpcFormat::File)?;
+/// write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
 /// let scanned = scan_as::<MomentsState>(&[path], None, None, OnError::Stop, &|| {})?;
 /// let rows = combine(&scanned.states, false)?;
 /// assert_eq!(rows[0].state.variance(), Some(1.0));
@@ -246,17 +248,14 @@ pub fn scan_as<S: Accumulate>(
 
 /// The states of one source; runs on the caller's thread pool.
 fn scan_source<S: Accumulate>(path: &Path, columns: Option<&[String]>) -> Result<SourceStates<S>> {
+    if pipe::is_stream(path.as_os_str()) {
+        return scan_stream(path, columns);
+    }
     let source = Source::open(path)?;
     let data = IpcData::open(source.buffer().clone(), source.name())?;
     let names: Vec<String> = match columns {
         Some(columns) => columns.to_vec(),
-        None => data
-            .schema()
-            .fields()
-            .iter()
-            .filter(|f| crate::ipc::is_float32(f.data_type()))
-            .map(|f| f.name().clone())
-            .collect(),
+        None => float32_names(data.schema()),
     };
     let columns = names
         .into_iter()
@@ -272,6 +271,33 @@ fn scan_source<S: Accumulate>(path: &Path, columns: Option<&[String]>) -> Result
     })
 }
 
+/// The states of a source read as a stream (standard input, a pipe), one
+/// pass for all its columns, in bounded memory.
+fn scan_stream<S: Accumulate>(path: &Path, columns: Option<&[String]>) -> Result<SourceStates<S>> {
+    let (name, reader) = pipe::open_stream(path.as_os_str())?;
+    let reader = IpcStreamReader::new(reader, &name)?;
+    let names = match columns {
+        Some(columns) => columns.to_vec(),
+        None => float32_names(reader.schema()),
+    };
+    let batches = reader.float32_columns(&names)?;
+    // Nested in the pool that runs the scan: rayon shares its threads.
+    let states = accumulate_stream(names.len(), batches, None)?;
+    Ok(SourceStates {
+        source: name,
+        columns: names.into_iter().zip(states).collect(),
+    })
+}
+
+fn float32_names(schema: &arrow_schema::Schema) -> Vec<String> {
+    schema
+        .fields()
+        .iter()
+        .filter(|f| crate::column::is_float32(f.data_type()))
+        .map(|f| f.name().clone())
+        .collect()
+}
+
 /// Rows from per-source states: one per column over all sources (states
 /// merged exactly, so the result equals that of the concatenation), or with
 /// `by_source`, one per (source, column). Without `by_source`, the columns
@@ -279,8 +305,8 @@ fn scan_source<S: Accumulate>(path: &Path, columns: Option<&[String]>) -> Result
 ///
 /// # Errors
 ///
-/// [`Error::InvalidArgument`] if the sources share no column, or if merging
-/// overflows a count.
+/// [`Error::InvalidArgument`] if the sources share no column;
+/// [`Error::StateOverflow`] if merging overflows a count.
 pub fn combine<S: Accumulate>(
     states: &[SourceStates<S>],
     by_source: bool,
@@ -322,7 +348,7 @@ pub fn combine<S: Accumulate>(
     for s in states {
         for row in &mut rows {
             if let Some((_, state)) = s.columns.iter().find(|(n, _)| *n == row.column) {
-                row.state.merge_exact(state)?;
+                row.state.merge(state)?;
             }
         }
     }

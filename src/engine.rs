@@ -6,20 +6,23 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_array::Float32Array;
 use rayon::prelude::*;
 
+use crate::column::resolve_column;
 use crate::column::Float32Column;
 use crate::error::{catch_panic, Error, Result};
+use crate::ipc::stream::IpcStreamReader;
 use crate::ipc::IpcData;
 use crate::kernel::{validity_of, Accumulate, MeanState, MomentsState, Validity};
-use crate::source::{guard, Source};
+use crate::source::{guard, pipe, Source};
 
 /// Values per task: 4 MiB of `f32`, large enough that scheduling costs
 /// nothing, small enough to balance two to a few dozen threads.
-pub const TASK_LEN: usize = 1 << 20;
+pub(crate) const TASK_LEN: usize = 1 << 20;
 
 /// Computes the [`MeanState`] of `chunks` on `threads` threads (`None`: all
 /// cores, through rayon's global pool).
@@ -95,7 +98,7 @@ pub fn accumulate_arrays<S: Accumulate>(
 pub type Part<'a> = (&'a [f32], Option<Validity<'a>>);
 
 /// Computes the [`MeanState`] of `parts` on `threads` threads (`None`: all
-/// cores), splitting each part into tasks of [`TASK_LEN`] values.
+/// cores), splitting each part into tasks of 2^20 values.
 ///
 /// # Errors
 ///
@@ -115,8 +118,8 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
 }
 
 /// Computes any [`Accumulate`] state of `parts` on `threads` threads
-/// (`None`: all cores), splitting each part into tasks of [`TASK_LEN`]
-/// values and merging their states exactly.
+/// (`None`: all cores), splitting each part into tasks of 2^20 values
+/// and merging their states exactly.
 ///
 /// # Errors
 ///
@@ -147,11 +150,11 @@ pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize
             .par_iter()
             .map(|&(values, validity)| {
                 let mut state = S::default();
-                state.update_values(values, validity);
+                state.update_values(values, validity)?;
                 Ok(state)
             })
             .try_reduce(S::default, |mut a, b| {
-                a.merge_exact(&b)?;
+                a.merge(&b)?;
                 Ok(a)
             })
     };
@@ -168,6 +171,170 @@ pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize
     Ok(state)
 }
 
+/// Values of a stream gathered before the engine runs them: 16 MiB of `f32`,
+/// four tasks of `TASK_LEN` (2^20 values), so that streams of small batches still keep
+/// every thread busy while memory stays a few batches.
+pub const STREAM_GROUP_LEN: usize = 4 * TASK_LEN;
+
+/// Streamed batches waiting between the thread that reads them and the one
+/// that computes (each side also holds the batch it works on).
+const STREAM_QUEUE: usize = 2;
+
+/// Computes the states of `columns` columns over a stream of batches, each
+/// batch one array per column, in bounded memory: a reader thread pulls
+/// batches from `batches` while the engine computes on earlier ones, and a
+/// batch is dropped as soon as its values are in the states. Batches are
+/// gathered into groups of at least [`STREAM_GROUP_LEN`] values and each group
+/// is split into tasks as [`state_of_parts`] does, so large batches and runs
+/// of small ones both use `threads` threads (`None`: all cores). The result
+/// is bitwise that of [`state_of_arrays`] over the concatenation.
+///
+/// # Errors
+///
+/// The first error the stream yields (nothing is returned for the batches
+/// before it: there is no partial result); [`Error::InvalidArgument`] if a
+/// batch does not have `columns` arrays or `threads` is `Some(0)`; a panic
+/// in `batches` as [`Error::Internal`].
+///
+/// # Example
+///
+/// ```
+/// use arrow_array::Float32Array;
+/// use mapmean::engine::state_of_stream;
+/// let batches = (0..1000).map(|i| Ok(vec![Float32Array::from(vec![i as f32, 0.5])]));
+/// let states = state_of_stream(1, batches, None)?;
+/// assert_eq!(states[0].count, 2000);
+/// assert_eq!(states[0].finish(), Some((999.0 * 1000.0 / 2.0 + 500.0) / 2000.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn state_of_stream<I>(
+    columns: usize,
+    batches: I,
+    threads: Option<usize>,
+) -> Result<Vec<MeanState>>
+where
+    I: IntoIterator<Item = Result<Vec<Float32Array>>>,
+    I::IntoIter: Send,
+{
+    accumulate_stream(columns, batches, threads)
+}
+
+/// The [`MomentsState`]s of `columns` columns over a stream of batches, as
+/// [`state_of_stream`] computes their [`MeanState`]s: in bounded memory,
+/// bitwise that of [`moments_of_arrays`] over the concatenation.
+///
+/// # Errors
+///
+/// As [`state_of_stream`].
+///
+/// # Example
+///
+/// ```
+/// use arrow_array::Float32Array;
+/// use mapmean::engine::moments_of_stream;
+/// let batches = (0..1000).map(|_| Ok(vec![Float32Array::from(vec![3e7 + 1.0, 3e7 + 3.0])]));
+/// let states = moments_of_stream(1, batches, None)?;
+/// assert_eq!(states[0].variance(), Some(1.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn moments_of_stream<I>(
+    columns: usize,
+    batches: I,
+    threads: Option<usize>,
+) -> Result<Vec<MomentsState>>
+where
+    I: IntoIterator<Item = Result<Vec<Float32Array>>>,
+    I::IntoIter: Send,
+{
+    accumulate_stream(columns, batches, threads)
+}
+
+/// Any [`Accumulate`] state of `columns` columns over a stream of batches,
+/// as [`state_of_stream`].
+///
+/// # Errors
+///
+/// As [`state_of_stream`].
+///
+/// # Example
+///
+/// ```
+/// use arrow_array::Float32Array;
+/// use mapmean::{engine::accumulate_stream, MomentsState};
+/// let batches = [Ok(vec![Float32Array::from(vec![1.0, 2.0])])];
+/// let states: Vec<MomentsState> = accumulate_stream(1, batches, None)?;
+/// assert_eq!(states[0].sum(), Some(3.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn accumulate_stream<S, I>(columns: usize, batches: I, threads: Option<usize>) -> Result<Vec<S>>
+where
+    S: Accumulate,
+    I: IntoIterator<Item = Result<Vec<Float32Array>>>,
+    I::IntoIter: Send,
+{
+    if threads == Some(0) {
+        return Err(Error::InvalidArgument("threads must be at least 1".into()));
+    }
+    let batches = batches.into_iter();
+    let (sender, receiver) = std::sync::mpsc::sync_channel(STREAM_QUEUE);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut batches = batches;
+            loop {
+                let next = catch_panic(|| Ok(batches.next())).transpose();
+                let Some(next) = next else { break };
+                // An error ends the stream; so does a consumer that stopped.
+                let last = next.is_err();
+                let next = next.and_then(|n| n);
+                if sender.send(next).is_err() || last {
+                    break;
+                }
+            }
+        });
+        let mut states = vec![S::default(); columns];
+        let mut group: Vec<Vec<Float32Array>> = Vec::new();
+        let mut group_len = 0;
+        for batch in receiver {
+            let batch: Vec<Float32Array> = batch?;
+            if batch.len() != columns {
+                return Err(Error::InvalidArgument(format!(
+                    "a streamed batch has {} columns, expected {columns}",
+                    batch.len()
+                )));
+            }
+            group_len += batch.first().map_or(0, |a| a.len());
+            group.push(batch);
+            if group_len >= STREAM_GROUP_LEN {
+                merge_group(&mut states, &group, threads)?;
+                group.clear();
+                group_len = 0;
+            }
+        }
+        merge_group(&mut states, &group, threads)?;
+        Ok(states)
+    })
+}
+
+/// Adds the states of a group of streamed batches to `states`, column by
+/// column.
+fn merge_group<S: Accumulate>(
+    states: &mut [S],
+    group: &[Vec<Float32Array>],
+    threads: Option<usize>,
+) -> Result<()> {
+    if group.is_empty() {
+        return Ok(());
+    }
+    for (c, state) in states.iter_mut().enumerate() {
+        let parts: Vec<Part<'_>> = group
+            .iter()
+            .map(|batch| (&batch[c].values()[..], validity_of(&batch[c])))
+            .collect();
+        state.merge(&accumulate_parts(&parts, threads)?)?;
+    }
+    Ok(())
+}
+
 /// Runs `f` on a pool of `threads` threads (`None`: rayon's global pool, one
 /// thread per core). Pools are built once per size and kept.
 ///
@@ -175,7 +342,10 @@ pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize
 ///
 /// [`Error::InvalidArgument`] if `threads` is `Some(0)` or the pool cannot
 /// be started.
-pub fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> Result<T> {
+pub(crate) fn with_threads<T: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> T + Send,
+) -> Result<T> {
     match threads {
         None => Ok(f()),
         Some(n) => Ok(pool(n)?.install(f)),
@@ -207,7 +377,9 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
 
 /// The state of a column of an Arrow IPC file or stream at `path` (or of
 /// the shared-memory segment `shm://NAME`), read through a memory map
-/// without copying.
+/// without copying. A path that cannot be mapped (`-` for standard input, a
+/// FIFO, a character device; see [`pipe::is_stream`]) is read as an IPC
+/// stream with [`state_of_ipc_stream`].
 ///
 /// # Errors
 ///
@@ -228,7 +400,7 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
 /// let path = dir.path().join("data.arrow");
 /// let values = Float32Array::from(vec![3e37, 0.75, -3e37]);
 /// let batch = RecordBatch::try_from_iter([("x", Arc::new(values) as _)])?;
-/// write_batches(std::fs::File::create(&path)?, &batch.schema(), &[batch], IpcFormat::File)?;
+/// write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
 ///
 /// let state = mapmean::engine::state_of_file(&path, Some("x"), None)?;
 /// assert_eq!(state.finish(), Some(0.25));
@@ -243,7 +415,8 @@ pub fn state_of_file(
 }
 
 /// The [`MomentsState`] of a column of an Arrow IPC file or stream at
-/// `path` (or of the segment `shm://NAME`), as [`state_of_file`].
+/// `path` (or of the segment `shm://NAME`, or a stream such as `-`), as
+/// [`state_of_file`].
 ///
 /// # Errors
 ///
@@ -259,7 +432,7 @@ pub fn state_of_file(
 /// # let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("data.arrow");
 /// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 3.0])) as _)])?;
-/// write_batches(std::fs::File::create(&path)?, &batch.schema(), &[batch], IpcFormat::File)?;
+/// write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
 /// let state = mapmean::engine::moments_of_file(&path, Some("x"), None)?;
 /// assert_eq!(state.stddev(), Some(1.0));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -272,18 +445,110 @@ pub fn moments_of_file(
     accumulate_file(path, column, threads)
 }
 
-/// Any [`Accumulate`] state of a column of the source at `path`.
+/// Any [`Accumulate`] state of a column of the source at `path`, as
+/// [`state_of_file`].
 ///
 /// # Errors
 ///
 /// As [`state_of_file`].
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Float32Array, RecordBatch};
+/// use mapmean::{engine::accumulate_file, ipc::{write::write_batches, IpcFormat}, MeanState};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("data.arrow");
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 2.0])) as _)])?;
+/// write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
+/// let state: MeanState = accumulate_file(&path, None, None)?;
+/// assert_eq!(state.finish(), Some(1.5));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn accumulate_file<S: Accumulate>(
     path: impl AsRef<OsStr>,
     column: Option<&str>,
     threads: Option<usize>,
 ) -> Result<S> {
+    let path = path.as_ref();
+    if pipe::is_stream(path) {
+        let (name, reader) = pipe::open_stream(path)?;
+        return accumulate_ipc_stream(reader, &name, column, threads);
+    }
     let column = open_column(path, column)?;
     accumulate_arrays(column.chunks(), threads)
+}
+
+/// The state of a column of the Arrow IPC stream read from `reader`,
+/// incrementally, in memory bounded by a few batches (see
+/// [`state_of_stream`]). `source_name` names the stream in errors.
+///
+/// # Errors
+///
+/// As [`IpcStreamReader::new`] and [`IpcStreamReader::float32_columns`];
+/// [`Error::AmbiguousColumn`] if `column` is `None` and the stream has not
+/// exactly one column; [`Error::Corrupt`] or [`Error::Io`] if the stream
+/// fails part-way (no partial result).
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Float32Array, RecordBatch};
+/// use mapmean::ipc::{write::write_batches, IpcFormat};
+///
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![3e37, 0.75, -3e37])) as _)])?;
+/// let mut bytes = Vec::new();
+/// write_batches(&mut bytes, "memory", &batch.schema(), &[batch.clone(), batch], IpcFormat::Stream)?;
+///
+/// let state = mapmean::engine::state_of_ipc_stream(&bytes[..], "memory", None, None)?;
+/// assert_eq!(state.finish(), Some(0.25));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn state_of_ipc_stream(
+    reader: impl Read + Send,
+    source_name: &str,
+    column: Option<&str>,
+    threads: Option<usize>,
+) -> Result<MeanState> {
+    accumulate_ipc_stream(reader, source_name, column, threads)
+}
+
+/// Any [`Accumulate`] state of a column of the Arrow IPC stream read from
+/// `reader`, as [`state_of_ipc_stream`].
+///
+/// # Errors
+///
+/// As [`state_of_ipc_stream`].
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Float32Array, RecordBatch};
+/// use mapmean::{engine::accumulate_ipc_stream, ipc::{write::write_batches, IpcFormat}, MomentsState};
+///
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 3.0])) as _)])?;
+/// let mut bytes = Vec::new();
+/// write_batches(&mut bytes, "memory", &batch.schema(), &[batch.clone(), batch], IpcFormat::Stream)?;
+/// let state: MomentsState = accumulate_ipc_stream(&bytes[..], "memory", None, None)?;
+/// assert_eq!(state.variance(), Some(1.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn accumulate_ipc_stream<S: Accumulate>(
+    reader: impl Read + Send,
+    source_name: &str,
+    column: Option<&str>,
+    threads: Option<usize>,
+) -> Result<S> {
+    let reader = IpcStreamReader::new(reader, source_name)?;
+    let index = resolve_column(reader.schema(), column, source_name)?;
+    let name = reader.schema().field(index).name().clone();
+    let batches = reader.float32_columns(&[name])?;
+    let states = accumulate_stream(1, batches, threads)?;
+    Ok(states.into_iter().next().unwrap_or_default())
 }
 
 /// Maps the file at `path` (or the segment `shm://NAME`) and decodes
@@ -337,6 +602,70 @@ mod tests {
         let whole = moments_of_arrays(&[Float32Array::from(values)], None).unwrap();
         assert_eq!(whole, one);
         assert_eq!(whole.mean, state_of_arrays(&chunks, Some(3)).unwrap());
+    }
+
+    #[test]
+    fn a_stream_gives_the_moments_of_its_concatenation_bit_for_bit() {
+        let values: Vec<Option<f32>> = (0..STREAM_GROUP_LEN + TASK_LEN / 2)
+            .map(|i| (i % 7 != 0).then(|| 3e7 + ((i as f32) * 0.37).cos() * 100.0))
+            .collect();
+        let whole = moments_of_arrays(&[Float32Array::from(values.clone())], Some(1)).unwrap();
+        for batch_len in [4096, 3 * TASK_LEN] {
+            let batches = values
+                .chunks(batch_len)
+                .map(|c| Ok(vec![Float32Array::from(c.to_vec())]));
+            let states = moments_of_stream(1, batches, Some(2)).unwrap();
+            assert_eq!(states, vec![whole], "batches of {batch_len}");
+        }
+    }
+
+    #[test]
+    fn a_stream_gives_the_state_of_its_concatenation_bit_for_bit() {
+        let values: Vec<Option<f32>> = (0..STREAM_GROUP_LEN + 3 * TASK_LEN / 2)
+            .map(|i| {
+                (i % 11 != 0).then(|| ((i as f32) * 0.37).cos() * 10f32.powi((i % 40) as i32 - 20))
+            })
+            .collect();
+        let whole = state_of_arrays(&[Float32Array::from(values.clone())], None).unwrap();
+        for batch_len in [1000, TASK_LEN / 3, 3 * TASK_LEN] {
+            let batches = values.chunks(batch_len).map(|c| {
+                Ok(vec![
+                    Float32Array::from(c.to_vec()),
+                    Float32Array::from(c.to_vec()),
+                ])
+            });
+            let states = state_of_stream(2, batches, Some(3)).unwrap();
+            assert_eq!(states, vec![whole; 2], "batches of {batch_len}");
+        }
+    }
+
+    #[test]
+    fn a_stream_that_fails_part_way_gives_its_error_and_no_state() {
+        let batches = (0..100).map(|i| {
+            if i == 60 {
+                Err(Error::InvalidArgument("batch 60 is bad".into()))
+            } else {
+                Ok(vec![Float32Array::from(vec![1.0; 10])])
+            }
+        });
+        let err = state_of_stream(1, batches, None).unwrap_err();
+        assert!(err.to_string().contains("batch 60 is bad"));
+    }
+
+    #[test]
+    fn a_panicking_stream_is_an_internal_error() {
+        let batches = (0..3).map(|i| {
+            assert!(i < 2, "the producer broke");
+            Ok(vec![Float32Array::from(vec![1.0])])
+        });
+        let err = state_of_stream(1, batches, None).unwrap_err();
+        assert!(matches!(err, Error::Internal(m) if m.contains("the producer broke")));
+    }
+
+    #[test]
+    fn an_empty_stream_has_empty_states() {
+        let states = state_of_stream(2, std::iter::empty(), None).unwrap();
+        assert_eq!(states, vec![MeanState::default(); 2]);
     }
 
     #[test]

@@ -79,11 +79,42 @@ pub enum Error {
     },
 
     /// The source was truncated (by another process) while it was mapped and
-    /// being read; what was read is discarded. See [`crate::source::guard`].
+    /// being read; what was read is discarded.
     #[error("{source_name}: the source was truncated while it was being read; no result (open it again to read its new contents)")]
     Truncated {
         /// The file path or `shm://NAME`.
         source_name: String,
+    },
+
+    /// Bytes given to [`MeanState::from_bytes`](crate::MeanState::from_bytes)
+    /// (or a state checked by [`MeanState::validate`](crate::MeanState::validate))
+    /// are not a state that mapmean can have written: wrong length, unknown
+    /// format version, counts that contradict each other or a sum no data of
+    /// that many values can have. See `docs/state-format.md`.
+    #[error("not a valid mean state: {reason}")]
+    InvalidState {
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+
+    /// Adding two states (or new values to a state) would take one of its
+    /// counts past `u64::MAX`; the state is left unchanged.
+    #[error("merging the mean states would overflow {field} (more than 2^64 - 1)")]
+    StateOverflow {
+        /// The count that would overflow: `count`, `null_count`,
+        /// `nan_count`, `pos_inf_count`, `neg_inf_count`, or the rows in
+        /// all, `count + null_count`.
+        field: &'static str,
+    },
+
+    /// A stream of batches (an Arrow C stream, a pipe) failed part-way;
+    /// what was read before is discarded.
+    #[error("{source_name}: the stream failed part-way, no result: {message}")]
+    Stream {
+        /// The stream (`-`, a path, or `Arrow data`).
+        source_name: String,
+        /// The producer's error.
+        message: String,
     },
 
     /// An argument is out of its range.

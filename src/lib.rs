@@ -14,7 +14,8 @@
 //!   (update / merge / finish), with no I/O;
 //! - [`results`]: states as an Arrow `RecordBatch`;
 //! - [`engine`]: the driver that ties them together, over threads;
-//! - [`dataset`]: many sources (directories, globs) scanned and merged.
+//! - [`dataset`]: many sources (directories, globs) scanned and merged;
+//! - `cli` (default cargo feature `cli`): the `mapmean` command line.
 //!
 //! # Example
 //!
@@ -24,17 +25,47 @@
 //!
 //! let values = Float32Array::from(vec![3e37, 0.75, -3e37]);
 //! let mut state = MeanState::default();
-//! state.update(&values);
+//! state.update(&values)?;
 //! assert_eq!(state.finish(), Some(0.25)); // f32 and f64 sums both say 0.0
+//! # Ok::<(), mapmean::Error>(())
 //! ```
+//!
+//! # Cargo features
+//!
+//! - `internals` (off by default): makes the stages' internals public (the
+//!   block kernel and its per-instruction-set dispatch, the scalar
+//!   reference, the read-bandwidth ceiling, the mapping guard, the panic
+//!   boundaries), for mapmean's own benchmarks, fuzz targets and Python
+//!   bindings. No stability promise; nothing safe is unsound with it on.
+//!   The public API without it is listed in `tests/public-api.txt`.
 
 #![warn(missing_docs)]
 
-pub mod ceiling;
-pub mod column;
+/// Declares a module that is public with the `internals` cargo feature and
+/// private to the crate without it.
+///
+/// The feature exists for mapmean's own benchmarks, fuzz targets and Python
+/// bindings, which reach into the stages; it carries no stability promise.
+/// Everything safe stays sound with it on (see `kernel::arch`).
+macro_rules! internal_mod {
+    ($(#[$attr:meta])* $name:ident) => {
+        $(#[$attr])*
+        #[cfg(feature = "internals")]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(feature = "internals"))]
+        #[allow(dead_code, unused_imports)]
+        pub(crate) mod $name;
+    };
+}
+
+internal_mod!(ceiling);
+#[cfg(feature = "cli")]
+pub mod cli;
+internal_mod!(column);
 pub mod dataset;
 pub mod engine;
-pub mod error;
+internal_mod!(error);
 pub mod ipc;
 pub mod kernel;
 pub mod results;

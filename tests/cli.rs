@@ -100,9 +100,14 @@ fn errors_are_one_line_and_exit_non_zero() {
         let (ok, out, err) = mapmean(&args);
         assert!(!ok, "{args:?}");
         assert!(out.is_empty(), "{args:?}: partial output {out}");
+        // Exactly one line, which says what failed: never empty.
         assert!(
-            err.starts_with("error: ") && !err.contains("panicked"),
-            "{args:?}: {err}"
+            err.starts_with("error: ")
+                && err.len() > "error: \n".len()
+                && err.ends_with('\n')
+                && err.lines().count() == 1
+                && !err.contains("panicked"),
+            "{args:?}: {err:?}"
         );
     }
 }
@@ -126,8 +131,11 @@ fn shared_memory_segments_are_sources() {
         out.trim(),
         r#"{"column":"x","count":3,"null_count":1,"nan_count":0,"mean":0.25}"#
     );
-    let (ok, _, err) = mapmean(&["mean", &uri]);
-    assert!(!ok && err.starts_with("error: shm://"), "{err}");
+    let (ok, out, err) = mapmean(&["mean", &uri]);
+    assert!(
+        !ok && out.is_empty() && err.starts_with("error: shm://"),
+        "{err}"
+    );
 }
 
 #[test]

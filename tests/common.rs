@@ -30,12 +30,12 @@ pub fn batch(x: Float32Array) -> RecordBatch {
 
 pub fn write(path: &Path, batches: &[RecordBatch], format: IpcFormat) {
     let file = std::fs::File::create(path).unwrap();
-    write_batches(file, &batches[0].schema(), batches, format).unwrap();
+    write_batches(file, path, &batches[0].schema(), batches, format).unwrap();
 }
 
 /// Bytes of an IPC file or stream holding `batches`.
 pub fn bytes(batches: &[RecordBatch], format: IpcFormat) -> Vec<u8> {
     let mut out = Vec::new();
-    write_batches(&mut out, &batches[0].schema(), batches, format).unwrap();
+    write_batches(&mut out, "memory", &batches[0].schema(), batches, format).unwrap();
     out
 }

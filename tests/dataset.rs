@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use arrow_array::Float32Array;
 use common::{batch, sample, write};
 use mapmean::dataset::{combine, expand, scan, OnError};
@@ -97,6 +95,8 @@ fn keep_going_reports_every_failure_and_keeps_the_rest() {
     assert!(scanned.failures[1].to_string().contains("missing.arrow"));
 }
 
+// Runs the `mapmean` binary, which the `cli` feature builds.
+#[cfg(feature = "cli")]
 #[test]
 fn ten_thousand_files_under_a_low_descriptor_limit() {
     let dir = tempfile::tempdir().unwrap();
@@ -112,7 +112,11 @@ fn ten_thousand_files_under_a_low_descriptor_limit() {
         env!("CARGO_BIN_EXE_mapmean"),
         dir.path().display()
     );
-    let out = Command::new("bash").arg("-c").arg(script).output().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -86,7 +86,7 @@ pub fn check_kernel(data: &[u8]) {
 
     let mut want = MeanState::default();
     reference::update(&mut want, &values, validity);
-    for isa in Isa::supported() {
+    for &isa in Isa::supported() {
         let mut got = MeanState::default();
         blocks::update_with(isa, &mut got, &values, validity);
         assert_eq!(got, want, "{isa:?}");
@@ -102,7 +102,8 @@ pub fn check_kernel(data: &[u8]) {
     let mut b = MeanState::default();
     let rest_validity = validity.map(|v| v.shifted(cut));
     blocks::update_with(Isa::detect(), &mut b, &values[cut..], rest_validity);
-    a.merge(&b);
+    // Two parts of one input hold fewer than 2^64 rows: the merge succeeds.
+    assert!(a.merge(&b).is_ok());
     assert_eq!(a, want);
 }
 
@@ -111,4 +112,23 @@ pub fn check_kernel(data: &[u8]) {
 /// A panic that escapes still aborts: the harness catches it and aborts.
 pub fn quiet_caught_panics() {
     std::panic::set_hook(Box::new(|_| {}));
+}
+
+/// The state_bytes target: arbitrary bytes read as a [`MeanState`]. Accepted
+/// bytes must be exactly the `to_bytes` of a state that validates, and merging
+/// such a state with itself must either succeed with a valid state or fail
+/// leaving it unchanged (never a wrapped count or sum).
+pub fn read_state(data: &[u8]) {
+    let Ok(mut state) = MeanState::from_bytes(data) else {
+        return;
+    };
+    assert_eq!(state.to_bytes().as_slice(), data);
+    assert!(state.validate().is_ok());
+    let _ = state.finish();
+    let copy = state;
+    match state.merge(&copy) {
+        Ok(()) => assert!(state.validate().is_ok()),
+        Err(Error::StateOverflow { .. }) => assert_eq!(state, copy),
+        Err(e) => panic!("a merge failed with {e}"),
+    }
 }

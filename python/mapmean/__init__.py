@@ -17,9 +17,10 @@ Examples
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
-from typing import Any, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, BinaryIO, Literal, Mapping, Optional, Protocol, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
@@ -48,8 +49,33 @@ __version__: str = _mapmean.__version__
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+class ArrowArrayExportable(Protocol):
+    """An object with the Arrow PyCapsule array interface."""
+
+    def __arrow_c_array__(self, requested_schema: Optional[object] = None) -> tuple[object, object]: ...
+
+
+class ArrowStreamExportable(Protocol):
+    """An object with the Arrow PyCapsule stream interface (a ``RecordBatchReader``,
+    a DuckDB relation, a polars frame, ...): consumed batch by batch."""
+
+    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object: ...
+
+
+#: What :func:`mean` and :func:`mean_state` accept.
+Source = Union[
+    PathLike,
+    "SharedTable",
+    np.ndarray,
+    ArrowArrayExportable,
+    ArrowStreamExportable,
+    BinaryIO,
+    pa.NativeFile,
+]
+
+
 def mean(
-    source: Any,
+    source: Source,
     column: Optional[str] = None,
     *,
     skip_nulls: bool = True,
@@ -70,7 +96,14 @@ def mean(
         - any object with the Arrow PyCapsule interface
           (``__arrow_c_array__`` or ``__arrow_c_stream__``): pyarrow ``Array``,
           ``ChunkedArray``, ``RecordBatch``, ``Table``, ``RecordBatchReader``,
-          polars ``Series`` and ``DataFrame``, ...; consumed without copying;
+          polars ``Series`` and ``DataFrame``, DuckDB results, ...; consumed
+          without copying, batch by batch: a stream (a generator-backed
+          ``RecordBatchReader``, say) of any length needs memory for a few
+          batches only;
+        - a binary file object (``open(path, "rb")``, ``io.BytesIO``,
+          ``sys.stdin.buffer``) or a ``pyarrow.NativeFile`` holding an Arrow
+          IPC stream, read incrementally; one holding an IPC *file* is read
+          batch by batch through its footer if it is seekable;
         - a numpy ``float32`` array of any shape and strides (all elements
           count, as in ``numpy.mean``), read in place; a masked array's masked
           elements are nulls.
@@ -101,8 +134,9 @@ def mean(
     TypeError
         The column is not Float32, or the source is not a supported kind.
     ValueError
-        The data is corrupt or not Arrow IPC, several columns and none named,
-        or an argument is out of range.
+        The data is corrupt or not Arrow IPC, a stream fails part-way (no
+        partial result), several columns and none named, or an argument is
+        out of range.
 
     Examples
     --------
@@ -118,12 +152,15 @@ def mean(
     return pa.scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
 
 
-def mean_state(source: Any, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState:
+def mean_state(source: Source, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState:
     """The exact, mergeable state behind :func:`mean`: counts and the exact sum.
 
     States computed anywhere — other processes, other machines, other files
-    — merge exactly (``a.merge(b)``), pickle, and finish into the same mean as
-    one pass over all the data, bit for bit.
+    — merge exactly (``a.merge(b)``), and finish into the same mean as one pass
+    over all the data, bit for bit. ``state.to_bytes()`` and
+    ``MeanState.from_bytes(b)`` carry a state anywhere in one fixed, versioned
+    96-byte form (``docs/state-format.md``), which pickling uses too; a merge
+    that would pass 2**64 - 1 rows raises ``OverflowError``.
 
     Parameters
     ----------
@@ -165,18 +202,20 @@ def _state(source: Any, column: Optional[str], threads: Optional[int], *, moment
             raise TypeError(f"mapmean needs a float32 array, got dtype {source.dtype}")
         if column is not None:
             raise KeyError(f"column {column!r} given, but a numpy array has no columns")
-        # A 0-d array is one value; the buffer protocol needs a shape.
-        return _mapmean._state_buffer(source.reshape(1) if source.ndim == 0 else source, threads, moments)
+        return _mapmean._state_ndarray(source, threads, moments)
     if hasattr(source, "__arrow_c_stream__") or hasattr(source, "__arrow_c_array__"):
         return _mapmean._state_arrow(source, column, threads, moments)
+    if isinstance(source, pa.NativeFile) or hasattr(source, "read"):
+        return _mapmean._state_arrow(_ipc_reader(source), column, threads, moments)
     raise TypeError(
         "mapmean needs a path, an Arrow object (with __arrow_c_array__ or "
-        f"__arrow_c_stream__) or a numpy float32 array, got {type(source).__name__}"
+        "__arrow_c_stream__), a binary file object holding Arrow IPC, or a "
+        f"numpy float32 array, got {type(source).__name__}"
     )
 
 
 def sum(
-    source: Any,
+    source: Source,
     column: Optional[str] = None,
     *,
     skip_nulls: bool = True,
@@ -221,7 +260,7 @@ def sum(
 
 
 def variance(
-    source: Any,
+    source: Source,
     column: Optional[str] = None,
     *,
     ddof: int = 0,
@@ -273,7 +312,7 @@ def variance(
 
 
 def stddev(
-    source: Any,
+    source: Source,
     column: Optional[str] = None,
     *,
     ddof: int = 0,
@@ -309,12 +348,12 @@ def stddev(
     )
 
 
-def moments_state(source: Any, column: Optional[str] = None, *, threads: Optional[int] = None) -> MomentsState:
+def moments_state(source: Source, column: Optional[str] = None, *, threads: Optional[int] = None) -> MomentsState:
     """The exact, mergeable state behind :func:`sum`, :func:`variance` and
     :func:`stddev`: counts, the exact sum and the exact sum of squares.
 
     States merge exactly (``a.merge(b)``), pickle, and round-trip through
-    ``to_bytes()`` / ``MomentsState(data)``; any split of the data gives the
+    ``to_bytes()`` / ``MomentsState.from_bytes(data)`` (176 bytes, ``docs/state-format.md``); any split of the data gives the
     same results, bit for bit.
 
     Parameters
@@ -340,6 +379,51 @@ def moments_state(source: Any, column: Optional[str] = None, *, threads: Optiona
     (1.6666666666666667, 10.0)
     """
     return _state(source, column, threads, moments=True)
+
+
+_FILE_MAGIC = b"ARROW1"
+
+
+def _ipc_reader(source: Any) -> pa.RecordBatchReader:
+    """A reader of the Arrow IPC held by a binary file object or NativeFile.
+
+    A stream is read incrementally (``pyarrow.ipc.open_stream``). An IPC file
+    is read batch by batch through its footer, which needs a seekable
+    object; a non-seekable one (a pipe) holding a file is refused.
+    """
+    if isinstance(source, io.TextIOBase):
+        raise TypeError("mapmean reads Arrow IPC from a binary file object; open the file in 'rb' mode")
+    if isinstance(source, io.RawIOBase) and not source.seekable():
+        source = io.BufferedReader(source)
+    head = _peek(source, len(_FILE_MAGIC))
+    if head == _FILE_MAGIC:
+        if not _seekable(source):
+            raise ValueError(
+                "this is an Arrow IPC file, not a stream; an IPC file needs a seekable "
+                "file object or a path: pass the file's path, or convert it to a stream"
+            )
+        file = pa.ipc.open_file(source)
+        batches = (file.get_batch(i) for i in range(file.num_record_batches))
+        return pa.RecordBatchReader.from_batches(file.schema, batches)
+    return pa.ipc.open_stream(source)
+
+
+def _seekable(source: Any) -> bool:
+    seekable = getattr(source, "seekable", None)
+    return bool(seekable()) if callable(seekable) else False
+
+
+def _peek(source: Any, n: int) -> Optional[bytes]:
+    """The first ``n`` bytes, left unread; None where that cannot be done."""
+    peek = getattr(source, "peek", None)
+    if callable(peek) and not isinstance(source, pa.NativeFile):
+        return bytes(peek(n)[:n])
+    if _seekable(source):
+        start = source.tell()
+        head = source.read(n)
+        source.seek(start)
+        return bytes(head)
+    return None
 
 
 def scan(

@@ -15,29 +15,103 @@ class _ColumnBuffers(TypedDict):
     batches: list[_BatchBuffers]
 
 class MeanState:
-    """The exact, mergeable state of a mean: counts and the exact sum."""
+    """The exact, mergeable state of a mean: five counts and the exact sum.
 
-    def __init__(self, state: Optional[bytes] = None) -> None: ...
+    States of any parts of the data merge (``merge``) into bitwise the state
+    of the whole. ``to_bytes`` / ``from_bytes`` give the one byte form of
+    ``docs/state-format.md`` (96 bytes, versioned, the same as Rust's
+    ``MeanState::to_bytes``); pickling uses the same bytes.
+
+    Examples
+    --------
+    >>> import numpy as np, mapmean
+    >>> a = mapmean.mean_state(np.array([3e37, 0.75], dtype=np.float32))
+    >>> b = mapmean.MeanState.from_bytes(
+    ...     mapmean.mean_state(np.array([-3e37], dtype=np.float32)).to_bytes())
+    >>> a.merge(b)
+    >>> a.finish()
+    0.25
+    """
+
+    def __init__(self) -> None:
+        """An empty state (no values)."""
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "MeanState":
+        """The state whose byte form is ``data`` (the inverse of ``to_bytes``).
+
+        Parameters
+        ----------
+        data : bytes
+            96 bytes written by ``MeanState.to_bytes`` here or by mapmean in
+            any language.
+
+        Returns
+        -------
+        MeanState
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is not a valid state, with the reason: wrong length,
+            bad magic, a format version this mapmean does not read (a newer
+            one is named as such), reserved flags set, counts that contradict
+            each other, more than 2**64 - 1 rows, or a sum that no data of
+            that many finite values can have.
+        TypeError
+            If ``data`` is not ``bytes``.
+        """
+    def to_bytes(self) -> bytes:
+        """The state's byte form: 96 bytes, fixed layout, little-endian, versioned.
+
+        Returns
+        -------
+        bytes
+            Equal states give equal bytes; see ``docs/state-format.md``.
+        """
     @property
-    def count(self) -> int: ...
+    def count(self) -> int:
+        """Valid (non-null) values, NaN and infinities included."""
     @property
-    def null_count(self) -> int: ...
+    def null_count(self) -> int:
+        """Null values."""
     @property
-    def nan_count(self) -> int: ...
+    def nan_count(self) -> int:
+        """Valid NaN values."""
     @property
-    def pos_inf_count(self) -> int: ...
+    def pos_inf_count(self) -> int:
+        """Valid +inf values."""
     @property
-    def neg_inf_count(self) -> int: ...
-    def merge(self, other: "MeanState") -> None: ...
-    def finish(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]: ...
-    def to_arrow(self, column: str = "values", *, skip_nulls: bool = True, min_count: int = 1) -> Any: ...
-    def to_bytes(self) -> bytes: ...
+    def neg_inf_count(self) -> int:
+        """Valid -inf values."""
+    def merge(self, other: "MeanState") -> None:
+        """Adds ``other`` into this state, exactly.
+
+        Parameters
+        ----------
+        other : MeanState
+            The state of another part of the data.
+
+        Raises
+        ------
+        OverflowError
+            If a count, or the rows in all (``count + null_count``), would
+            pass 2**64 - 1; this state is then unchanged.
+        """
+    def finish(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
+        """The mean under pyarrow's rules, or None where it is null."""
+    def to_arrow(self, column: str = "values", *, skip_nulls: bool = True, min_count: int = 1) -> Any:
+        """The state as a one-row ``pyarrow.RecordBatch`` (column, count, null_count, nan_count, mean)."""
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
 
 class MomentsState:
     """The exact, mergeable state of the sum, mean, variance and standard
     deviation: counts, the exact sum and the exact sum of squares."""
 
-    def __init__(self, state: Optional[bytes] = None) -> None: ...
+    def __init__(self) -> None: ...
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "MomentsState":
+        """The state read from its 176-byte form (docs/state-format.md); ValueError with
+        the reason for bytes that are not a valid moments state."""
     @property
     def count(self) -> int: ...
     @property
@@ -55,6 +129,7 @@ class MomentsState:
     def stddev(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]: ...
     def mean_state(self) -> MeanState: ...
     def to_bytes(self) -> bytes: ...
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
 
 def _state_path(
     path: str, column: Optional[str], threads: Optional[int], moments: bool = False
@@ -64,15 +139,22 @@ def _state_path(
 def _state_arrow(
     source: Any, column: Optional[str], threads: Optional[int], moments: bool = False
 ) -> Union[MeanState, MomentsState]:
-    """State of a column of an Arrow PyCapsule object."""
+    """State (``moments``: the MomentsState) of a column of an Arrow PyCapsule object
+    (``__arrow_c_stream__`` or ``__arrow_c_array__``), consumed batch by batch: memory
+    stays a few batches whatever the stream's length. A stream that fails part-way raises
+    ValueError."""
 
-def _state_buffer(source: Any, threads: Optional[int], moments: bool = False) -> Union[MeanState, MomentsState]:
-    """State of a float32 buffer-protocol object (numpy array), any shape and strides."""
+def _state_ndarray(source: Any, threads: Optional[int], moments: bool = False) -> Union[MeanState, MomentsState]:
+    """State (``moments``: the MomentsState) of a native float32 numpy array of any shape
+    and strides, read in place."""
 
 def _scan(
     sources: list[str], columns: Optional[list[str]], by_source: bool, threads: Optional[int], progress: bool
 ) -> Any:
     """Rows over many sources as a pyarrow Table."""
+
+def _expand_sources(sources: list[str]) -> list[str]:
+    """The files that paths, directories and glob patterns name, as ``scan`` expands them."""
 
 def _write_ipc(path: str, data: Any, format: str) -> None:
     """Write record batches as an IPC file or stream with 64-byte aligned buffers."""
@@ -82,6 +164,12 @@ def _column_buffers(path: str, column: Optional[str] = None) -> _ColumnBuffers:
 
 def _read_ceiling(path: str, threads: Optional[int] = None) -> int:
     """Benchmark helper: map ``path`` as ``mean`` does and sum its bytes as u64 words."""
+
+def _main(argv: list[str]) -> int:
+    """Run the ``mapmean`` command line (``argv[0]`` is the program name); returns the exit status.
+
+    Writes to the process's file descriptors 1 and 2 (not to ``sys.stdout``); flush Python's streams first.
+    """
 
 class SharedTable:
     """A shared-memory segment holding an Arrow IPC file image."""

@@ -1,7 +1,7 @@
 //! How failures cross into Python: [`PyMapmeanError`] wraps either a
 //! [`mapmean::Error`] or a Python exception, so that `?` works on both inside
 //! a binding, and converts into the built-in exception a Python user expects
-//! (FileNotFoundError, KeyError, TypeError, ValueError, ...), as pyo3-arrow's
+//! (FileNotFoundError, KeyError, TypeError, ValueError, OverflowError, ...), as pyo3-arrow's
 //! `PyArrowError` does for Arrow errors.
 //!
 //! [`compute`] is the one way a binding runs engine code: without the GIL and
@@ -12,7 +12,7 @@ use mapmean::error::catch_panic;
 use mapmean::Error;
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyOSError,
-    PyPermissionError, PyRuntimeError, PyTypeError, PyValueError,
+    PyOverflowError, PyPermissionError, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 
@@ -63,9 +63,12 @@ fn to_exception(e: Error) -> PyErr {
         },
         Error::ColumnNotFound { .. } => PyKeyError::new_err(message),
         Error::WrongType { .. } => PyTypeError::new_err(message),
-        Error::Corrupt { .. } | Error::AmbiguousColumn { .. } | Error::InvalidArgument(_) => {
-            PyValueError::new_err(message)
-        }
+        Error::Corrupt { .. }
+        | Error::Stream { .. }
+        | Error::AmbiguousColumn { .. }
+        | Error::InvalidArgument(_)
+        | Error::InvalidState { .. } => PyValueError::new_err(message),
+        Error::StateOverflow { .. } => PyOverflowError::new_err(message),
         _ => PyRuntimeError::new_err(message),
     }
 }

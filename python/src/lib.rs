@@ -3,7 +3,8 @@
 //! Python users expect ([`errors`]). No Rust panic crosses into Python: every
 //! entry point runs engine code through [`errors::compute`].
 //!
-//! One module per family, as arro3 does; this file only registers them. The
+//! One module per family, as arro3 does; this file only registers them.
+//! [`cli`] runs the `mapmean` command line for the package's console script. The
 //! public Python API (`mapmean.mean`, `mapmean.write_ipc`, ...) lives in
 //! `python/mapmean/__init__.py`, which dispatches on the kind of source and
 //! calls the private functions here (typed in `python/mapmean/_mapmean.pyi`).
@@ -11,6 +12,7 @@
 use pyo3::prelude::*;
 
 mod arguments;
+mod cli;
 mod errors;
 mod introspection;
 mod moments;
@@ -18,6 +20,7 @@ mod scan;
 mod shared_memory;
 mod sources;
 mod state;
+mod streams;
 mod strided;
 mod write;
 
@@ -30,8 +33,9 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     std::panic::set_hook(Box::new(|_| {}));
     m.add_function(wrap_pyfunction!(sources::_state_path, m)?)?;
     m.add_function(wrap_pyfunction!(sources::_state_arrow, m)?)?;
-    m.add_function(wrap_pyfunction!(sources::_state_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(sources::_state_ndarray, m)?)?;
     m.add_function(wrap_pyfunction!(scan::_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(scan::_expand_sources, m)?)?;
     m.add_class::<state::PyMeanState>()?;
     m.add_class::<moments::PyMomentsState>()?;
     m.add_function(wrap_pyfunction!(write::_write_ipc, m)?)?;
@@ -40,6 +44,7 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shared_memory::_share, m)?)?;
     m.add_function(wrap_pyfunction!(shared_memory::_attach, m)?)?;
     m.add_class::<shared_memory::SharedTable>()?;
+    m.add_function(wrap_pyfunction!(cli::_main, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 use mapmean::{MeanState, MomentsState, VarianceOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyType};
 
 use crate::arguments;
 use crate::errors::PyMapmeanResult;
@@ -53,27 +53,35 @@ fn variance_options(ddof: i64, skip_nulls: bool, min_count: i64) -> PyResult<Var
 
 #[pymethods]
 impl PyMomentsState {
-    /// An empty state, or one restored from ``to_bytes()``.
+    /// An empty state.
     #[new]
-    #[pyo3(signature = (state=None))]
-    fn new(state: Option<&[u8]>) -> PyMapmeanResult<Self> {
-        let inner = match state {
-            None => MomentsState::default(),
-            Some(bytes) => MomentsState::from_bytes(bytes)?,
-        };
-        Ok(PyMomentsState { inner })
+    fn new() -> Self {
+        PyMomentsState {
+            inner: MomentsState::default(),
+        }
     }
 
-    /// The serialised state (176 bytes), for storage or transport.
+    /// The state read from its byte form (`mapmean::MomentsState::from_bytes`,
+    /// docs/state-format.md); ValueError with the reason for bytes that are
+    /// not a valid moments state.
+    #[classmethod]
+    fn from_bytes(_cls: &Bound<'_, PyType>, data: &[u8]) -> PyMapmeanResult<Self> {
+        Ok(PyMomentsState {
+            inner: MomentsState::from_bytes(data)?,
+        })
+    }
+
+    /// The state's byte form (`mapmean::MomentsState::to_bytes`): 176 bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.to_bytes())
     }
 
+    /// Pickles as `MomentsState.from_bytes(state.to_bytes())`.
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
-        let py = slf.py();
-        Ok((slf.get_type().into_any(), (slf.borrow().to_bytes(py),)))
+        let from_bytes = slf.get_type().getattr("from_bytes")?;
+        Ok((from_bytes, (slf.borrow().to_bytes(slf.py()),)))
     }
 
     /// Valid values (NaN and infinities included).
@@ -106,7 +114,8 @@ impl PyMomentsState {
         self.inner.mean.neg_inf_count
     }
 
-    /// Adds another state into this one, exactly.
+    /// Adds another state into this one, exactly; OverflowError (and this
+    /// state unchanged) if a count would pass 2**64 - 1.
     fn merge(&mut self, other: &PyMomentsState) -> PyMapmeanResult<()> {
         Ok(self.inner.merge(&other.inner)?)
     }

@@ -54,3 +54,16 @@ pub fn _scan<'py>(
     };
     Ok(PyTable::try_new(batches, results::schema(by_source))?.into_pyarrow(py)?)
 }
+
+/// The files that `sources` name, as `scan` and the CLI expand them:
+/// directories searched recursively for IPC files, glob patterns matched,
+/// duplicates dropped, in order (used by `mapmean.dask`). Returned as `str`,
+/// not `pathlib.Path`, which would turn `shm://NAME` into `shm:/NAME`.
+#[pyfunction]
+pub fn _expand_sources(
+    py: Python<'_>,
+    sources: Vec<std::ffi::OsString>,
+) -> PyMapmeanResult<Vec<std::ffi::OsString>> {
+    let files = compute(py, || mapmean::dataset::expand(&sources))?;
+    Ok(files.into_iter().map(PathBuf::into_os_string).collect())
+}

@@ -1,28 +1,25 @@
 //! The states of the sources `mapmean.mean_state` dispatches to: a path (an
 //! Arrow IPC file or stream, or `shm://NAME`), an object with the Arrow
-//! PyCapsule interface, and a float32 numpy array read in place (through the
-//! buffer protocol; the strided walk is in [`crate::strided`]).
+//! PyCapsule interface (consumed batch by batch, [`crate::streams`]), and a
+//! float32 numpy array read in place (through numpy's C API; the strided
+//! walk is in [`crate::strided`]).
 
 use std::path::PathBuf;
 
-use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, Float32Array};
-use arrow_buffer::NullBuffer;
-use arrow_schema::{ArrowError, DataType};
 use mapmean::engine;
-use mapmean::{Error, Float32Column, MeanState, MomentsState};
-use pyo3::buffer::PyUntypedBuffer;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use mapmean::{MeanState, MomentsState};
+use numpy::{PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3_arrow::input::AnyArray;
 
 use crate::arguments;
 use crate::errors::{compute, PyMapmeanResult};
 use crate::moments::AnyState;
+use crate::streams;
 use crate::strided::strided_state;
 
 /// State of a column of the Arrow IPC file or stream at `path` (or
-/// `shm://NAME`): a `MeanState`, or with `moments` a `MomentsState`.
+/// `shm://NAME`).
 #[pyfunction]
 #[pyo3(signature = (path, column, threads, moments=false))]
 pub fn _state_path(
@@ -34,14 +31,19 @@ pub fn _state_path(
 ) -> PyMapmeanResult<AnyState> {
     let threads = arguments::threads(threads)?;
     Ok(compute(py, || {
-        let column = engine::open_column(&path, column.as_deref())?;
-        accumulate(column.chunks(), threads, moments)
+        let column = column.as_deref();
+        Ok(if moments {
+            engine::moments_of_file(&path, column, threads)?.into()
+        } else {
+            engine::state_of_file(&path, column, threads)?.into()
+        })
     })?)
 }
 
-/// The state `moments` asks for, of `chunks`.
+/// The state `moments` asks for (a `MomentsState` or a `MeanState`) of
+/// `chunks`.
 pub fn accumulate(
-    chunks: &[Float32Array],
+    chunks: &[arrow_array::Float32Array],
     threads: Option<usize>,
     moments: bool,
 ) -> mapmean::Result<AnyState> {
@@ -52,7 +54,8 @@ pub fn accumulate(
     })
 }
 
-/// State of a column of any object with the Arrow PyCapsule interface.
+/// State of a column of any object with the Arrow PyCapsule interface,
+/// consumed batch by batch in bounded memory (see [`crate::streams`]).
 #[pyfunction]
 #[pyo3(signature = (source, column, threads, moments=false))]
 pub fn _state_arrow(
@@ -64,91 +67,39 @@ pub fn _state_arrow(
 ) -> PyMapmeanResult<AnyState> {
     let threads = arguments::threads(threads)?;
     let reader = source.into_reader()?;
-    let field = reader.field();
-    let arrays = reader
-        .collect::<Result<Vec<ArrayRef>, ArrowError>>()
-        .map_err(|e| PyValueError::new_err(format!("reading the Arrow stream: {e}")))?;
-    let state = compute(py, || {
-        let column = column_of_arrays(&arrays, field.data_type(), field.name(), column.as_deref())?;
-        accumulate(column.chunks(), threads, moments)
-    })?;
-    Ok(state)
+    let pick = streams::pick(&reader.field(), column.as_deref())?;
+    Ok(compute(py, move || {
+        Ok(if moments {
+            streams::state_of_arrays::<MomentsState, _>(reader, pick, threads)?.into()
+        } else {
+            streams::state_of_arrays::<MeanState, _>(reader, pick, threads)?.into()
+        })
+    })?)
 }
 
-/// The Float32 column `wanted` of imported arrays: the arrays themselves when
-/// they are Float32, or a child when they are structs (record batches).
-fn column_of_arrays(
-    arrays: &[ArrayRef],
-    data_type: &DataType,
-    name: &str,
-    wanted: Option<&str>,
-) -> mapmean::Result<Float32Column> {
-    const SOURCE: &str = "Arrow data";
-    match data_type {
-        DataType::Struct(fields) => {
-            let schema = arrow_schema::Schema::new(fields.clone());
-            let index = mapmean::column::resolve_column(&schema, wanted, SOURCE)?;
-            let chunks = arrays
-                .iter()
-                .map(|array| {
-                    let array = array.as_struct();
-                    let child = array
-                        .column(index)
-                        .as_primitive::<arrow_array::types::Float32Type>();
-                    // A null struct slot nulls its child too.
-                    let nulls = NullBuffer::union(array.nulls(), child.nulls());
-                    Float32Array::new(child.values().clone(), nulls)
-                })
-                .collect();
-            Ok(Float32Column::new(fields[index].name().clone(), chunks))
-        }
-        DataType::Float32 => {
-            if let Some(wanted) = wanted.filter(|w| *w != name) {
-                return Err(Error::ColumnNotFound {
-                    source_name: SOURCE.into(),
-                    column: wanted.into(),
-                    available: format!("{name}: Float32 (a single array)"),
-                });
-            }
-            let chunks = arrays.iter().map(|a| a.as_primitive().clone()).collect();
-            Ok(Float32Column::new(name.to_string(), chunks))
-        }
-        other => Err(Error::WrongType {
-            source_name: SOURCE.into(),
-            column: name.to_string(),
-            data_type: other.to_string(),
-        }),
-    }
-}
-
-/// State of a float32 object with the buffer protocol (a numpy array of any
-/// shape and strides), read in place.
+/// State of a float32 numpy array of any shape and strides, read in place.
+///
+/// The array's layout comes from numpy's own C API (rust-numpy), which the
+/// limited API (abi3) allows, unlike the buffer protocol before Python 3.11.
 #[pyfunction]
 #[pyo3(signature = (source, threads, moments=false))]
-pub fn _state_buffer(
+pub fn _state_ndarray(
     py: Python<'_>,
-    source: &Bound<'_, PyAny>,
+    source: PyReadonlyArrayDyn<'_, f32>,
     threads: Option<i64>,
     moments: bool,
 ) -> PyMapmeanResult<AnyState> {
     let threads = arguments::threads(threads)?;
-    let buffer = PyUntypedBuffer::get(source)?;
-    let format = buffer.format().to_string_lossy().into_owned();
-    if buffer.item_size() != 4 || !matches!(format.as_str(), "f" | "<f" | "=f" | "@f") {
-        return Err(PyTypeError::new_err(format!(
-            "mapmean needs float32 values, got buffer format {format:?} of {} bytes",
-            buffer.item_size()
-        ))
-        .into());
-    }
-    let shape = buffer.shape().to_vec();
-    let strides = buffer.strides().to_vec();
-    let base = buffer.buf_ptr() as usize;
-    // SAFETY: the exporter describes its memory by `buf_ptr`, `shape` and
-    // `strides` (pointing at native float32 items: format and item size are
-    // checked above), and `buffer`, held until after the computation, keeps
-    // that memory in place: an exporter may not move or free memory while a
-    // buffer view of it is held.
+    let shape = source.shape().to_vec();
+    let strides = source.strides().to_vec();
+    let base = source.data() as usize;
+    // SAFETY: `source` is a numpy array of native float32 (its type, checked
+    // by the extraction), so numpy's `data`, `shape` and byte `strides`
+    // describe where each of its items lies. `source` holds a reference to
+    // the array and a read borrow of it until after the computation: the
+    // array cannot be freed, numpy does not move the data of an array that
+    // is referenced elsewhere (`resize` refuses), and no Rust code may write
+    // to it meanwhile.
     let state = compute(py, move || unsafe {
         if moments {
             strided_state::<MomentsState>(base, &shape, &strides, threads).map(AnyState::from)
@@ -156,6 +107,6 @@ pub fn _state_buffer(
             strided_state::<MeanState>(base, &shape, &strides, threads).map(AnyState::from)
         }
     });
-    drop(buffer); // only now may the exporter move or free the memory
+    drop(source); // only now may the array be resized or freed
     Ok(state?)
 }

@@ -2,17 +2,13 @@
 //! (for pickling and transport), and its results as floats or pyarrow.
 
 use mapmean::results::{self, ResultRow};
-use mapmean::{ExactSum, MeanState};
-use pyo3::exceptions::PyValueError;
+use mapmean::MeanState;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyType};
 use pyo3_arrow::PyRecordBatch;
 
 use crate::arguments;
-
-/// Serialised form of a state: a version byte, then eleven little-endian
-/// `u64`: five counts and the six limbs of the exact sum.
-const STATE_VERSION: u8 = 1;
-const STATE_BYTES: usize = 1 + 8 * 11;
+use crate::errors::PyMapmeanResult;
 
 /// The exact, mergeable state of a mean (documented for Python users in
 /// `python/mapmean/_mapmean.pyi` and `mapmean.mean_state`).
@@ -24,69 +20,35 @@ pub struct PyMeanState {
 
 #[pymethods]
 impl PyMeanState {
-    /// An empty state, or one restored from ``to_bytes()``.
+    /// An empty state.
     #[new]
-    #[pyo3(signature = (state=None))]
-    fn new(state: Option<&[u8]>) -> PyResult<Self> {
-        let Some(bytes) = state else {
-            return Ok(PyMeanState {
-                inner: MeanState::default(),
-            });
-        };
-        if bytes.len() != STATE_BYTES || bytes[0] != STATE_VERSION {
-            return Err(PyValueError::new_err(format!(
-                "not a serialised MeanState ({} bytes; expected {STATE_BYTES} starting with version {STATE_VERSION})",
-                bytes.len()
-            )));
+    fn new() -> Self {
+        PyMeanState {
+            inner: MeanState::default(),
         }
-        let words: Vec<u64> = bytes[1..]
-            .chunks_exact(8)
-            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
-            .collect();
-        let mut limbs = [0u64; 6];
-        limbs.copy_from_slice(&words[5..]);
-        let inner = MeanState {
-            count: words[0],
-            null_count: words[1],
-            nan_count: words[2],
-            pos_inf_count: words[3],
-            neg_inf_count: words[4],
-            sum: ExactSum::from_limbs(limbs),
-        };
-        let specials = inner
-            .nan_count
-            .checked_add(inner.pos_inf_count)
-            .and_then(|s| s.checked_add(inner.neg_inf_count));
-        if specials.is_none_or(|s| s > inner.count) {
-            return Err(PyValueError::new_err(
-                "not a serialised MeanState (inconsistent counts)",
-            ));
-        }
-        Ok(PyMeanState { inner })
     }
 
-    /// The serialised state (89 bytes), for storage or transport.
-    fn to_bytes(&self) -> Vec<u8> {
-        let s = &self.inner;
-        let mut out = Vec::with_capacity(STATE_BYTES);
-        out.push(STATE_VERSION);
-        for word in [
-            s.count,
-            s.null_count,
-            s.nan_count,
-            s.pos_inf_count,
-            s.neg_inf_count,
-        ]
-        .into_iter()
-        .chain(s.sum.to_limbs())
-        {
-            out.extend_from_slice(&word.to_le_bytes());
-        }
-        out
+    /// The state read from its byte form (`mapmean::MeanState::from_bytes`,
+    /// docs/state-format.md); ValueError with the reason for bytes that are
+    /// not a valid state.
+    #[classmethod]
+    fn from_bytes(_cls: &Bound<'_, PyType>, data: &[u8]) -> PyMapmeanResult<Self> {
+        Ok(PyMeanState {
+            inner: MeanState::from_bytes(data)?,
+        })
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (Vec<u8>,))> {
-        Ok((slf.get_type().into_any(), (slf.borrow().to_bytes(),)))
+    /// The state's byte form (`mapmean::MeanState::to_bytes`): 96 bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.to_bytes())
+    }
+
+    /// Pickles as `MeanState.from_bytes(state.to_bytes())`: the same bytes.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let from_bytes = slf.get_type().getattr("from_bytes")?;
+        Ok((from_bytes, (slf.borrow().to_bytes(slf.py()),)))
     }
 
     /// Valid values (NaN and infinities included).
@@ -119,9 +81,10 @@ impl PyMeanState {
         self.inner.neg_inf_count
     }
 
-    /// Adds another state into this one, exactly.
-    fn merge(&mut self, other: &PyMeanState) {
-        self.inner.merge(&other.inner);
+    /// Adds another state into this one, exactly; OverflowError (and this
+    /// state unchanged) if a count would pass 2**64 - 1.
+    fn merge(&mut self, other: &PyMeanState) -> PyMapmeanResult<()> {
+        Ok(self.inner.merge(&other.inner)?)
     }
 
     /// The mean under pyarrow's rules, or None where it is null.

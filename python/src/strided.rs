@@ -7,7 +7,7 @@ use mapmean::kernel::blocks::BLOCK;
 use mapmean::kernel::Accumulate;
 
 /// The state (mean or moments) of `shape`-shaped float32 data at address `base` with byte
-/// `strides`, as a buffer-protocol exporter describes it.
+/// `strides`, as numpy (or a buffer-protocol exporter) describes it.
 ///
 /// # Safety
 ///
@@ -16,7 +16,8 @@ use mapmean::kernel::Accumulate;
 ///   address `base + Σ i[d] · strides[d]` (computed without overflow) is that
 ///   of 4 readable bytes holding a native-endian `f32` (of any alignment);
 /// - that memory stays allocated and is not written to until this function
-///   returns (the caller holds whatever pins it, e.g. a buffer view).
+///   returns (the caller holds whatever pins it, e.g. a reference to the
+///   numpy array).
 pub unsafe fn strided_state<S: Accumulate>(
     base: usize,
     shape: &[usize],
@@ -60,7 +61,7 @@ pub unsafe fn strided_state<S: Accumulate>(
         let value = unsafe { std::ptr::read_unaligned((base as isize + offset) as *const f32) };
         block.push(value);
         if block.len() == BLOCK {
-            state.update_values(&block, None);
+            state.update_values(&block, None)?;
             block.clear();
         }
         for d in (0..shape.len()).rev() {
@@ -71,6 +72,6 @@ pub unsafe fn strided_state<S: Accumulate>(
             index[d] = 0;
         }
     }
-    state.update_values(&block, None);
+    state.update_values(&block, None)?;
     Ok(state)
 }

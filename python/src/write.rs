@@ -42,6 +42,6 @@ pub fn _write_ipc(
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     compute(py, || {
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        write_batches(BufWriter::new(file), &schema, &batches, format)
+        write_batches(BufWriter::new(file), &path, &schema, &batches, format)
     })
 }

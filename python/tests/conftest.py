@@ -58,8 +58,9 @@ def _cli_path() -> pathlib.Path:
 
 @pytest.fixture(scope="session")
 def cli() -> pathlib.Path:
-    """The mapmean command-line binary; the test is skipped when it is not built."""
+    """The mapmean command-line binary (``make all`` builds it); a test that
+    needs it fails when it is missing, never skips."""
     path = _cli_path()
     if not path.is_file() or not os.access(path, os.X_OK):
-        pytest.skip(f"mapmean CLI binary not found at {path} (set MAPMEAN_BIN or build it)")
+        pytest.fail(f"mapmean CLI binary not found at {path}: run `make all` (or set MAPMEAN_BIN)")
     return path

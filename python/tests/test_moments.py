@@ -266,7 +266,7 @@ def test_state_pickles_serialises_and_merges_exactly(rng):
     whole = mapmean.moments_state(values)
     a, b = mapmean.moments_state(values[:33_333]), mapmean.moments_state(values[33_333:])
     b = pickle.loads(pickle.dumps(b))
-    a.merge(mapmean.MomentsState(b.to_bytes()))
+    a.merge(mapmean.MomentsState.from_bytes(b.to_bytes()))
     assert a == whole
     assert a.variance(ddof=1) == mapmean.variance(values, ddof=1).as_py()
     assert a.mean() == mapmean.mean(values).as_py()
@@ -279,7 +279,7 @@ def test_corrupt_state_bytes_are_a_value_error():
     good = mapmean.moments_state(np.array([1, 2, 3], dtype=F32)).to_bytes()
     for bad in (good[:-1], b"X" + good[1:], good[:8] + bytes(8) + good[16:]):
         with pytest.raises(ValueError):
-            mapmean.MomentsState(bad)
+            mapmean.MomentsState.from_bytes(bad)
 
 
 @pytest.mark.parametrize("function", [mapmean.variance, mapmean.stddev])

@@ -756,7 +756,7 @@ def test_a_single_column_segment_is_read_in_place(segments, rng):
 # Memory: the reader does not copy the segment
 
 _CHILD_RSS = """
-import sys, mapmean
+import sys, mapmean, numpy as np
 
 def rss_anon():
     with open("/proc/self/status") as f:
@@ -766,6 +766,9 @@ def rss_anon():
     raise RuntimeError("no RssAnon")
 
 name = sys.argv[1]
+# One-time costs are not the reader's: pyarrow imports pandas (when it is
+# installed, as mapmean[dask] installs it) on the first scalar it builds.
+mapmean.mean(np.zeros(1, dtype=np.float32))
 before = rss_anon()
 print("ready", before, flush=True)
 assert sys.stdin.readline().strip() == "go"

@@ -17,8 +17,12 @@
 //! reported as [`Error::Corrupt`]. arrow-ipc also trusts the uncompressed
 //! length that prefixes each compressed buffer and allocates it, so a damaged
 //! prefix could ask for terabytes and abort the process: every batch's
-//! prefixes are checked first ([`check_declared_lengths`]).
+//! prefixes are checked first (`check_declared_lengths`).
+//!
+//! Inputs that cannot be mapped (standard input, pipes) are read message by
+//! message by [`stream::IpcStreamReader`], with the same checks.
 
+pub mod stream;
 pub mod write;
 
 use std::sync::Arc;
@@ -27,7 +31,7 @@ use arrow_array::{Array, ArrayRef, Float32Array};
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::{FileDecoder, StreamDecoder};
 use arrow_ipc::{Block, MetadataVersion};
-use arrow_schema::{ArrowError, DataType, SchemaRef};
+use arrow_schema::{ArrowError, SchemaRef};
 
 use crate::column::{resolve_column, Float32Column};
 use crate::error::{catch_decoder_panic, Error, Result};
@@ -58,7 +62,7 @@ pub enum IpcFormat {
 ///     Arc::new(Float32Array::from(vec![1.0, 2.0])) as _,
 /// )])?;
 /// let mut bytes = Vec::new();
-/// write::write_batches(&mut bytes, &batch.schema(), &[batch.clone()], IpcFormat::File)?;
+/// write::write_batches(&mut bytes, "memory", &batch.schema(), &[batch.clone()], IpcFormat::File)?;
 ///
 /// let data = IpcData::open(bytes.into(), "memory")?;
 /// assert_eq!(data.format(), IpcFormat::File);
@@ -383,7 +387,7 @@ impl Frame {
 /// # Errors
 ///
 /// [`Error::Corrupt`] naming the buffer, the batch's offset and the length.
-pub fn check_declared_lengths(
+pub(crate) fn check_declared_lengths(
     message: &[u8],
     body: &[u8],
     source_name: &str,
@@ -522,9 +526,4 @@ fn check_stream_endianness(bytes: &[u8], source_name: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether `data_type` is one mapmean computes on.
-pub(crate) fn is_float32(data_type: &DataType) -> bool {
-    *data_type == DataType::Float32
 }

@@ -2,8 +2,9 @@
 //!
 //! Values are taken in blocks of [`BLOCK`] (2^11). Biased exponents `e`
 //! (`0..=254` for finite values) are grouped into 16 **windows** of 16
-//! binades: window `w` holds `e` in `16w..=16w + 15`. Within one window, plain
-//! `f64` additions are exact, by this bit budget:
+//! binades: window `w` holds `e` in `16w..=16w + 15` (the geometry is named
+//! once, in [`super::geometry`]). Within one window, plain `f64` additions
+//! are exact, by this bit budget:
 //!
 //! - every value in window `w` is a multiple of `u = 2^(max(16w, 1) - 150)`
 //!   (the spacing of its lowest binade; subnormals share the spacing of
@@ -44,14 +45,11 @@
 use arrow_buffer::bit_chunk_iterator::BitChunks;
 
 use super::arch::{Isa, Masks};
+pub use super::geometry::BLOCK;
+use super::geometry::{
+    window_of, BLOCK_BITS, LAST_WINDOW, MASK_WORDS, SIGNIFICAND_BITS, WINDOW_BINADES,
+};
 use super::{MeanState, Validity};
-
-/// Values per block: 8 KiB of `f32`, resident in L1 for the extra passes.
-pub const BLOCK: usize = 1 << BLOCK_BITS;
-const BLOCK_BITS: u32 = 11;
-/// Binades per window: `24 + (WINDOW_BINADES - 1) + BLOCK_BITS <= 53`.
-pub const WINDOW_BINADES: u32 = 16;
-const _: () = assert!(24 + (WINDOW_BINADES - 1) + BLOCK_BITS <= 53);
 /// How many binades apart the largest and smallest nonzero values of a block
 /// may be for [`Isa::span`]'s plain `f64` sum to be exact. With biased
 /// exponents `e_lo <= e_hi` (`e_lo` at least 1: subnormals share its
@@ -66,6 +64,8 @@ const _: () = assert!(SPAN_BINADES >= WINDOW_BINADES - 1);
 const MANY_WINDOWS: u32 = 3;
 /// Largest biased exponent: NaN and infinities.
 const SPECIAL_EXPONENT: u32 = 255;
+// The special exponent lies in the last window (see `wide_block_update`).
+const _: () = assert!(SPECIAL_EXPONENT / WINDOW_BINADES == LAST_WINDOW as u32);
 
 /// Adds `values` (with `validity` covering exactly these values) to `state`,
 /// with the best instruction set of this machine.
@@ -83,8 +83,9 @@ pub fn update(state: &mut MeanState, values: &[f32], validity: Option<Validity<'
     update_with(Isa::detect(), state, values, validity);
 }
 
-/// [`update`] with a chosen instruction set; one that this machine does not
-/// support (see [`Isa::supported`]) is replaced by the portable code.
+/// [`update`] with a chosen instruction set (one this machine supports: an
+/// [`Isa`] cannot be anything else), for tests and benchmarks that compare
+/// the code paths.
 ///
 /// # Example
 ///
@@ -92,8 +93,8 @@ pub fn update(state: &mut MeanState, values: &[f32], validity: Option<Validity<'
 /// use mapmean::{kernel::{arch::Isa, blocks}, MeanState};
 /// let values = vec![0.1_f32; 5000];
 /// let states: Vec<MeanState> = Isa::supported()
-///     .into_iter()
-///     .map(|isa| {
+///     .iter()
+///     .map(|&isa| {
 ///         let mut state = MeanState::default();
 ///         blocks::update_with(isa, &mut state, &values, None);
 ///         state
@@ -107,11 +108,6 @@ pub fn update_with(
     values: &[f32],
     validity: Option<Validity<'_>>,
 ) {
-    let isa = if isa == Isa::Portable || Isa::supported().contains(&isa) {
-        isa
-    } else {
-        Isa::Portable
-    };
     let mut guess = Guess::Narrow;
     for (block_index, block) in values.chunks(BLOCK).enumerate() {
         let masks =
@@ -136,7 +132,7 @@ pub fn update_with(
 fn block_masks(validity: Validity<'_>, start: usize, len: usize) -> Masks {
     debug_assert!(len <= BLOCK);
     let start = validity.offset + start;
-    let mut masks: Masks = [0; BLOCK / 64];
+    let mut masks: Masks = [0; MASK_WORDS];
     if !start.is_multiple_of(8) {
         let chunks = BitChunks::new(validity.bits, start, len);
         for (mask, word) in masks.iter_mut().zip(chunks.iter_padded()) {
@@ -205,7 +201,7 @@ fn narrow_block_update(
     masks: Option<&Masks>,
 ) -> Guess {
     let span = isa.span(block, masks);
-    if span.high >> 23 == SPECIAL_EXPONENT {
+    if span.high >> SIGNIFICAND_BITS == SPECIAL_EXPONENT {
         block_with_specials(state, block, masks);
         return Guess::Narrow;
     }
@@ -214,11 +210,11 @@ fn narrow_block_update(
         return Guess::Narrow;
     }
     // Exponents at most SPAN_BINADES apart: the sum is exact (see there).
-    if span.high >> 23 <= (span.low >> 23).max(1) + SPAN_BINADES {
+    if span.high >> SIGNIFICAND_BITS <= (span.low >> SIGNIFICAND_BITS).max(1) + SPAN_BINADES {
         state.sum.add_f64(span.sum);
         return Guess::Narrow;
     }
-    let (low, high) = (span.low >> 27, span.high >> 27);
+    let (low, high) = (window_of(span.low), window_of(span.high));
     if high - low < MANY_WINDOWS {
         // A few neighbouring windows (some perhaps empty): one pass each.
         for window in low..=high {
@@ -264,10 +260,10 @@ fn spread_block_update(
 }
 
 /// A block after one that spread over many windows: straight to the pass
-/// that sums all windows. NaN and infinities have the exponent 255, in
-/// window 15, where they make that window's sum NaN or infinite; finite
+/// that sums all windows. NaN and infinities have the exponent 255, in the
+/// last window, where they make that window's sum NaN or infinite; finite
 /// values never do (2^11 values below 2^128 sum to below 2^139). So a
-/// non-finite window 15 is exactly a block with specials.
+/// non-finite last window is exactly a block with specials.
 #[inline(always)]
 fn wide_block_update(
     isa: Isa,
@@ -276,7 +272,7 @@ fn wide_block_update(
     masks: Option<&Masks>,
 ) -> Guess {
     let sums = isa.all_window_sums(block, masks);
-    if !sums[15].is_finite() {
+    if !sums[LAST_WINDOW].is_finite() {
         block_with_specials(state, block, masks);
         return Guess::Wide;
     }
@@ -297,7 +293,8 @@ fn guess_from(windows: u16) -> Guess {
     match windows.count_ones() {
         0 | 1 => Guess::Narrow,
         n if n > MANY_WINDOWS => Guess::Wide,
-        _ => Guess::Spread(15 - windows.leading_zeros()),
+        // The highest window present.
+        _ => Guess::Spread(u16::BITS - 1 - windows.leading_zeros()),
     }
 }
 
@@ -316,6 +313,7 @@ fn block_with_specials(state: &mut MeanState, block: &[f32], masks: Option<&Mask
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::geometry::WINDOWS;
     use crate::kernel::reference;
     use arrow_buffer::{BooleanBuffer, NullBuffer};
     use proptest::prelude::*;
@@ -326,7 +324,7 @@ mod tests {
         let validity = nulls.map(Validity::from_nulls);
         let mut slow = MeanState::default();
         reference::update(&mut slow, values, validity);
-        let mut states = Isa::supported().into_iter().map(|isa| {
+        let mut states = Isa::supported().iter().map(|&isa| {
             let mut state = MeanState::default();
             update_with(isa, &mut state, values, validity);
             (isa, state)
@@ -339,10 +337,10 @@ mod tests {
         // payloads and the sign of a zero sum may differ between lane splits).
         let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
         for block in values.chunks(BLOCK) {
-            for window in 0..16 {
+            for window in 0..WINDOWS as u32 {
                 let passes: Vec<_> = Isa::supported()
-                    .into_iter()
-                    .map(|isa| {
+                    .iter()
+                    .map(|&isa| {
                         (
                             isa.scan(block, None, window),
                             isa.window_sum(block, None, window),
@@ -361,23 +359,26 @@ mod tests {
             // The span passes agree on the magnitudes, and on the sum where
             // it is exact (one window), also against the exact window sum.
             let spans: Vec<_> = Isa::supported()
-                .into_iter()
+                .iter()
                 .map(|isa| isa.span(block, None))
                 .collect();
             let first = spans[0];
             for span in &spans {
                 assert_eq!((span.low, span.high), (first.low, first.high));
-                if span.low != 0 && span.low >> 27 == span.high >> 27 && span.high < 0x7f80_0000 {
-                    let exact = Isa::Portable.window_sum(block, None, span.high >> 27);
+                if span.low != 0
+                    && window_of(span.low) == window_of(span.high)
+                    && span.high < 0x7f80_0000
+                {
+                    let exact = Isa::PORTABLE.window_sum(block, None, window_of(span.high));
                     assert!(same(span.sum, exact), "{spans:?} {exact}");
                 }
             }
-            let all: Vec<[f64; 16]> = Isa::supported()
-                .into_iter()
+            let all: Vec<[f64; WINDOWS]> = Isa::supported()
+                .iter()
                 .map(|isa| isa.all_window_sums(block, None))
                 .collect();
             for (window, &sum) in all[0].iter().enumerate() {
-                let single = Isa::Portable.window_sum(block, None, window as u32);
+                let single = Isa::PORTABLE.window_sum(block, None, window as u32);
                 assert!(all.iter().all(|a| same(a[window], sum)) && same(sum, single));
             }
         }

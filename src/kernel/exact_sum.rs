@@ -21,6 +21,44 @@
 //! exact integer addition: the result cannot depend on order, chunking or
 //! threads.
 //!
+//! # Why states read from bytes keep that true
+//!
+//! The argument above bounds the sum by the number of values added, so it
+//! holds for any [`ExactSum`] built by [`ExactSum::add_f32`] and
+//! [`ExactSum::merge`]. A state read from bytes
+//! ([`MeanState::from_bytes`](crate::MeanState::from_bytes)) was built by
+//! nobody knows what, so it is checked against the same bound before it is
+//! accepted: its sum must satisfy
+//!
+//! ```text
+//! |sum| <= finite_count · f32::MAX = finite_count · (2^24 - 1) · 2^253 units,
+//! ```
+//!
+//! which a sum of `finite_count` finite `f32` cannot exceed (in particular a
+//! nonzero sum with no finite value is rejected). The bound is kept by every
+//! later step, by induction:
+//!
+//! - adding one finite `f32` adds at most `f32::MAX` to `|sum|` and one to
+//!   `finite_count`;
+//! - merging two states that satisfy it gives
+//!   `|a + b| <= |a| + |b| <= (finite_a + finite_b) · f32::MAX`, and
+//!   [`MeanState::merge`](crate::MeanState::merge) refuses (an error, the
+//!   state unchanged) any merge whose counts would pass `u64::MAX`.
+//!
+//! So `finite_count < 2^64` always, `|sum| < 2^64 · 2^277 = 2^341`, and no
+//! carry ever reaches the sign bit, whatever sequence of reads, updates and
+//! merges made the state. The bound is necessary, not sufficient (a
+//! `finite_count` of 1 with a sum that is no `f32` passes); such a state is
+//! still a sum within the headroom, and its mean is still the correctly
+//! rounded quotient of its fields.
+//!
+//! Limbs can only be set from outside through
+//! [`MeanState::from_bytes`](crate::MeanState::from_bytes), which checks
+//! them. A sum carried past the headroom by hand (say, merging an
+//! [`ExactSum`] into itself hundreds of times) wraps modulo `2^384`: a wrong
+//! value, never undefined behaviour or a panic; [`ExactSum::mean`] accepts
+//! any limbs.
+//!
 //! The only rounding happens in [`ExactSum::mean`]: the quotient
 //! `sum / count` is computed to at least 64 significant bits plus a sticky
 //! bit (the remainder) and rounded once to the nearest `f64`, ties to even.
@@ -30,6 +68,12 @@
 
 /// Number of 64-bit limbs: 384 bits, see the bit budget in the module docs.
 const LIMBS: usize = 6;
+
+/// `f32::MAX = (2^24 - 1) · 2^104` in units of `2^-149`: the largest
+/// significand times `2^(104 + 149)`.
+const MAX_F32_SIGNIFICAND: u128 = (1 << 24) - 1;
+const MAX_F32_SHIFT: u32 = (104 - UNIT_EXP) as u32;
+const _: () = assert!(MAX_F32_SHIFT == 253);
 
 /// Exponent of the unit in which [`ExactSum`] counts: `2^-149`, the smallest
 /// `f32` subnormal.
@@ -72,22 +116,47 @@ impl ExactSum {
     /// Builds a sum from its little-endian two's complement limbs, in units of
     /// `2^-149` (the inverse of [`ExactSum::to_limbs`]).
     ///
+    /// Crate-private: limbs from outside must pass
+    /// [`ExactSum::is_within`] (see the module docs), which only
+    /// [`MeanState::from_bytes`](crate::MeanState::from_bytes) knows how to
+    /// check, since the bound depends on the state's finite count.
+    pub(crate) fn from_limbs(limbs: [u64; LIMBS]) -> Self {
+        ExactSum { limbs }
+    }
+
+    /// The little-endian two's complement limbs, in units of `2^-149`, as
+    /// they appear in [`MeanState::to_bytes`](crate::MeanState::to_bytes)
+    /// (see `docs/state-format.md`).
+    ///
     /// # Example
     ///
     /// ```
     /// use mapmean::ExactSum;
     /// let mut s = ExactSum::default();
-    /// s.add_f32(-1.5);
-    /// assert_eq!(ExactSum::from_limbs(s.to_limbs()), s);
+    /// s.add_f32(-1.0); // -2^149 units: two's complement, all limbs above set
+    /// assert_eq!(s.to_limbs(), [0, 0, u64::MAX - (1 << 21) + 1, u64::MAX, u64::MAX, u64::MAX]);
     /// ```
-    pub fn from_limbs(limbs: [u64; LIMBS]) -> Self {
-        ExactSum { limbs }
-    }
-
-    /// The little-endian two's complement limbs, in units of `2^-149`; stable
-    /// across versions, so states can be stored and merged later.
     pub fn to_limbs(&self) -> [u64; LIMBS] {
         self.limbs
+    }
+
+    /// Whether `|self| <= finite_count · f32::MAX`: whether some
+    /// `finite_count` finite `f32` values could sum to this (the bound that
+    /// keeps the headroom argument of the module docs true).
+    pub(crate) fn is_within(&self, finite_count: u64) -> bool {
+        let m = if self.is_negative() {
+            negate(self.limbs)
+        } else {
+            self.limbs
+        };
+        // The bound is below 2^(88 + 253) = 2^341: bits from 341 up are zero.
+        if m[5] >> (341 - 320) != 0 {
+            return false;
+        }
+        // |self| <= n · S · 2^253  <=>  ceil(|self| / 2^253) <= n · S.
+        let quotient = (m[3] >> 61) as u128 | (m[4] as u128) << 3 | (m[5] as u128) << 67;
+        let below = m[0] | m[1] | m[2] | (m[3] & ((1 << 61) - 1)) != 0;
+        quotient + below as u128 <= finite_count as u128 * MAX_F32_SIGNIFICAND
     }
 
     /// Whether the sum is below zero.
@@ -203,6 +272,11 @@ impl ExactSum {
     }
 
     /// Adds another sum exactly.
+    ///
+    /// Exact while the two sums together hold fewer than `2^64` values (the
+    /// bit budget of the module docs); past that the integer wraps modulo
+    /// `2^384` (a wrong value, never a panic). [`MeanState::merge`](crate::MeanState::merge)
+    /// counts the values and refuses such merges.
     ///
     /// # Example
     ///
@@ -412,6 +486,62 @@ mod tests {
     #[test]
     fn zero_count_is_nan() {
         assert!(ExactSum::ZERO.mean(0).is_nan());
+    }
+
+    #[test]
+    fn the_headroom_bound_is_n_times_f32_max_exactly() {
+        let n = 1000;
+        let at_max = sum_of(&vec![f32::MAX; n as usize]);
+        assert!(at_max.is_within(n));
+        assert!(!at_max.is_within(n - 1));
+        let mut above = at_max;
+        above.add_f32(f32::from_bits(1)); // one unit more
+        assert!(!above.is_within(n));
+        assert!(above.is_within(n + 1));
+        let below = sum_of(&vec![-f32::MAX; n as usize]);
+        assert!(below.is_within(n) && !below.is_within(n - 1));
+        assert!(ExactSum::ZERO.is_within(0));
+        assert!(!sum_of(&[1e-45]).is_within(0));
+        let mut most_negative = [0; LIMBS];
+        most_negative[LIMBS - 1] = 1 << 63;
+        assert!(!ExactSum::from_limbs(most_negative).is_within(u64::MAX));
+        assert!(!ExactSum::from_limbs([u64::MAX >> 1; LIMBS]).is_within(u64::MAX));
+    }
+
+    #[test]
+    fn the_largest_possible_sum_is_within_the_bound_for_u64_max_values() {
+        // u64::MAX · f32::MAX units, built as (2^64 - 1) · S · 2^253.
+        let product = u64::MAX as u128 * MAX_F32_SIGNIFICAND; // < 2^88
+        let limbs = [
+            0,
+            0,
+            0,
+            (product as u64) << (MAX_F32_SHIFT - 192),
+            (product >> (256 - MAX_F32_SHIFT)) as u64,
+            (product >> (320 - MAX_F32_SHIFT)) as u64,
+        ];
+        let s = ExactSum::from_limbs(limbs);
+        assert!(!s.is_negative());
+        assert!(s.is_within(u64::MAX));
+        assert!(!s.is_within(u64::MAX - 1));
+        assert_eq!(s.mean(u64::MAX), f32::MAX as f64);
+        let negative = ExactSum::from_limbs(negate(limbs));
+        assert!(negative.is_within(u64::MAX));
+        assert_eq!(negative.mean(u64::MAX), -(f32::MAX as f64));
+    }
+
+    #[test]
+    fn mean_accepts_any_limbs_without_panicking() {
+        for limbs in [
+            [u64::MAX; LIMBS],
+            [0, 0, 0, 0, 0, 1 << 63],
+            [1, 0, 0, 0, 0, u64::MAX >> 1],
+        ] {
+            for count in [1, 3, u64::MAX] {
+                let mean = ExactSum::from_limbs(limbs).mean(count);
+                assert!(mean.is_finite());
+            }
+        }
     }
 
     #[test]

@@ -1,27 +1,33 @@
 //! The exact mean kernel: [`MeanState`] (update, merge, finish) over Float32
 //! arrays.
 //!
-//! The kernel knows nothing of files, Python or threads. [`MeanState::update`]
-//! is its one entry point; it hands the values and validity bitmap to the
-//! block kernel in [`blocks`], which computes exactly what the scalar
-//! [`reference`](mod@reference) computes, only faster. The exactness argument lives beside the
-//! accumulator, in [`exact_sum`].
+//! The kernel knows nothing of files, Python or threads.
+//! [`MeanState::update_values`] is its one entry point; it hands the values
+//! and validity bitmap to the block kernel (`kernel::blocks`, with one pass
+//! per instruction set in `kernel::arch` and the block and window geometry
+//! in `kernel::geometry`), which computes exactly what the scalar reference
+//! (`kernel::reference`) computes, only faster. The exactness argument lives
+//! beside the accumulator, [`ExactSum`]. Those modules are internal (public
+//! only with the `internals` feature).
 //!
-//! [`MomentsState`] adds the exact sum of squares ([`square_sum`]) for the
-//! correctly rounded sum, variance and standard deviation; the mean alone
-//! never pays for it.
+//! [`MomentsState`] adds the exact sum of squares ([`ExactSquareSum`]) for
+//! the correctly rounded sum, variance and standard deviation; the mean
+//! alone never pays for it.
 
-pub mod arch;
-pub mod blocks;
-pub mod exact_sum;
-pub mod moments;
-pub mod reference;
+internal_mod!(arch);
+internal_mod!(blocks);
+mod exact_sum;
+internal_mod!(geometry);
+mod moments;
+internal_mod!(reference);
 mod rounding;
-pub mod square_sum;
+internal_mod!(square_sum);
+mod state_format;
 
 use arrow_array::{Array, Float32Array};
 use arrow_buffer::NullBuffer;
 
+use crate::error::{Error, Result};
 pub use exact_sum::ExactSum;
 pub use moments::{MomentsState, VarianceOptions};
 pub use square_sum::ExactSquareSum;
@@ -114,7 +120,21 @@ impl Default for MeanOptions {
 ///
 /// States computed over any split of the data (batches, blocks, threads,
 /// files, machines) merge into bitwise the same state as one pass over all of
-/// it, because every field is an exact integer.
+/// it, because every field is an exact integer. [`MeanState::to_bytes`] and
+/// [`MeanState::from_bytes`] carry a state between processes, machines and
+/// languages in one fixed, versioned form (`docs/state-format.md`).
+///
+/// # Invariants
+///
+/// States made by [`update`](MeanState::update), [`merge`](MeanState::merge)
+/// and [`from_bytes`](MeanState::from_bytes) always pass
+/// [`validate`](MeanState::validate): `nan_count + pos_inf_count +
+/// neg_inf_count <= count`, `count + null_count <= u64::MAX`, and the sum
+/// is one that `finite_count()` finite `f32` values can have, which keeps
+/// the accumulator's headroom argument true (see [`ExactSum`]). The fields
+/// are public for reading; a state whose fields were set by hand is checked
+/// by [`validate`](MeanState::validate), and merges check their counts
+/// whatever the inputs.
 ///
 /// # Example
 ///
@@ -125,13 +145,14 @@ impl Default for MeanOptions {
 /// let a = Float32Array::from(vec![Some(3e37), Some(0.75), None]);
 /// let b = Float32Array::from(vec![-3e37_f32]);
 /// let mut state = MeanState::default();
-/// state.update(&a);
+/// state.update(&a)?;
 /// let mut other = MeanState::default();
-/// other.update(&b);
-/// state.merge(&other);
+/// other.update(&b)?;
+/// state.merge(&other)?;
 /// assert_eq!(state.count, 3);
 /// assert_eq!(state.null_count, 1);
 /// assert_eq!(state.finish(), Some(0.25));
+/// # Ok::<(), mapmean::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct MeanState {
@@ -153,6 +174,12 @@ impl MeanState {
     /// Adds every value of `array` (at any offset, with or without a validity
     /// bitmap). Values under null slots are never read into the result.
     ///
+    /// # Errors
+    ///
+    /// [`Error::StateOverflow`] if a count would pass `u64::MAX` (only
+    /// possible for a state that already holds nearly `2^64` rows, such as
+    /// one read by [`MeanState::from_bytes`]); the state is then unchanged.
+    ///
     /// # Example
     ///
     /// ```
@@ -161,17 +188,23 @@ impl MeanState {
     ///
     /// let array = Float32Array::from(vec![Some(1.0), None, Some(f32::NAN), Some(2.0)]);
     /// let mut state = MeanState::default();
-    /// state.update(&array.slice(1, 3)); // null, NaN, 2.0
+    /// state.update(&array.slice(1, 3))?; // null, NaN, 2.0
     /// assert_eq!((state.count, state.null_count, state.nan_count), (2, 1, 1));
     /// assert!(state.finish().unwrap().is_nan());
+    /// # Ok::<(), mapmean::Error>(())
     /// ```
-    pub fn update(&mut self, array: &Float32Array) {
-        self.update_values(array.values(), validity_of(array));
+    pub fn update(&mut self, array: &Float32Array) -> Result<()> {
+        self.update_values(array.values(), validity_of(array))
     }
 
     /// Adds `values`, where `validity` (if any) covers exactly these values.
     /// This is the kernel's one entry point: every front end and driver ends
     /// here.
+    ///
+    /// # Errors
+    ///
+    /// As [`MeanState::update`]: [`Error::StateOverflow`], the state
+    /// unchanged.
     ///
     /// # Example
     ///
@@ -179,25 +212,126 @@ impl MeanState {
     /// use mapmean::{kernel::Validity, MeanState};
     /// let mut state = MeanState::default();
     /// let validity = Validity { bits: &[0b110], offset: 0 };
-    /// state.update_values(&[f32::NAN, 1.0, 2.0], Some(validity));
+    /// state.update_values(&[f32::NAN, 1.0, 2.0], Some(validity))?;
     /// assert_eq!(state.finish(), Some(1.5));
+    /// # Ok::<(), mapmean::Error>(())
     /// ```
-    pub fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) {
-        blocks::update(self, values, validity);
+    pub fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) -> Result<()> {
+        // A fresh state's counts are bounded by `values.len() <= isize::MAX`,
+        // so the block kernel's unchecked additions cannot wrap there; the
+        // one checked merge then covers a `self` that is nearly full.
+        let mut part = MeanState::default();
+        blocks::update(&mut part, values, validity);
+        self.merge(&part)
     }
 
-    /// Merges the state of another part of the data into this one, exactly.
-    pub fn merge(&mut self, other: &MeanState) {
-        self.count += other.count;
-        self.null_count += other.null_count;
-        self.nan_count += other.nan_count;
-        self.pos_inf_count += other.pos_inf_count;
-        self.neg_inf_count += other.neg_inf_count;
-        self.sum.merge(&other.sum);
+    /// Merges the state of another part of the data into this one, exactly:
+    /// the counts add, the exact sums add.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StateOverflow`], naming the count, if a count or the rows in
+    /// all (`count + null_count`) would pass `u64::MAX`. `self` is then
+    /// unchanged: a merge is all or nothing.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::{Error, MeanState};
+    /// let (mut a, mut b) = (MeanState::default(), MeanState::default());
+    /// a.update_values(&[1.0, 2.0], None)?;
+    /// b.update_values(&[6.0], None)?;
+    /// a.merge(&b)?;
+    /// assert_eq!(a.finish(), Some(3.0));
+    ///
+    /// let full = MeanState { null_count: u64::MAX, ..MeanState::default() };
+    /// assert!(matches!(a.merge(&full), Err(Error::StateOverflow { .. })));
+    /// assert_eq!(a.count, 3); // unchanged
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
+    pub fn merge(&mut self, other: &MeanState) -> Result<()> {
+        let add = |a: u64, b: u64, field: &'static str| {
+            a.checked_add(b).ok_or(Error::StateOverflow { field })
+        };
+        let mut sum = self.sum;
+        // Within the headroom for states that pass `validate`: see the
+        // exact_sum module docs.
+        sum.merge(&other.sum);
+        let merged = MeanState {
+            count: add(self.count, other.count, "count")?,
+            null_count: add(self.null_count, other.null_count, "null_count")?,
+            nan_count: add(self.nan_count, other.nan_count, "nan_count")?,
+            pos_inf_count: add(self.pos_inf_count, other.pos_inf_count, "pos_inf_count")?,
+            neg_inf_count: add(self.neg_inf_count, other.neg_inf_count, "neg_inf_count")?,
+            sum,
+        };
+        add(merged.count, merged.null_count, "count + null_count")?;
+        *self = merged;
+        Ok(())
+    }
+
+    /// Checks that the state is one that mapmean can have computed: the
+    /// special counts fit in `count`, the rows in all (`count + null_count`)
+    /// fit in a `u64`, and `|sum| <= finite_count() · f32::MAX` (so a
+    /// nonzero sum needs a finite value). [`MeanState::from_bytes`] runs it;
+    /// call it on a state whose fields were set by hand.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] naming the rule that fails.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::{Error, MeanState};
+    /// let mut state = MeanState::default();
+    /// state.update_values(&[1.0, f32::NAN], None)?;
+    /// state.validate()?;
+    /// state.count = 0; // one NaN but no value: contradictory
+    /// assert!(matches!(state.validate(), Err(Error::InvalidState { .. })));
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| Err(Error::InvalidState { reason });
+        let specials = self
+            .nan_count
+            .checked_add(self.pos_inf_count)
+            .and_then(|s| s.checked_add(self.neg_inf_count));
+        let Some(finite_count) = specials.and_then(|s| self.count.checked_sub(s)) else {
+            return invalid(format!(
+                "nan_count {} + pos_inf_count {} + neg_inf_count {} exceed count {}",
+                self.nan_count, self.pos_inf_count, self.neg_inf_count, self.count
+            ));
+        };
+        if self.count.checked_add(self.null_count).is_none() {
+            return invalid(format!(
+                "count {} + null_count {} exceed 2^64 - 1 rows",
+                self.count, self.null_count
+            ));
+        }
+        if !self.sum.is_within(finite_count) {
+            return invalid(format!(
+                "the sum {:?} exceeds what {finite_count} finite f32 values can sum to \
+                 ({finite_count} · f32::MAX in magnitude)",
+                self.sum
+            ));
+        }
+        Ok(())
     }
 
     /// The mean under the default [`MeanOptions`] (skip nulls, `min_count = 1`):
     /// `None` for an empty or all-null input.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::MeanState;
+    /// let mut state = MeanState::default();
+    /// assert_eq!(state.finish(), None);
+    /// state.update_values(&[1.0, 2.0], None)?;
+    /// assert_eq!(state.finish(), Some(1.5));
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
     pub fn finish(&self) -> Option<f64> {
         self.finish_with(&MeanOptions::default())
     }
@@ -218,10 +352,11 @@ impl MeanState {
     /// use mapmean::{MeanOptions, MeanState};
     ///
     /// let mut state = MeanState::default();
-    /// state.update(&Float32Array::from(vec![Some(1.0), None]));
+    /// state.update(&Float32Array::from(vec![Some(1.0), None]))?;
     /// assert_eq!(state.finish(), Some(1.0));
     /// let strict = MeanOptions { skip_nulls: false, min_count: 1 };
     /// assert_eq!(state.finish_with(&strict), None);
+    /// # Ok::<(), mapmean::Error>(())
     /// ```
     pub fn finish_with(&self, options: &MeanOptions) -> Option<f64> {
         if (!options.skip_nulls && self.null_count > 0) || self.count < options.min_count {
@@ -241,15 +376,35 @@ impl MeanState {
     }
 
     /// Number of valid values that are finite (neither NaN nor infinite).
+    ///
+    /// For a state that fails [`MeanState::validate`] (fields set by hand so
+    /// that the special counts exceed `count`), 0 rather than a wrapped
+    /// count.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::MeanState;
+    /// let mut state = MeanState::default();
+    /// state.update_values(&[1.0, f32::INFINITY, 2.0], None)?;
+    /// assert_eq!(state.finite_count(), 2);
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
     pub fn finite_count(&self) -> u64 {
-        self.count - self.nan_count - self.pos_inf_count - self.neg_inf_count
+        self.count
+            .saturating_sub(self.nan_count)
+            .saturating_sub(self.pos_inf_count)
+            .saturating_sub(self.neg_inf_count)
     }
 }
 
-/// A mergeable state the drivers can compute over any split of the data:
+/// A mergeable state the drivers compute over any split of the data:
 /// [`MeanState`] (counts and sum) or [`MomentsState`] (counts, sum and sum
-/// of squares). The engine and dataset drivers are generic over it, so
-/// every source the mean reads, the moments read too.
+/// of squares). The engine and dataset drivers are generic over it, so every
+/// source the mean reads, the moments read too.
+///
+/// Both methods follow [`MeanState`]'s conventions: they return a `Result`
+/// and leave the state unchanged on error.
 ///
 /// # Example
 ///
@@ -257,9 +412,9 @@ impl MeanState {
 /// use mapmean::{kernel::Accumulate, MomentsState};
 /// fn of<S: Accumulate>(values: &[f32]) -> mapmean::Result<S> {
 ///     let (mut a, mut b) = (S::default(), S::default());
-///     a.update_values(&values[..1], None);
-///     b.update_values(&values[1..], None);
-///     a.merge_exact(&b)?;
+///     Accumulate::update_values(&mut a, &values[..1], None)?;
+///     Accumulate::update_values(&mut b, &values[1..], None)?;
+///     Accumulate::merge(&mut a, &b)?;
 ///     Ok(a)
 /// }
 /// let state: MomentsState = of(&[1.0, 3.0])?;
@@ -268,35 +423,39 @@ impl MeanState {
 /// ```
 pub trait Accumulate: Default + Clone + Send + Sync {
     /// Adds `values`, where `validity` (if any) covers exactly these values.
-    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>);
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StateOverflow`] if a count would pass `u64::MAX`; the state
+    /// is then unchanged.
+    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) -> Result<()>;
 
     /// Merges another state exactly.
     ///
     /// # Errors
     ///
-    /// [`crate::Error::InvalidArgument`] if a count would pass `u64::MAX`
-    /// ([`MomentsState`]; a [`MeanState`] cannot count that far from data).
-    fn merge_exact(&mut self, other: &Self) -> crate::Result<()>;
+    /// [`Error::StateOverflow`] if a count would pass `u64::MAX`; the state
+    /// is then unchanged.
+    fn merge(&mut self, other: &Self) -> Result<()>;
 }
 
 impl Accumulate for MeanState {
-    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) {
-        MeanState::update_values(self, values, validity);
+    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) -> Result<()> {
+        MeanState::update_values(self, values, validity)
     }
 
-    fn merge_exact(&mut self, other: &Self) -> crate::Result<()> {
-        self.merge(other);
-        Ok(())
+    fn merge(&mut self, other: &Self) -> Result<()> {
+        MeanState::merge(self, other)
     }
 }
 
 impl Accumulate for MomentsState {
-    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) {
-        MomentsState::update_values(self, values, validity);
+    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) -> Result<()> {
+        MomentsState::update_values(self, values, validity)
     }
 
-    fn merge_exact(&mut self, other: &Self) -> crate::Result<()> {
-        self.merge(other)
+    fn merge(&mut self, other: &Self) -> Result<()> {
+        MomentsState::merge(self, other)
     }
 }
 
@@ -308,7 +467,7 @@ mod tests {
     fn pyarrow_special_value_rules() {
         let state = |v: Vec<f32>| {
             let mut s = MeanState::default();
-            s.update(&Float32Array::from(v));
+            s.update(&Float32Array::from(v)).unwrap();
             s.finish()
         };
         assert_eq!(state(vec![1.0, f32::INFINITY]), Some(f64::INFINITY));
@@ -323,7 +482,8 @@ mod tests {
     #[test]
     fn min_count_and_skip_nulls() {
         let mut s = MeanState::default();
-        s.update(&Float32Array::from(vec![Some(2.0), None, Some(4.0)]));
+        s.update(&Float32Array::from(vec![Some(2.0), None, Some(4.0)]))
+            .unwrap();
         let opts = |skip_nulls, min_count| MeanOptions {
             skip_nulls,
             min_count,

@@ -80,6 +80,18 @@ impl VarianceOptions {
 ///
 /// Every field is an exact integer, so states computed over any split of the
 /// data merge into bitwise the same state as one pass over all of it.
+/// [`MomentsState::to_bytes`] and [`MomentsState::from_bytes`] carry a state
+/// between processes, machines and languages in one fixed, versioned form
+/// (`docs/state-format.md`).
+///
+/// # Invariants
+///
+/// As [`MeanState`]'s, plus: `Σx² <= finite_count · f32::MAX²` and
+/// `(Σx)² <= finite_count · Σx²` (Cauchy–Schwarz). States made by
+/// [`update`](MomentsState::update), [`merge`](MomentsState::merge) and
+/// [`from_bytes`](MomentsState::from_bytes) always pass
+/// [`validate`](MomentsState::validate); a state whose fields were set by
+/// hand is checked by it.
 ///
 /// # Example
 ///
@@ -90,10 +102,11 @@ impl VarianceOptions {
 /// // A large offset: a float32 or float64 running sum would lose the spread.
 /// let values = Float32Array::from(vec![Some(3e7 + 1.0), Some(3e7 + 3.0), None]);
 /// let mut state = MomentsState::default();
-/// state.update(&values);
+/// state.update(&values)?;
 /// assert_eq!(state.variance(), Some(1.0));
 /// assert_eq!(state.stddev_with(&VarianceOptions::new(1)), Some(2f64.sqrt()));
 /// assert_eq!(state.sum(), Some(6e7 + 4.0));
+/// # Ok::<(), mapmean::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct MomentsState {
@@ -107,16 +120,50 @@ pub struct MomentsState {
 /// kernel, so the squares are taken while it is in L1.
 const STEP: usize = super::blocks::BLOCK;
 
-/// `b"MMMO"`: the first bytes of [`MomentsState::to_bytes`].
-const MAGIC: [u8; 4] = *b"MMMO";
-/// The byte form's version; a new layout gets a new number.
-const VERSION: u32 = 1;
-/// Size of the byte form: magic, version, five counts, 6 + 10 limbs.
-const BYTES: usize = 4 + 4 + 5 * 8 + (6 + SQUARE_LIMBS) * 8;
+/// Offset of the limbs of the sum of squares in the byte form: after the
+/// header, the five counts and the six limbs of the sum, laid out as in
+/// [`MeanState::to_bytes`].
+const SQUARES_AT: usize = MeanState::BYTES;
+const _: () = assert!(SQUARES_AT + SQUARE_LIMBS * 8 == MomentsState::BYTES);
 
 impl MomentsState {
+    /// Length of [`MomentsState::to_bytes`]: 176 bytes in every version-1
+    /// state.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::MomentsState;
+    /// let bytes = MomentsState::default().to_bytes();
+    /// assert_eq!(bytes.len(), MomentsState::BYTES);
+    /// assert_eq!(bytes[..4], MomentsState::MAGIC);
+    /// ```
+    pub const BYTES: usize = 176;
+
+    /// The four bytes every moments state starts with, ASCII `MMmo` (see
+    /// [`MomentsState::BYTES`] for an example).
+    pub const MAGIC: [u8; 4] = *b"MMmo";
+
+    /// The format version that [`MomentsState::to_bytes`] writes and the
+    /// only one [`MomentsState::from_bytes`] reads.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::MomentsState;
+    /// let bytes = MomentsState::default().to_bytes();
+    /// assert_eq!(bytes[4..6], MomentsState::FORMAT_VERSION.to_le_bytes());
+    /// ```
+    pub const FORMAT_VERSION: u16 = 1;
+
     /// Adds every value of `array` (at any offset, with or without a validity
     /// bitmap). Values under null slots are never read into the result.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StateOverflow`] if a count would pass `u64::MAX` (only for a
+    /// state that already holds nearly `2^64` rows); the state is then
+    /// unchanged.
     ///
     /// # Example
     ///
@@ -124,16 +171,22 @@ impl MomentsState {
     /// use arrow_array::Float32Array;
     /// use mapmean::MomentsState;
     /// let mut state = MomentsState::default();
-    /// state.update(&Float32Array::from(vec![Some(2.0), None, Some(4.0)]));
+    /// state.update(&Float32Array::from(vec![Some(2.0), None, Some(4.0)]))?;
     /// assert_eq!(state.variance(), Some(1.0));
+    /// # Ok::<(), mapmean::Error>(())
     /// ```
-    pub fn update(&mut self, array: &Float32Array) {
-        self.update_values(array.values(), validity_of(array));
+    pub fn update(&mut self, array: &Float32Array) -> Result<()> {
+        self.update_values(array.values(), validity_of(array))
     }
 
     /// Adds `values`, where `validity` (if any) covers exactly these values:
     /// one pass, block by block, the mean kernel's sum and the squares of
     /// the same block while it is in cache.
+    ///
+    /// # Errors
+    ///
+    /// As [`MomentsState::update`]: [`Error::StateOverflow`], the state
+    /// unchanged.
     ///
     /// # Example
     ///
@@ -141,62 +194,109 @@ impl MomentsState {
     /// use mapmean::{kernel::Validity, MomentsState};
     /// let mut state = MomentsState::default();
     /// let validity = Validity { bits: &[0b110], offset: 0 };
-    /// state.update_values(&[1e30, 1.0, 3.0], Some(validity));
+    /// state.update_values(&[1e30, 1.0, 3.0], Some(validity))?;
     /// assert_eq!(state.variance(), Some(1.0));
+    /// # Ok::<(), mapmean::Error>(())
     /// ```
-    pub fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) {
+    pub fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) -> Result<()> {
+        // A fresh part's counts are bounded by `values.len()`; the one
+        // checked merge covers a `self` that is nearly full.
+        let mut part = MomentsState::default();
         let mut bins = SquareBins::new();
         for (i, step) in values.chunks(STEP).enumerate() {
             let validity = validity.map(|v| v.shifted(i * STEP));
-            let before = self.mean.count;
-            self.mean.update_values(step, validity);
-            if self.mean.count != before {
-                bins.add(step, validity, &mut self.squares);
+            let before = part.mean.count;
+            part.mean.update_values(step, validity)?;
+            if part.mean.count != before {
+                bins.add(step, validity, &mut part.squares);
             }
         }
-        bins.flush(&mut self.squares);
+        bins.flush(&mut part.squares);
+        self.merge(&part)
     }
 
-    /// Merges the state of another part of the data into this one, exactly.
+    /// Merges the state of another part of the data into this one, exactly:
+    /// the counts add, the exact sums and sums of squares add.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] if a count would exceed `u64::MAX` (states
-    /// of more than 2^64 values); `self` is then unchanged.
+    /// [`Error::StateOverflow`], naming the count, if a count or the rows in
+    /// all (`count + null_count`) would pass `u64::MAX`. `self` is then
+    /// unchanged: a merge is all or nothing.
     ///
     /// # Example
     ///
     /// ```
     /// use arrow_array::Float32Array;
-    /// use mapmean::MomentsState;
+    /// use mapmean::{Error, MeanState, MomentsState};
     /// let (mut a, mut b) = (MomentsState::default(), MomentsState::default());
-    /// a.update(&Float32Array::from(vec![1.0, 2.0]));
-    /// b.update(&Float32Array::from(vec![3.0]));
+    /// a.update(&Float32Array::from(vec![1.0, 2.0]))?;
+    /// b.update(&Float32Array::from(vec![3.0]))?;
     /// a.merge(&b)?;
     /// assert_eq!(a.variance(), Some(2.0 / 3.0));
+    ///
+    /// let full = MomentsState {
+    ///     mean: MeanState { null_count: u64::MAX, ..MeanState::default() },
+    ///     ..MomentsState::default()
+    /// };
+    /// assert!(matches!(a.merge(&full), Err(Error::StateOverflow { .. })));
+    /// assert_eq!(a.mean.count, 3); // unchanged
     /// # Ok::<(), mapmean::Error>(())
     /// ```
     pub fn merge(&mut self, other: &MomentsState) -> Result<()> {
-        let (a, b) = (&self.mean, &other.mean);
-        let add = |x: u64, y: u64| {
-            x.checked_add(y).ok_or_else(|| {
-                Error::InvalidArgument("merged states would count more than 2^64 values".into())
-            })
-        };
-        let mean = MeanState {
-            count: add(a.count, b.count)?,
-            null_count: add(a.null_count, b.null_count)?,
-            nan_count: add(a.nan_count, b.nan_count)?,
-            pos_inf_count: add(a.pos_inf_count, b.pos_inf_count)?,
-            neg_inf_count: add(a.neg_inf_count, b.neg_inf_count)?,
-            sum: {
-                let mut sum = a.sum;
-                sum.merge(&b.sum);
-                sum
-            },
-        };
-        self.mean = mean;
+        let mut mean = self.mean;
+        mean.merge(&other.mean)?;
+        // Within the headroom: with fewer than 2^64 finite values in all,
+        // the sum of squares stays below 2^618 (see `square_sum`).
         self.squares.merge(&other.squares);
+        self.mean = mean;
+        Ok(())
+    }
+
+    /// Checks that the state is one that mapmean can have computed:
+    /// [`MeanState::validate`] for the counts and the sum, then
+    /// `Σx² <= finite_count · f32::MAX²` and `(Σx)² <= finite_count · Σx²`
+    /// (Cauchy–Schwarz, which also keeps the variance's numerator from
+    /// going negative). [`MomentsState::from_bytes`] runs it; call it on a
+    /// state whose fields were set by hand.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] naming the rule that fails.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::{Error, MomentsState};
+    /// let mut state = MomentsState::default();
+    /// state.update_values(&[1.0, 3.0], None)?;
+    /// state.validate()?;
+    /// state.squares = Default::default(); // a sum with no squares
+    /// assert!(matches!(state.validate(), Err(Error::InvalidState { .. })));
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        self.mean.validate()?;
+        let invalid = |reason: String| Err(Error::InvalidState { reason });
+        let finite_count = self.mean.finite_count();
+        let finite = BigUint::from(finite_count);
+        let q = unsigned_squares(&self.squares);
+        let max_square = BigUint::from((1u64 << 24) - 1).pow(2) << 506u32;
+        if q > &finite * max_square {
+            return invalid(format!(
+                "the sum of squares {:?} exceeds what {finite_count} finite f32 values \
+                 can have ({finite_count} · f32::MAX² )",
+                self.squares
+            ));
+        }
+        let s = signed_sum(&self.mean.sum).magnitude().clone();
+        if &s * &s > finite * q {
+            return invalid(format!(
+                "the sum {:?} and the sum of squares {:?} break Cauchy–Schwarz \
+                 ((Σx)² <= finite_count · Σx²)",
+                self.mean.sum, self.squares
+            ));
+        }
         Ok(())
     }
 
@@ -321,11 +421,12 @@ impl MomentsState {
         Some(Exact::Ratio { num, den })
     }
 
-    /// The state as 176 bytes: the magic `b"MMMO"`, the version (`u32`, 1),
-    /// then `count`, `null_count`, `nan_count`, `pos_inf_count`,
-    /// `neg_inf_count` (`u64` each), the 6 limbs of the sum and the 10 limbs
-    /// of the sum of squares, all little endian. Stable across versions of
-    /// mapmean: states can be stored and merged later or elsewhere.
+    /// The state's byte form: [`MomentsState::BYTES`] (176) bytes, laid out
+    /// as in `docs/state-format.md`: the 96 bytes of
+    /// [`MeanState::to_bytes`] with the magic [`MomentsState::MAGIC`]
+    /// (`MMmo`) instead of `MMst`, then the sum of squares as ten `u64`
+    /// limbs, least significant first, an unsigned integer in units of
+    /// `2^-298`. Equal states give equal bytes.
     ///
     /// # Example
     ///
@@ -333,104 +434,101 @@ impl MomentsState {
     /// use arrow_array::Float32Array;
     /// use mapmean::MomentsState;
     /// let mut state = MomentsState::default();
-    /// state.update(&Float32Array::from(vec![1.0, f32::NAN]));
+    /// state.update(&Float32Array::from(vec![1.0, f32::NAN]))?;
     /// let bytes = state.to_bytes();
+    /// assert_eq!(&bytes[..8], b"MMmo\x01\x00\x00\x00");
     /// assert_eq!(MomentsState::from_bytes(&bytes)?, state);
     /// # Ok::<(), mapmean::Error>(())
     /// ```
-    pub fn to_bytes(&self) -> [u8; BYTES] {
-        let m = &self.mean;
-        let mut out = [0u8; BYTES];
-        let words = [
-            m.count,
-            m.null_count,
-            m.nan_count,
-            m.pos_inf_count,
-            m.neg_inf_count,
-        ]
-        .into_iter()
-        .chain(m.sum.to_limbs())
-        .chain(self.squares.to_limbs());
-        out[..4].copy_from_slice(&MAGIC);
-        out[4..8].copy_from_slice(&VERSION.to_le_bytes());
-        for (slot, word) in out[8..].chunks_exact_mut(8).zip(words) {
-            slot.copy_from_slice(&word.to_le_bytes());
+    pub fn to_bytes(&self) -> [u8; MomentsState::BYTES] {
+        let mut out = [0u8; MomentsState::BYTES];
+        out[..SQUARES_AT].copy_from_slice(&self.mean.to_bytes());
+        out[..4].copy_from_slice(&MomentsState::MAGIC);
+        for (slot, limb) in out[SQUARES_AT..]
+            .chunks_exact_mut(8)
+            .zip(self.squares.to_limbs())
+        {
+            slot.copy_from_slice(&limb.to_le_bytes());
         }
         out
     }
 
-    /// The state of [`to_bytes`](Self::to_bytes), validated: the counts must
-    /// be consistent, and the sums must be ones that finite `f32` data can
-    /// produce: `Σx² <= finite_count · f32::MAX²` and
-    /// `(Σx)² <= finite_count · Σx²` (Cauchy–Schwarz).
+    /// Reads a state from its byte form ([`MomentsState::to_bytes`]),
+    /// checking everything a reader can check: every accepted byte string is
+    /// exactly the `to_bytes` of the state returned.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] if `bytes` has the wrong length, magic or
-    /// version, or breaks one of the rules above.
+    /// [`Error::InvalidState`], with the reason, if the bytes are shorter
+    /// than the header, do not start with [`MomentsState::MAGIC`] (a
+    /// [`MeanState`]'s bytes are named as such), have a version other than
+    /// [`MomentsState::FORMAT_VERSION`], set reserved flags, are not exactly
+    /// [`MomentsState::BYTES`] long, or hold a state that fails
+    /// [`MomentsState::validate`].
     ///
     /// # Example
     ///
     /// ```
-    /// use mapmean::MomentsState;
-    /// let mut bytes = MomentsState::default().to_bytes();
-    /// assert!(MomentsState::from_bytes(&bytes).is_ok());
-    /// bytes[8] = 1; // count 1 with a NaN count of 0, but no sum of squares: fine
-    /// assert!(MomentsState::from_bytes(&bytes).is_ok());
-    /// bytes[24] = 2; // 2 NaNs among 1 value
-    /// assert!(MomentsState::from_bytes(&bytes).is_err());
+    /// use mapmean::{Error, MomentsState};
+    /// let mut state = MomentsState::default();
+    /// state.update_values(&[1.5, -2.0], None)?;
+    /// let mut bytes = state.to_bytes();
+    /// assert_eq!(MomentsState::from_bytes(&bytes)?, state);
+    /// bytes[24] = 3; // three NaN among two values
+    /// assert!(matches!(MomentsState::from_bytes(&bytes), Err(Error::InvalidState { .. })));
+    /// assert!(MomentsState::from_bytes(&bytes[..175]).is_err());
+    /// # Ok::<(), mapmean::Error>(())
     /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<MomentsState> {
-        let invalid = |why: &str| Error::InvalidArgument(format!("not a moments state: {why}"));
-        if bytes.len() != BYTES {
-            return Err(invalid(&format!("{} bytes, expected {BYTES}", bytes.len())));
+        let invalid = |reason: String| Err(Error::InvalidState { reason });
+        if bytes.len() < 8 {
+            return invalid(format!(
+                "{} bytes, shorter than the 8-byte header",
+                bytes.len()
+            ));
         }
-        if bytes[..4] != MAGIC {
-            return Err(invalid("wrong magic bytes"));
+        if bytes[..4] == MeanState::MAGIC {
+            return invalid(
+                "these are a mean state's bytes (magic \"MMst\"), not a moments state's \
+                 (\"MMmo\"): a mean state has no sum of squares"
+                    .into(),
+            );
         }
-        let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-        if version != VERSION {
-            return Err(invalid(&format!(
-                "version {version}, this mapmean reads version {VERSION}"
-            )));
+        if bytes[..4] != MomentsState::MAGIC {
+            return invalid(format!(
+                "the bytes start with {:?}, not the magic {:?}",
+                bytes[..4].escape_ascii().to_string(),
+                MomentsState::MAGIC.escape_ascii().to_string()
+            ));
         }
-        let words: Vec<u64> = bytes[8..]
-            .chunks_exact(8)
-            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
-            .collect();
-        let mut sum = [0u64; 6];
-        sum.copy_from_slice(&words[5..11]);
-        let mut squares = [0u64; SQUARE_LIMBS];
-        squares.copy_from_slice(&words[11..]);
-        let state = MomentsState {
-            mean: MeanState {
-                count: words[0],
-                null_count: words[1],
-                nan_count: words[2],
-                pos_inf_count: words[3],
-                neg_inf_count: words[4],
-                sum: ExactSum::from_limbs(sum),
+        // The rest of the header and the mean's part read as a mean state's.
+        let mut mean_bytes = bytes[..bytes.len().min(SQUARES_AT)].to_vec();
+        mean_bytes[..4].copy_from_slice(&MeanState::MAGIC);
+        let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+        if version == MomentsState::FORMAT_VERSION && bytes.len() != MomentsState::BYTES {
+            return invalid(format!(
+                "{} bytes; a version-1 moments state has exactly {}",
+                bytes.len(),
+                MomentsState::BYTES
+            ));
+        }
+        let mean = MeanState::from_bytes(&mean_bytes).map_err(|e| match e {
+            Error::InvalidState { reason } => Error::InvalidState {
+                reason: reason.replace("a version-1 state", "a version-1 moments state"),
             },
-            squares: ExactSquareSum::from_limbs(squares),
+            other => other,
+        })?;
+        let mut limbs = [0u64; SQUARE_LIMBS];
+        for (limb, chunk) in limbs.iter_mut().zip(bytes[SQUARES_AT..].chunks_exact(8)) {
+            let mut le = [0u8; 8];
+            le.copy_from_slice(chunk);
+            *limb = u64::from_le_bytes(le);
+        }
+        let state = MomentsState {
+            mean,
+            squares: ExactSquareSum::from_limbs(limbs),
         };
-        let m = &state.mean;
-        let specials = m
-            .nan_count
-            .checked_add(m.pos_inf_count)
-            .and_then(|s| s.checked_add(m.neg_inf_count));
-        if specials.is_none_or(|s| s > m.count) {
-            return Err(invalid("more NaN and infinite values than values"));
-        }
-        let finite = BigUint::from(m.finite_count());
-        let q = unsigned_squares(&state.squares);
-        let max_square = BigUint::from((1u64 << 24) - 1).pow(2) << 506u32;
-        if q > &finite * max_square {
-            return Err(invalid("sum of squares above count · f32::MAX²"));
-        }
-        let s = signed_sum(&m.sum).magnitude().clone();
-        if &s * &s > finite * q {
-            return Err(invalid("sum and sum of squares break Cauchy–Schwarz"));
-        }
+        state.validate()?;
         Ok(state)
     }
 }
@@ -485,7 +583,7 @@ mod tests {
 
     fn state_of(values: &[f32]) -> MomentsState {
         let mut state = MomentsState::default();
-        state.update(&Float32Array::from(values.to_vec()));
+        state.update(&Float32Array::from(values.to_vec())).unwrap();
         state
     }
 
@@ -641,7 +739,9 @@ mod tests {
             Some(1.0 / 6.0)
         );
         let mut state = MomentsState::default();
-        state.update(&Float32Array::from(vec![Some(1.0), None, Some(3.0)]));
+        state
+            .update(&Float32Array::from(vec![Some(1.0), None, Some(3.0)]))
+            .unwrap();
         assert_eq!(state.variance(), Some(1.0));
         let strict = VarianceOptions {
             skip_nulls: false,
@@ -689,9 +789,16 @@ mod tests {
         let mut big = MomentsState::default();
         big.mean.null_count = u64::MAX;
         let mut one = MomentsState::default();
-        one.update(&Float32Array::from(vec![None::<f32>]));
+        one.update(&Float32Array::from(vec![None::<f32>])).unwrap();
         let before = big;
-        assert!(big.merge(&one).is_err());
+        assert!(matches!(big.merge(&one), Err(Error::StateOverflow { .. })));
+        let mut full = MomentsState::default();
+        full.update_values(&[1.0], None).unwrap();
+        full.mean.count = u64::MAX;
+        assert!(matches!(
+            full.update_values(&[2.0], None),
+            Err(Error::StateOverflow { field: "count" })
+        ));
         assert_eq!(big, before);
     }
 
@@ -707,6 +814,15 @@ mod tests {
         let mut wrong = bytes;
         wrong[4] = 2;
         assert!(MomentsState::from_bytes(&wrong).is_err());
+        let mut wrong = bytes;
+        wrong[6] = 1; // a reserved flag
+        assert!(MomentsState::from_bytes(&wrong).is_err());
+        // A mean state's bytes are not a moments state's, and say so.
+        let err = MomentsState::from_bytes(&state.mean.to_bytes()).unwrap_err();
+        assert!(err.to_string().contains("mean state"), "{err}");
+        // The first 96 bytes are the mean state's, but for the magic.
+        assert_eq!(bytes[4..96], state.mean.to_bytes()[4..]);
+        assert!(bytes[..4] == *b"MMmo");
         // A sum without the squares to match breaks Cauchy–Schwarz.
         let mut wrong = state;
         wrong.squares = ExactSquareSum::ZERO;

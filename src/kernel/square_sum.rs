@@ -52,7 +52,7 @@ pub const SQUARE_UNIT_EXP: i32 = -298;
 /// # Example
 ///
 /// ```
-/// use mapmean::kernel::square_sum::ExactSquareSum;
+/// use mapmean::kernel::ExactSquareSum;
 ///
 /// let mut squares = ExactSquareSum::default();
 /// for x in [3.0_f32, -4.0] {
@@ -88,15 +88,10 @@ impl ExactSquareSum {
     /// Builds a sum from its little-endian limbs, in units of `2^-298` (the
     /// inverse of [`ExactSquareSum::to_limbs`]).
     ///
-    /// # Example
-    ///
-    /// ```
-    /// use mapmean::kernel::square_sum::ExactSquareSum;
-    /// let mut s = ExactSquareSum::default();
-    /// s.add_f32(-1.5);
-    /// assert_eq!(ExactSquareSum::from_limbs(s.to_limbs()), s);
-    /// ```
-    pub fn from_limbs(limbs: [u64; SQUARE_LIMBS]) -> Self {
+    /// Crate-private: limbs from outside must pass
+    /// [`MomentsState::validate`](crate::MomentsState::validate), whose
+    /// bounds keep the headroom argument of the module docs true.
+    pub(crate) fn from_limbs(limbs: [u64; SQUARE_LIMBS]) -> Self {
         ExactSquareSum { limbs }
     }
 
@@ -142,7 +137,7 @@ impl ExactSquareSum {
     /// # Example
     ///
     /// ```
-    /// use mapmean::kernel::square_sum::ExactSquareSum;
+    /// use mapmean::kernel::ExactSquareSum;
     /// let mut s = ExactSquareSum::default();
     /// s.add_f32(f32::MAX); // 2^256 is far beyond f32, not beyond the sum
     /// s.add_f32(1e-45); // the smallest subnormal's square survives beside it
@@ -161,7 +156,7 @@ impl ExactSquareSum {
     /// # Example
     ///
     /// ```
-    /// use mapmean::kernel::square_sum::ExactSquareSum;
+    /// use mapmean::kernel::ExactSquareSum;
     /// let (mut a, mut b, mut both) = Default::default();
     /// ExactSquareSum::add_f32(&mut a, 1e30);
     /// ExactSquareSum::add_f32(&mut b, 2.5);

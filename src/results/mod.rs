@@ -49,11 +49,12 @@ pub fn schema(with_source: bool) -> SchemaRef {
 /// use mapmean::{results::{to_record_batch, ResultRow}, MeanOptions, MeanState};
 ///
 /// let mut state = MeanState::default();
-/// state.update(&Float32Array::from(vec![Some(1.0), None]));
+/// state.update(&Float32Array::from(vec![Some(1.0), None]))?;
 /// let row = ResultRow { source: None, column: "x".into(), state };
 /// let batch = to_record_batch(&[row], &MeanOptions::default());
 /// assert_eq!(batch.num_rows(), 1);
 /// assert_eq!(batch.column(4).as_primitive::<Float64Type>().value(0), 1.0);
+/// # Ok::<(), mapmean::Error>(())
 /// ```
 pub fn to_record_batch(rows: &[ResultRow], options: &MeanOptions) -> RecordBatch {
     let with_source = rows.iter().any(|r| r.source.is_some());

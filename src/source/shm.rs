@@ -3,7 +3,9 @@
 //!
 //! The owner creates the segment exclusively (`O_CREAT | O_EXCL`) with mode
 //! `0600`, sizes it, maps it read-write and writes the IPC file image
-//! straight into the mapping ([`SharedSegment::create_with_batches`]).
+//! straight into the mapping ([`SharedSegment::create_with_batches`], which
+//! lives with the IPC writer in `crate::ipc::write`: this stage knows bytes,
+//! not Arrow IPC).
 //! Readers open it read-only ([`SharedSegment::open`]) and decode it through
 //! the same zero-copy path as files. Unlinking removes the name; mappings
 //! that exist keep working until they are dropped. See `docs/shared-memory.md`.
@@ -14,19 +16,13 @@ use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 
-use arrow_array::{Array, RecordBatch};
 use arrow_buffer::Buffer;
-use arrow_data::ArrayData;
-use arrow_schema::Schema;
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
 use super::guard::Guarded;
 use super::mmap::map_to_buffer;
+use super::SHM_SCHEME;
 use crate::error::{Error, Result};
-use crate::ipc::{write::write_batches, IpcFormat};
-
-/// The prefix of segment sources: `shm://NAME`.
-pub const SCHEME: &str = "shm://";
 
 /// Longest segment name accepted (Linux allows 255 bytes in `/dev/shm`).
 pub const MAX_NAME_LEN: usize = 240;
@@ -58,24 +54,19 @@ pub struct SharedSegment {
 }
 
 impl SharedSegment {
-    /// Creates the segment `name` (exclusively, mode `0600`) and writes
-    /// `batches` into it as an Arrow IPC file image with 64-byte aligned
-    /// buffers. The size is bounded up front from the batches' buffers, the
-    /// image is written straight into the mapping, and the segment is then
-    /// shrunk to the image's exact size.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::AlreadyExists`] if the name is taken (it is never replaced),
-    /// [`Error::InvalidArgument`] for an invalid name or batches that do not
-    /// match `schema`, [`Error::Io`] if the system refuses.
-    pub fn create_with_batches(
+    /// Creates the segment `name` (exclusively, mode `0600`) of `capacity`
+    /// bytes, maps it read-write, lets `write` fill it from the start
+    /// (writing past `capacity` is an I/O error, not a panic), shrinks it
+    /// to the bytes written and maps it read-only. On any error after the
+    /// name was created, the segment is unlinked again: nothing is left
+    /// behind. The IPC image writer ([`SharedSegment::create_with_batches`])
+    /// is built on this.
+    pub(crate) fn create_with(
         name: &str,
-        schema: &Schema,
-        batches: &[RecordBatch],
+        capacity: usize,
+        write: impl FnOnce(&mut dyn Write) -> Result<()>,
     ) -> Result<Self> {
         let (c_name, display) = c_name(name)?;
-        let capacity = image_size_bound(schema, batches);
         // SAFETY: `c_name` is a valid NUL-terminated string.
         let fd = unsafe {
             libc::shm_open(
@@ -92,18 +83,15 @@ impl SharedSegment {
                 Error::io(uri(&display), err)
             });
         }
+        // From here on, an error unlinks the name this call created.
+        let created = Created(&c_name);
         // SAFETY: `fd` was just opened and is owned by nothing else.
         let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        let result = Self::fill(&file, &display, capacity, schema, batches);
-        if result.is_err() {
-            // Leave nothing behind on failure.
-            // SAFETY: as above.
-            unsafe { libc::shm_unlink(c_name.as_ptr()) };
-        }
-        let len = result?;
+        let len = Self::fill(&file, &display, capacity, write)?;
         // The owner's view, read-only like every reader's.
         let map = map_read_only(&file, &display)?;
         debug_assert_eq!(map.len(), len);
+        std::mem::forget(created);
         Ok(SharedSegment {
             buffer: map_to_buffer(Guarded::new(map, &uri(&display))),
             name: display,
@@ -114,8 +102,7 @@ impl SharedSegment {
         file: &File,
         display: &str,
         capacity: usize,
-        schema: &Schema,
-        batches: &[RecordBatch],
+        write: impl FnOnce(&mut dyn Write) -> Result<()>,
     ) -> Result<usize> {
         let io = |e| Error::io(uri(display), e);
         // umask can only clear bits; make the mode exactly 0600 regardless.
@@ -131,7 +118,7 @@ impl SharedSegment {
             bytes: &mut map[..],
             written: 0,
         };
-        write_batches(&mut writer, schema, batches, IpcFormat::File)?;
+        write(&mut writer)?;
         let len = writer.written;
         drop(map);
         file.set_len(len as u64).map_err(io)?;
@@ -248,10 +235,21 @@ fn c_name(name: &str) -> Result<(CString, String)> {
 
 /// `shm://NAME`, for errors.
 fn uri(name: &str) -> String {
-    format!("{SCHEME}{name}")
+    format!("{SHM_SCHEME}{name}")
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Makes the next `map_read_only` on this thread fail, to test the
+    /// clean-up of `SharedSegment::create_with` after its last step.
+    static FAIL_NEXT_MAP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn map_read_only(file: &File, display: &str) -> Result<Mmap> {
+    #[cfg(test)]
+    if FAIL_NEXT_MAP.with(|fail| fail.replace(false)) {
+        return Err(Error::io(uri(display), std::io::Error::other("injected mapping failure")));
+    }
     // SAFETY: a read-only map. The segment's owner does not write to it after
     // creating it; if another process truncated it, reads past the new end
     // would fault with SIGBUS, which the guard (see `Guarded`) turns into an
@@ -259,31 +257,14 @@ fn map_read_only(file: &File, display: &str) -> Result<Mmap> {
     unsafe { Mmap::map(file) }.map_err(|e| Error::io(uri(display), e))
 }
 
-/// An upper bound of the IPC file image of `batches`: every buffer padded
-/// to 64 bytes, plus generous room for the flatbuffer metadata.
-fn image_size_bound(schema: &Schema, batches: &[RecordBatch]) -> usize {
-    fn data_bound(data: &ArrayData) -> usize {
-        let own: usize = data
-            .buffers()
-            .iter()
-            .map(|b| b.len().next_multiple_of(64) + 64)
-            .sum();
-        let nulls = data
-            .nulls()
-            .map_or(0, |n| n.buffer().len().next_multiple_of(64) + 64);
-        own + nulls + data.child_data().iter().map(data_bound).sum::<usize>()
+/// Unlinks the segment it names when dropped: `create_with`'s error paths.
+struct Created<'a>(&'a CString);
+
+impl Drop for Created<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the name is a valid NUL-terminated string.
+        unsafe { libc::shm_unlink(self.0.as_ptr()) };
     }
-    let columns = schema.fields().len();
-    let names: usize = schema.fields().iter().map(|f| f.name().len() + 64).sum();
-    let schema_bound = 4096 + 256 * columns + 2 * names;
-    let per_batch = 1024 + 256 * columns;
-    let body: usize = batches
-        .iter()
-        .flat_map(|b| b.columns())
-        .map(|c| data_bound(&c.to_data()))
-        .sum();
-    // Schema message, and the schema again in the footer with the blocks.
-    2 * schema_bound + batches.len() * (per_batch + 64) + body
 }
 
 /// `Write` into a fixed slice; running out of room is an error, not a panic.
@@ -298,7 +279,7 @@ impl Write for SliceWriter<'_> {
         if data.len() > room.len() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::WriteZero,
-                "the IPC image outgrew its size bound",
+                "the image outgrew the segment's size bound",
             ));
         }
         room[..data.len()].copy_from_slice(data);
@@ -314,30 +295,26 @@ impl Write for SliceWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-
-    use arrow_array::{Float32Array, Int64Array};
-
-    fn batch(n: usize) -> RecordBatch {
-        let x: Float32Array = (0..n).map(|i| (i % 5 != 0).then_some(i as f32)).collect();
-        let n = Int64Array::from_iter_values(0..n as i64);
-        RecordBatch::try_from_iter([("x", Arc::new(x) as _), ("n", Arc::new(n) as _)]).unwrap()
-    }
 
     #[test]
-    fn the_image_fits_its_bound_and_is_a_valid_ipc_file() {
-        for rows in [0, 1, 63, 64, 1000, 100_000] {
-            let batches = [batch(rows), batch(rows / 2)];
-            let name = SharedSegment::random_name();
-            let owner =
-                SharedSegment::create_with_batches(&name, &batches[0].schema(), &batches).unwrap();
-            let reader = SharedSegment::open(&name).unwrap();
-            owner.unlink().unwrap();
-            let data =
-                crate::ipc::IpcData::open(reader.buffer().clone(), &reader.source_name()).unwrap();
-            let column = data.float32_column(Some("x")).unwrap();
-            assert_eq!(column.len(), rows + rows / 2);
-        }
+    fn a_failure_after_filling_leaves_no_segment_behind() {
+        let write = |out: &mut dyn Write| out.write_all(b"bytes").map_err(|e| Error::io("test", e));
+        // The last step, the read-only mapping, fails.
+        let name = SharedSegment::random_name();
+        FAIL_NEXT_MAP.with(|fail| fail.set(true));
+        let err = SharedSegment::create_with(&name, 64, write).unwrap_err();
+        assert!(err.to_string().contains("injected mapping failure"), "{err}");
+        assert!(matches!(SharedSegment::open(&name), Err(Error::NotFound { .. })));
+        // The writer fails (runs out of room).
+        let name = SharedSegment::random_name();
+        let err = SharedSegment::create_with(&name, 2, write).unwrap_err();
+        assert!(err.to_string().contains("outgrew"), "{err}");
+        assert!(matches!(SharedSegment::open(&name), Err(Error::NotFound { .. })));
+        // And with nothing failing, the segment is there, as written.
+        let name = SharedSegment::random_name();
+        let owner = SharedSegment::create_with(&name, 64, write).unwrap();
+        assert_eq!(SharedSegment::open(&name).unwrap().buffer().as_slice(), b"bytes");
+        owner.unlink().unwrap();
     }
 
     #[test]
@@ -351,17 +328,4 @@ mod tests {
         assert!(c_name("/ok-name").is_ok() && c_name("ok").is_ok());
     }
 
-    #[test]
-    fn a_taken_name_is_never_replaced() {
-        let name = SharedSegment::random_name();
-        let b = [batch(10)];
-        let first = SharedSegment::create_with_batches(&name, &b[0].schema(), &b).unwrap();
-        let err = SharedSegment::create_with_batches(&name, &b[0].schema(), &b).unwrap_err();
-        assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
-        first.unlink().unwrap();
-        assert!(matches!(
-            SharedSegment::open(&name),
-            Err(Error::NotFound { .. })
-        ));
-    }
 }

@@ -1,33 +1,53 @@
-//! Per-instruction-set versions of the block kernel's one vector pass,
-//! selected once at run time.
+//! Per-instruction-set versions of the block kernel's passes, selected once
+//! at run time.
+//!
+//! An [`Isa`] is an instruction set **this machine supports**: the only ways
+//! to get one are detection ([`Isa::detect`], [`Isa::supported`],
+//! [`Isa::from_name`]) and [`Isa::PORTABLE`], as memchr's searchers can only
+//! be built after checking the CPU. So the passes, which run AVX-512, AVX2 or
+//! NEON code according to the value, never execute an instruction the CPU
+//! lacks, whatever their caller does. The passes themselves are private to
+//! the crate; outside it, an `Isa` only chooses the code path of
+//! [`super::blocks::update_with`].
 //!
 //! Each instruction set provides [`Isa::scan`] over one block of at most
 //! [`BLOCK`] values and its validity masks (bit `i` of `masks[i / 64]` for
-//! value `i`, or `None` when all are valid). For a window `w` (the biased
-//! exponents `16w..16w + 15`, see [`super::blocks`]) it returns a [`Scan`]:
-//! the exact `f64` sum of the valid values in window `w`, which windows hold
-//! valid nonzero values, and the largest biased exponent among valid values
-//! (255 means NaN or an infinity is present).
+//! value `i`, or `None` when all are valid). For a window `w` (see
+//! [`super::geometry`]) it returns a [`Scan`]: the exact `f64` sum of the
+//! valid values in window `w`, which windows hold valid nonzero values, and
+//! the largest biased exponent among valid values (255 means NaN or an
+//! infinity is present). Every pass asserts (once per block, not per value)
+//! that its block holds at most [`BLOCK`] values, so no load can leave the
+//! block or its mask table.
 //!
 //! [`portable`] is the reference the others are tested against, bit for bit.
 //! Layout after memchr: one module per target behind this dispatching front
 //! (`x86_64::{avx512, avx2}`, `aarch64::neon`), each compiled only for its
 //! target.
+//!
+//! An instruction set cannot be named into existence:
+//!
+//! ```compile_fail,E0599
+//! // There is no public variant or constructor that skips detection.
+//! let isa = mapmean::kernel::arch::Isa::Avx512;
+//! ```
 
 #[cfg(target_arch = "aarch64")]
-pub mod aarch64;
-pub mod portable;
+pub(crate) mod aarch64;
+pub(crate) mod portable;
 #[cfg(target_arch = "x86_64")]
-pub mod x86_64;
+pub(crate) mod x86_64;
 
-use super::blocks::BLOCK;
+use std::sync::OnceLock;
+
+use super::geometry::{BLOCK, MASK_WORDS, WINDOWS};
 
 /// Validity masks of one block: bit `i` of word `i / 64` for value `i`.
-pub type Masks = [u64; BLOCK / 64];
+pub(crate) type Masks = [u64; MASK_WORDS];
 
 /// What one pass over a block found; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scan {
+pub(crate) struct Scan {
     /// Exact sum of the valid values whose biased exponent is in the window.
     pub sum: f64,
     /// Bit `w` is set when a valid nonzero value lies in window `w`.
@@ -38,7 +58,7 @@ pub struct Scan {
 
 /// What the first, cheapest pass over a block found ([`Isa::span`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Span {
+pub(crate) struct Span {
     /// The `f64` sum of all valid values, in any order: exact when the
     /// exponents of `low` and `high` are close enough (see
     /// [`super::blocks`]), and to be ignored otherwise.
@@ -51,96 +71,158 @@ pub struct Span {
     pub high: u32,
 }
 
-/// An instruction set the block kernel can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isa {
+/// An instruction set the block kernel can use, and that this machine
+/// supports.
+///
+/// Values come only from detection ([`Isa::detect`], [`Isa::supported`],
+/// [`Isa::from_name`]) or are [`Isa::PORTABLE`]; see the module docs.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::kernel::arch::Isa;
+/// let best = Isa::detect();
+/// assert!(Isa::supported().contains(&best));
+/// assert_eq!(Isa::supported().last(), Some(&Isa::PORTABLE));
+/// assert_eq!(Isa::from_name("portable"), Some(Isa::PORTABLE));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Isa {
+    /// Invariant: the CPU running this process supports `kind` (for
+    /// `Avx512`, AVX-512 F and AVX2). Only [`Isa::supported`] builds a
+    /// `kind` other than `Portable`, after detecting it.
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
     /// AVX-512 F (x86-64): 16 lanes, validity as k-masks.
+    #[cfg(target_arch = "x86_64")]
     Avx512,
     /// AVX2 (x86-64): 8 lanes, validity bytes expanded to lane masks.
+    #[cfg(target_arch = "x86_64")]
     Avx2,
     /// NEON (aarch64): 4 lanes, validity bits expanded to lane masks by a
     /// bit test.
+    #[cfg(target_arch = "aarch64")]
     Neon,
     /// Plain Rust, vectorised by the compiler for the build target.
     Portable,
 }
 
+/// `Avx512`, `Avx2`, `Neon` or `Portable` (benchmark names use it).
+impl std::fmt::Debug for Isa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
 impl Isa {
+    /// Plain Rust, vectorised by the compiler for the build target: runs on
+    /// every machine.
+    pub const PORTABLE: Isa = Isa {
+        kind: Kind::Portable,
+    };
+
     /// The instruction set the kernel uses, chosen once: the best this
     /// machine supports, or the one named by the environment variable
     /// `MAPMEAN_ISA` (`avx512`, `avx2`, `neon`, `portable`) if the machine
     /// supports it — for comparing paths and for working around a slow one.
     pub fn detect() -> Isa {
-        static CHOSEN: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        static CHOSEN: OnceLock<Isa> = OnceLock::new();
         *CHOSEN.get_or_init(|| {
-            let supported = Isa::supported();
             std::env::var("MAPMEAN_ISA")
                 .ok()
                 .and_then(|name| Isa::from_name(&name))
-                .filter(|isa| supported.contains(isa))
-                .unwrap_or(supported[0])
+                .unwrap_or(Isa::supported()[0])
         })
     }
 
     /// The instruction set called `name` (`avx512`, `avx2`, `neon`,
-    /// `portable`).
+    /// `portable`, in any case), if this machine supports it.
     pub fn from_name(name: &str) -> Option<Isa> {
-        match name.to_ascii_lowercase().as_str() {
-            "avx512" => Some(Isa::Avx512),
-            "avx2" => Some(Isa::Avx2),
-            "neon" => Some(Isa::Neon),
-            "portable" => Some(Isa::Portable),
-            _ => None,
+        let name = name.to_ascii_lowercase();
+        Isa::supported().iter().copied().find(|isa| isa.name() == name)
+    }
+
+    /// The instruction set's name, as [`Isa::from_name`] takes it.
+    pub fn name(self) -> &'static str {
+        match self.kind {
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512 => "avx512",
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2 => "avx2",
+            #[cfg(target_arch = "aarch64")]
+            Kind::Neon => "neon",
+            Kind::Portable => "portable",
         }
     }
 
     /// Every instruction set this machine can run, best first (tests run them
-    /// all against the reference). Never empty: ends with `Portable`.
-    pub fn supported() -> Vec<Isa> {
-        let mut isas = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx2") {
-                isas.push(Isa::Avx512);
+    /// all against the reference), detected once. Never empty: ends with
+    /// [`Isa::PORTABLE`].
+    pub fn supported() -> &'static [Isa] {
+        static SUPPORTED: OnceLock<Vec<Isa>> = OnceLock::new();
+        SUPPORTED.get_or_init(|| {
+            let mut kinds = Vec::new();
+            #[cfg(target_arch = "x86_64")]
+            {
+                // `span` runs AVX2 code for `Avx512`: require both.
+                if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx2")
+                {
+                    kinds.push(Kind::Avx512);
+                }
+                if std::is_x86_feature_detected!("avx2") {
+                    kinds.push(Kind::Avx2);
+                }
             }
-            if std::is_x86_feature_detected!("avx2") {
-                isas.push(Isa::Avx2);
+            #[cfg(target_arch = "aarch64")]
+            if std::arch::is_aarch64_feature_detected!("neon") {
+                kinds.push(Kind::Neon);
             }
-        }
-        #[cfg(target_arch = "aarch64")]
-        if std::arch::is_aarch64_feature_detected!("neon") {
-            isas.push(Isa::Neon);
-        }
-        isas.push(Isa::Portable);
-        isas
+            kinds.push(Kind::Portable);
+            // The invariant of `Isa`: every kind here was detected above.
+            kinds.into_iter().map(|kind| Isa { kind }).collect()
+        })
     }
 
-    /// The exact sum of the valid values in `window` (below 16): the `sum`
-    /// of [`Isa::scan`] alone, for the extra passes over a block.
+    /// The exact sum of the valid values in `window`: the `sum` of
+    /// [`Isa::scan`] alone, for the extra passes over a block.
+    ///
+    /// # Panics
+    ///
+    /// If `block` holds more than [`BLOCK`] values.
     #[inline]
-    pub fn window_sum(self, block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
-        debug_assert!(block.len() <= BLOCK && window < 16);
-        match self {
-            // SAFETY: as in `scan`.
+    pub(crate) fn window_sum(self, block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
+        assert!(block.len() <= BLOCK);
+        debug_assert!((window as usize) < WINDOWS);
+        match self.kind {
+            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86_64::avx512::window_sum(block, masks, window) },
+            Kind::Avx512 => unsafe { x86_64::avx512::window_sum(block, masks, window) },
+            // SAFETY: the invariant of `Isa`: AVX2 was detected.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { x86_64::avx2::window_sum(block, masks, window) },
+            Kind::Avx2 => unsafe { x86_64::avx2::window_sum(block, masks, window) },
+            // SAFETY: the invariant of `Isa`: NEON was detected.
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => unsafe { aarch64::neon::window_sum(block, masks, window) },
-            _ => portable::window_sum(block, masks, window),
+            Kind::Neon => unsafe { aarch64::neon::window_sum(block, masks, window) },
+            Kind::Portable => portable::window_sum(block, masks, window),
         }
     }
 
     /// The exact sums of the valid values of every window at once, in one
     /// pass: for blocks whose values spread over many windows.
+    ///
+    /// # Panics
+    ///
+    /// If `block` holds more than [`BLOCK`] values.
     #[inline]
-    pub fn all_window_sums(self, block: &[f32], masks: Option<&Masks>) -> [f64; 16] {
-        debug_assert!(block.len() <= BLOCK);
-        match self {
-            // SAFETY: as in `scan`.
+    pub(crate) fn all_window_sums(self, block: &[f32], masks: Option<&Masks>) -> [f64; WINDOWS] {
+        assert!(block.len() <= BLOCK);
+        match self.kind {
+            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86_64::avx512::all_window_sums(block, masks) },
+            Kind::Avx512 => unsafe { x86_64::avx512::all_window_sums(block, masks) },
             _ => portable::all_window_sums(block, masks),
         }
     }
@@ -149,37 +231,46 @@ impl Isa {
     /// the smallest and largest nonzero magnitudes, with no window
     /// selection — the least work per value, for blocks whose values lie
     /// within a few binades (the common case; see [`Span`]).
+    ///
+    /// # Panics
+    ///
+    /// If `block` holds more than [`BLOCK`] values.
     #[inline]
-    pub fn span(self, block: &[f32], masks: Option<&Masks>) -> Span {
-        debug_assert!(block.len() <= BLOCK);
-        match self {
-            // SAFETY: as in `scan`; AVX-512 F machines also have AVX2 (every
-            // one made so far), and `supported()` lists `Avx512` only where
-            // `avx2` is detected as well.
+    pub(crate) fn span(self, block: &[f32], masks: Option<&Masks>) -> Span {
+        assert!(block.len() <= BLOCK);
+        match self.kind {
+            // SAFETY: the invariant of `Isa`: AVX2 was detected (for
+            // `Avx512` too: `supported` requires both).
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 | Isa::Avx2 => unsafe { x86_64::avx2::span(block, masks) },
+            Kind::Avx512 | Kind::Avx2 => unsafe { x86_64::avx2::span(block, masks) },
+            // SAFETY: the invariant of `Isa`: NEON was detected.
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => unsafe { aarch64::neon::span(block, masks) },
-            _ => portable::span(block, masks),
+            Kind::Neon => unsafe { aarch64::neon::span(block, masks) },
+            Kind::Portable => portable::span(block, masks),
         }
     }
 
-    /// One pass over `block`; see the module docs. `window` must be below 16.
+    /// One pass over `block`; see the module docs. `window` is below
+    /// [`WINDOWS`] (another window matches no value).
+    ///
+    /// # Panics
+    ///
+    /// If `block` holds more than [`BLOCK`] values.
     #[inline]
-    pub fn scan(self, block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
-        debug_assert!(block.len() <= BLOCK && window < 16);
-        match self {
-            // SAFETY: `Avx512`, `Avx2` and `Neon` are only used after
-            // `supported()` detected the feature at run time
-            // (`blocks::update_with` checks a caller's choice), and the
-            // functions read `block` and `masks` only within bounds.
+    pub(crate) fn scan(self, block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
+        assert!(block.len() <= BLOCK);
+        debug_assert!((window as usize) < WINDOWS);
+        match self.kind {
+            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86_64::avx512::scan(block, masks, window) },
+            Kind::Avx512 => unsafe { x86_64::avx512::scan(block, masks, window) },
+            // SAFETY: the invariant of `Isa`: AVX2 was detected.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { x86_64::avx2::scan(block, masks, window) },
+            Kind::Avx2 => unsafe { x86_64::avx2::scan(block, masks, window) },
+            // SAFETY: the invariant of `Isa`: NEON was detected.
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => unsafe { aarch64::neon::scan(block, masks, window) },
-            _ => portable::scan(block, masks, window),
+            Kind::Neon => unsafe { aarch64::neon::scan(block, masks, window) },
+            Kind::Portable => portable::scan(block, masks, window),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! slot holds is read into the result.
 
 use super::{Masks, Scan, Span};
+use crate::kernel::geometry::{window_of, SIGNIFICAND_BITS, WINDOWS, WINDOW_SHIFT};
 
 const LANES: usize = 16;
 
@@ -16,11 +17,12 @@ pub fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
     for (i, &x) in block.iter().enumerate() {
         let valid = masks.is_none_or(|m| (m[i / 64] >> (i % 64)) & 1 == 1);
         let bits = x.to_bits() & 0u32.wrapping_sub(valid as u32);
-        let exponent = (bits >> 23) & 0xff;
-        let in_window = 0u32.wrapping_sub((exponent >> 4 == window) as u32);
+        let exponent = (bits >> SIGNIFICAND_BITS) & 0xff;
+        let window_of_exponent = exponent >> (WINDOW_SHIFT - SIGNIFICAND_BITS);
+        let in_window = 0u32.wrapping_sub((window_of_exponent == window) as u32);
         sums[i % LANES] += f32::from_bits(bits & in_window) as f64;
         let nonzero = (bits & 0x7fff_ffff != 0) as u32;
-        windows |= nonzero << (exponent >> 4);
+        windows |= nonzero << window_of_exponent;
         max_exponent = max_exponent.max(exponent);
     }
     Scan {
@@ -31,7 +33,7 @@ pub fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
     }
 }
 
-/// See [`super::Isa::span`].
+/// See `Isa::span`.
 pub fn span(block: &[f32], masks: Option<&Masks>) -> Span {
     let mut sums = [0f64; LANES];
     let mut low = u32::MAX;
@@ -52,25 +54,25 @@ pub fn span(block: &[f32], masks: Option<&Masks>) -> Span {
     }
 }
 
-/// See [`super::Isa::window_sum`].
+/// See `Isa::window_sum`.
 pub fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
     let mut sums = [0f64; LANES];
     for (i, &x) in block.iter().enumerate() {
         let valid = masks.is_none_or(|m| (m[i / 64] >> (i % 64)) & 1 == 1);
         let bits = x.to_bits() & 0u32.wrapping_sub(valid as u32);
-        let in_window = 0u32.wrapping_sub(((bits & 0x7fff_ffff) >> 27 == window) as u32);
+        let in_window = 0u32.wrapping_sub((window_of(bits) == window) as u32);
         sums[i % LANES] += f32::from_bits(bits & in_window) as f64;
     }
     sums.iter().sum()
 }
 
-/// See [`super::Isa::all_window_sums`].
-pub fn all_window_sums(block: &[f32], masks: Option<&Masks>) -> [f64; 16] {
+/// See `Isa::all_window_sums`.
+pub fn all_window_sums(block: &[f32], masks: Option<&Masks>) -> [f64; WINDOWS] {
     // Four sets of bins, used in turn, so that neighbouring values that fall
     // in the same window do not wait on each other's add. Each bin holds a
     // subset sum of its window, exact like the whole window's sum.
-    let mut sums = [[0f64; 16]; 4];
-    let window = |x: f32| ((x.to_bits() & 0x7fff_ffff) >> 27) as usize;
+    let mut sums = [[0f64; WINDOWS]; 4];
+    let window = |x: f32| window_of(x.to_bits()) as usize;
     match masks {
         None => {
             let mut quads = block.chunks_exact(4);
@@ -91,7 +93,7 @@ pub fn all_window_sums(block: &[f32], masks: Option<&Masks>) -> [f64; 16] {
             }
         }
     }
-    let mut total = [0f64; 16];
+    let mut total = [0f64; WINDOWS];
     for (w, t) in total.iter_mut().enumerate() {
         *t = (sums[0][w] + sums[1][w]) + (sums[2][w] + sums[3][w]);
     }

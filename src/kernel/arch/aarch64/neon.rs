@@ -11,6 +11,7 @@
 use std::arch::aarch64::*;
 
 use super::super::{Masks, Scan, Span};
+use crate::kernel::geometry::{SIGNIFICAND_BITS, WINDOW_SHIFT};
 
 /// Values per iteration of the main loops: 4 vectors, 16 validity bits.
 const GROUP: usize = 16;
@@ -150,11 +151,14 @@ fn total(sums: &[[float64x2_t; 2]; 4]) -> f64 {
     vaddvq_f64(total)
 }
 
-/// See [`super::super::Isa::window_sum`]: four chains of two accumulators.
+/// See `Isa::window_sum`: four chains of two accumulators.
 ///
 /// # Safety
 ///
 /// The CPU must support NEON (every aarch64 Linux machine does).
+/// That is the only precondition: every load stays within `block` and
+/// `masks`, whatever their lengths (a block of more than `BLOCK` values
+/// with masks panics).
 #[target_feature(enable = "neon")]
 pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
     match masks {
@@ -171,7 +175,7 @@ fn window_sum_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, win
     let target = vdupq_n_u32(window);
     let mut sums = [[vdupq_n_f64(0.0); 2]; 4];
     for_each_vector::<MASKED>(block, masks, |k, v| {
-        let win = vshrq_n_u32::<27>(vandq_u32(v, abs_mask));
+        let win = vshrq_n_u32::<{ WINDOW_SHIFT as i32 }>(vandq_u32(v, abs_mask));
         add_in_window(v, win, target, &mut sums[k]);
     });
     total(&sums)
@@ -182,6 +186,9 @@ fn window_sum_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, win
 /// # Safety
 ///
 /// The CPU must support NEON (every aarch64 Linux machine does).
+/// That is the only precondition: every load stays within `block` and
+/// `masks`, whatever their lengths (a block of more than `BLOCK` values
+/// with masks panics).
 #[target_feature(enable = "neon")]
 pub unsafe fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
     // Two copies of the loop, so that the unmasked one has no mask code.
@@ -204,7 +211,7 @@ fn scan_vector(
     max_abs: &mut uint32x4_t,
 ) {
     let abs = vandq_u32(v, vdupq_n_u32(0x7fff_ffff));
-    let win = vshrq_n_u32::<27>(abs);
+    let win = vshrq_n_u32::<{ WINDOW_SHIFT as i32 }>(abs);
     add_in_window(v, win, target, sum);
     // All ones where |x| is not zero.
     let nonzero = vtstq_u32(abs, abs);
@@ -238,16 +245,19 @@ fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u
     Scan {
         sum: total(&sums),
         windows: windows as u16,
-        max_exponent: vmaxvq_u32(max_abs) >> 23,
+        max_exponent: vmaxvq_u32(max_abs) >> SIGNIFICAND_BITS,
     }
 }
 
-/// See [`super::super::Isa::span`]: the `f64` sum of every valid value,
+/// See `Isa::span`: the `f64` sum of every valid value,
 /// with the smallest and largest nonzero magnitude, and no window test.
 ///
 /// # Safety
 ///
 /// The CPU must support NEON (every aarch64 Linux machine does).
+/// That is the only precondition: every load stays within `block` and
+/// `masks`, whatever their lengths (a block of more than `BLOCK` values
+/// with masks panics).
 #[target_feature(enable = "neon")]
 pub unsafe fn span(block: &[f32], masks: Option<&Masks>) -> Span {
     match masks {
@@ -298,7 +308,7 @@ fn span_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>) -> Span {
 mod tests {
     use super::super::super::{portable, Isa};
     use super::*;
-    use crate::kernel::blocks::BLOCK;
+    use crate::kernel::geometry::{window_of, BLOCK, MASK_WORDS, WINDOWS};
 
     /// Values in many windows, with zeros, subnormals, NaN and infinities.
     fn values(len: usize) -> Vec<f32> {
@@ -319,7 +329,7 @@ mod tests {
     /// NEON and the portable reference agree bitwise on `block` and `masks`,
     /// in every window.
     fn assert_same(block: &[f32], masks: Option<&Masks>) {
-        for window in 0..16 {
+        for window in 0..WINDOWS as u32 {
             // SAFETY: NEON is checked by each test before calling.
             let (scan, sum) =
                 unsafe { (scan(block, masks, window), window_sum(block, masks, window)) };
@@ -348,7 +358,9 @@ mod tests {
         );
         // The sums agree where they are exact: all nonzero values in one
         // window (elsewhere the kernel drops them).
-        if span.low == 0 || (span.low >> 27 == span.high >> 27 && span.high < 0x7f80_0000) {
+        if span.low == 0
+            || (window_of(span.low) == window_of(span.high) && span.high < 0x7f80_0000)
+        {
             assert_eq!(span.sum, reference.sum, "len {}", block.len());
         }
     }
@@ -357,7 +369,8 @@ mod tests {
     fn neon_is_detected_and_preferred_to_portable() {
         // NEON is part of the aarch64 base: the other tests here, and the
         // block kernel's tests, only cover it if detection finds it.
-        assert_eq!(Isa::supported(), [Isa::Neon, Isa::Portable]);
+        let names: Vec<_> = Isa::supported().iter().map(|isa| isa.name()).collect();
+        assert_eq!(names, ["neon", "portable"]);
     }
 
     #[test]
@@ -369,11 +382,11 @@ mod tests {
             let block = values(len);
             assert_same(&block, None);
             for valid in 0..len {
-                let mut masks: Masks = [0; BLOCK / 64];
+                let mut masks: Masks = [0; MASK_WORDS];
                 masks[valid / 64] |= 1 << (valid % 64);
                 assert_same(&block, Some(&masks));
                 // And every lane but that one.
-                let mut all_but: Masks = [u64::MAX; BLOCK / 64];
+                let mut all_but: Masks = [u64::MAX; MASK_WORDS];
                 all_but[valid / 64] &= !(1 << (valid % 64));
                 assert_same(&block, Some(&all_but));
             }
@@ -386,7 +399,7 @@ mod tests {
             return;
         }
         let block = values(BLOCK);
-        let mut masks: Masks = [0; BLOCK / 64];
+        let mut masks: Masks = [0; MASK_WORDS];
         for (w, word) in masks.iter_mut().enumerate() {
             *word = 0x9e37_79b9_7f4a_7c15u64.rotate_left(w as u32 * 7) ^ (w as u64);
         }

@@ -5,6 +5,7 @@
 use std::arch::x86_64::*;
 
 use super::super::{Masks, Scan, Span};
+use crate::kernel::geometry::{BLOCK, SIGNIFICAND_BITS, WINDOW_SHIFT};
 
 /// How far ahead of the loads [`scan`] prefetches, in bytes.
 const PREFETCH: usize = 2048;
@@ -63,11 +64,14 @@ static LANE_MASKS: LaneMasks = {
     LaneMasks(table)
 };
 
-/// See [`super::super::Isa::window_sum`]: four independent accumulators.
+/// See `Isa::window_sum`: four independent accumulators.
 ///
 /// # Safety
 ///
 /// The CPU must support AVX2.
+/// That is the only precondition: every load stays within `block` and
+/// `masks`, whatever their lengths (a block of more than `BLOCK` values
+/// with masks panics).
 #[target_feature(enable = "avx2")]
 pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
     let abs_mask = _mm256_set1_epi32(0x7fff_ffff);
@@ -75,7 +79,7 @@ pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f
     let mut sums = [_mm256_setzero_pd(); 4];
     for j in 0..block.len().div_ceil(8) {
         let v = load(block, masks, j);
-        let win = _mm256_srli_epi32::<27>(_mm256_and_si256(v, abs_mask));
+        let win = _mm256_srli_epi32::<{ WINDOW_SHIFT as i32 }>(_mm256_and_si256(v, abs_mask));
         let x = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_cmpeq_epi32(win, target)));
         let pair = 2 * (j % 2);
         sums[pair] = _mm256_add_pd(sums[pair], _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
@@ -97,6 +101,9 @@ pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f
 /// # Safety
 ///
 /// The CPU must support AVX2.
+/// That is the only precondition: every load stays within `block` and
+/// `masks`, whatever their lengths (a block of more than `BLOCK` values
+/// with masks panics).
 #[target_feature(enable = "avx2")]
 pub unsafe fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
     // Two copies of the loop, so that the unmasked one has no mask code.
@@ -119,7 +126,7 @@ fn scan_vector(
     max_abs: &mut __m256i,
 ) {
     let abs = _mm256_and_si256(v, _mm256_set1_epi32(0x7fff_ffff));
-    let win = _mm256_srli_epi32::<27>(abs);
+    let win = _mm256_srli_epi32::<{ WINDOW_SHIFT as i32 }>(abs);
     let x = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_cmpeq_epi32(win, target)));
     sum[0] = _mm256_add_pd(sum[0], _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
     sum[1] = _mm256_add_pd(sum[1], _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)));
@@ -135,6 +142,11 @@ fn scan_vector(
 /// `k` alternates 0 and 1 over the full pairs of vectors, so that callers
 /// keep two independent chains, and is 0 for the tail. Prefetches
 /// `PREFETCH` bytes ahead.
+///
+/// # Panics
+///
+/// If `block` holds more than [`BLOCK`] values (checked once per block:
+/// it bounds the indices into `masks`).
 #[inline]
 #[target_feature(enable = "avx2")]
 fn for_each_vector<const MASKED: bool, const PREFETCH: usize>(
@@ -142,6 +154,7 @@ fn for_each_vector<const MASKED: bool, const PREFETCH: usize>(
     masks: Option<&Masks>,
     mut each: impl FnMut(usize, __m256i),
 ) {
+    assert!(block.len() <= BLOCK);
     let pairs = block.len() / 16;
     // The validity bytes, one per vector of 8 values (x86_64 is little
     // endian: byte j of the u64 words holds bits 8j..8j+8).
@@ -160,10 +173,13 @@ fn for_each_vector<const MASKED: bool, const PREFETCH: usize>(
             // SAFETY: `8 * j + 8 <= 16 * pairs <= block.len()`.
             let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(8 * j) as *const __m256i) };
             let v = if MASKED {
-                // SAFETY: `j < block.len() / 8 <= mask_bytes.len()`, and each
-                // table entry is one aligned 32-byte vector.
+                // In bounds: `j < block.len() / 8 <= BLOCK / 8`, the length
+                // of `mask_bytes` when masks are given (the assertion above
+                // lets the compiler drop the check). Where `masks` is `None`
+                // (never with `MASKED`), this would panic, not read.
+                let byte = mask_bytes[j];
+                // SAFETY: each table entry is one aligned 32-byte vector.
                 let lanes = unsafe {
-                    let byte = *mask_bytes.get_unchecked(j);
                     _mm256_load_si256(LANE_MASKS.0[usize::from(byte)].as_ptr() as *const __m256i)
                 };
                 _mm256_and_si256(v, lanes)
@@ -230,16 +246,19 @@ fn scan_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>, window: u
             .into_iter()
             .max()
             .unwrap_or(0)
-            >> 23,
+            >> SIGNIFICAND_BITS,
     }
 }
 
-/// See [`super::super::Isa::span`]: the f64 sum of every valid value, with
+/// See `Isa::span`: the f64 sum of every valid value, with
 /// the smallest and largest nonzero magnitude, and no window selection.
 ///
 /// # Safety
 ///
 /// The CPU must support AVX2.
+/// That is the only precondition: every load stays within `block` and
+/// `masks`, whatever their lengths (a block of more than `BLOCK` values
+/// with masks panics).
 #[target_feature(enable = "avx2")]
 pub unsafe fn span(block: &[f32], masks: Option<&Masks>) -> Span {
     match masks {

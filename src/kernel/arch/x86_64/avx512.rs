@@ -4,6 +4,7 @@
 use std::arch::x86_64::*;
 
 use super::super::{Masks, Scan};
+use crate::kernel::geometry::{SIGNIFICAND_BITS, WINDOWS, WINDOW_SHIFT};
 
 /// The validity of values `16 * j .. 16 * j + 16`, limited to the block.
 #[inline(always)]
@@ -16,12 +17,15 @@ fn lane_mask(block: &[f32], masks: Option<&Masks>, j: usize) -> __mmask16 {
     valid & (((1u32 << n) - 1) as u16)
 }
 
-/// See [`super::super::Isa::window_sum`]: four independent accumulators, so
+/// See `Isa::window_sum`: four independent accumulators, so
 /// the additions do not wait on each other.
 ///
 /// # Safety
 ///
 /// The CPU must support AVX-512 F.
+/// That is the only precondition: every load stays within `block` and
+/// `masks`, whatever their lengths (a block of more than `BLOCK` values
+/// with masks panics).
 #[target_feature(enable = "avx512f")]
 pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
     let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
@@ -32,7 +36,7 @@ pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f
         // SAFETY: lanes outside `k` are not accessed, and `k` has no lane
         // past the end of `block`.
         let v = unsafe { _mm512_maskz_loadu_epi32(k, block.as_ptr().add(16 * j) as *const i32) };
-        let win = _mm512_srli_epi32::<27>(_mm512_and_si512(v, abs_mask));
+        let win = _mm512_srli_epi32::<WINDOW_SHIFT>(_mm512_and_si512(v, abs_mask));
         let in_window = _mm512_mask_cmpeq_epi32_mask(k, win, target);
         let x = _mm512_castsi512_ps(_mm512_maskz_mov_epi32(in_window, v));
         let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
@@ -51,23 +55,26 @@ pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f
     _mm512_reduce_add_pd(total)
 }
 
-/// See [`super::super::Isa::all_window_sums`]: each vector is converted to
+/// See `Isa::all_window_sums`: each vector is converted to
 /// `f64` once and added, under a mask per window, to sixteen accumulators
 /// that stay in registers.
 ///
 /// # Safety
 ///
 /// The CPU must support AVX-512 F.
+/// That is the only precondition: every load stays within `block` and
+/// `masks`, whatever their lengths (a block of more than `BLOCK` values
+/// with masks panics).
 #[target_feature(enable = "avx512f")]
-pub unsafe fn all_window_sums(block: &[f32], masks: Option<&Masks>) -> [f64; 16] {
+pub unsafe fn all_window_sums(block: &[f32], masks: Option<&Masks>) -> [f64; WINDOWS] {
     let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
-    let mut sums = [_mm512_setzero_pd(); 16];
+    let mut sums = [_mm512_setzero_pd(); WINDOWS];
     for j in 0..block.len().div_ceil(16) {
         let k = lane_mask(block, masks, j);
         // SAFETY: lanes outside `k` are not accessed, and `k` has no lane
         // past the end of `block`.
         let v = unsafe { _mm512_maskz_loadu_epi32(k, block.as_ptr().add(16 * j) as *const i32) };
-        let win = _mm512_srli_epi32::<27>(_mm512_and_si512(v, abs_mask));
+        let win = _mm512_srli_epi32::<WINDOW_SHIFT>(_mm512_and_si512(v, abs_mask));
         let x = _mm512_castsi512_ps(v);
         let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
         let hi = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64::<1>(v)));
@@ -86,6 +93,9 @@ pub unsafe fn all_window_sums(block: &[f32], masks: Option<&Masks>) -> [f64; 16]
 /// # Safety
 ///
 /// The CPU must support AVX-512 F.
+/// That is the only precondition: every load stays within `block` and
+/// `masks`, whatever their lengths (a block of more than `BLOCK` values
+/// with masks panics).
 #[target_feature(enable = "avx512f")]
 pub unsafe fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
     let exponent_mask = _mm512_set1_epi32(0x7f80_0000);
@@ -100,8 +110,8 @@ pub unsafe fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
         // SAFETY: lanes outside `k` are not accessed, and `k` has no lane
         // past the end of `block`.
         let v = unsafe { _mm512_maskz_loadu_epi32(k, block.as_ptr().add(16 * j) as *const i32) };
-        let exponent = _mm512_srli_epi32::<23>(_mm512_and_si512(v, exponent_mask));
-        let win = _mm512_srli_epi32::<4>(exponent);
+        let exponent = _mm512_srli_epi32::<SIGNIFICAND_BITS>(_mm512_and_si512(v, exponent_mask));
+        let win = _mm512_srli_epi32::<{ WINDOW_SHIFT - SIGNIFICAND_BITS }>(exponent);
         let in_window = _mm512_mask_cmpeq_epi32_mask(k, win, target);
         let x = _mm512_castsi512_ps(_mm512_maskz_mov_epi32(in_window, v));
         let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));

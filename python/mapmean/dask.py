@@ -1,0 +1,360 @@
+"""Exact means on a Dask cluster: files, dask arrays and dask dataframes.
+
+Each task computes the :class:`~mapmean.MeanState` of its own piece of the data
+where it runs (one or a few Arrow IPC files, one array chunk, one dataframe
+partition) and returns it as bytes (``MeanState.to_bytes()``, 96 bytes
+whatever the data's size; see docs/state-format.md). The states are merged exactly in a tree of
+tasks, ``split_every`` at a time, as ``dask.bag``'s reductions do, and the
+client finishes the one state left. The result is bitwise equal to
+:func:`mapmean.mean` over the concatenated data: the merge is exact, so the
+chunking, the partitioning, the tree's shape and the worker count change
+nothing.
+
+The computation runs on the active ``distributed.Client`` when there is one,
+otherwise on dask's default scheduler (or the one ``dask.config.set(scheduler=...)``
+names).
+
+Files are opened and memory-mapped by the workers, not by the client: every
+worker must see the paths, as on a shared or network file system (NFS,
+Lustre, a mounted volume) or on a single machine. The client only expands
+directories and glob patterns into the list of files.
+
+Install with ``pip install mapmean[dask]``.
+
+Examples
+--------
+>>> import dask.array as da, numpy as np, mapmean.dask
+>>> x = da.from_array(np.array([3e37, 0.75, -3e37] * 100, dtype=np.float32), chunks=7)
+>>> mapmean.dask.mean(x)
+<pyarrow.DoubleScalar: 0.25>
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from typing import Any, Callable, List, Optional, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+try:
+    import dask
+    from dask.base import tokenize
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("mapmean.dask needs dask and distributed: pip install 'mapmean[dask]'") from error
+
+import mapmean
+from mapmean import MeanState, _check_int, _mapmean
+
+__all__ = ["mean", "mean_state"]
+
+#: How many states one merge task combines (dask.bag's default fan-in).
+DEFAULT_SPLIT_EVERY = 8
+
+
+def mean(
+    data: Any,
+    column: Optional[str] = None,
+    *,
+    skip_nulls: bool = True,
+    min_count: int = 1,
+    files_per_task: int = 1,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    threads: Optional[int] = None,
+) -> pa.DoubleScalar:
+    """Exact mean of a Float32 column spread over a Dask cluster.
+
+    Parameters
+    ----------
+    data
+        What to average:
+
+        - Arrow IPC files: a path (``str`` or ``os.PathLike``) to a file or to
+          a directory (searched recursively for ``*.arrow``, ``*.arrows``,
+          ``*.feather``, ``*.ipc``), a glob pattern, or a list of these —
+          expanded as :func:`mapmean.scan` expands them. Each task maps its
+          own files on the worker where it runs, so the workers must see the
+          same paths (a shared file system); relative paths are made absolute
+          on the client first.
+        - a ``dask.array.Array`` of ``float32``, with any chunks, regular or
+          not, of any number of dimensions: every element counts, as in
+          ``numpy.mean`` with ``axis=None``. Chunks that are numpy masked
+          arrays (``dask.array.ma``) have nulls where they are masked.
+        - a ``dask.dataframe.Series`` of ``float32``, or a
+          ``dask.dataframe.DataFrame`` and the name of a ``float32`` column.
+          Arrow-backed columns (``float32[pyarrow]``) and pandas' nullable
+          ``Float32`` have nulls; in a numpy-backed ``float32`` column a NaN
+          is a value, not a null, so any NaN makes the mean NaN — exactly as
+          :func:`mapmean.mean` treats numpy arrays (and unlike pandas'
+          ``mean``, which skips NaN).
+    column
+        The column to average: for files, as in :func:`mapmean.mean`; for a
+        DataFrame, may be omitted when it has one column; for a Series, its
+        name or None. Not allowed with an array.
+    skip_nulls
+        Ignore nulls (default). If False, any null makes the result null.
+    min_count
+        The result is null when fewer values than this are valid (default 1,
+        so empty and all-null inputs give null).
+    files_per_task
+        How many files one task maps, one after the other (default 1, one
+        task per file, as ``dask.dataframe.read_parquet`` does); group many
+        small files to save the per-task overhead.
+    split_every
+        How many states one merge task combines (default 8); the merge tree
+        has depth ``log(tasks) / log(split_every)``.
+    threads
+        Threads each task computes on (default: the worker process's shared
+        pool, one thread per core, which the tasks that the process runs at
+        once share). With several worker processes on one machine, set it to
+        the machine's cores divided by the processes. The result is bitwise
+        the same for every value.
+
+    Returns
+    -------
+    pyarrow.DoubleScalar
+        The mean, bitwise equal to :func:`mapmean.mean` over the concatenated
+        data; a null scalar where the mean is null. NaN if a valid value is
+        NaN or both infinities occur; ``±inf`` if only one sign of infinity
+        occurs.
+
+    Raises
+    ------
+    FileNotFoundError
+        A file does not exist (raised by the worker that opened it).
+    KeyError
+        No column of that name.
+    TypeError
+        The column or array is not Float32, or ``data`` is not a supported
+        kind.
+    ValueError
+        A file is corrupt or not Arrow IPC, a directory holds no IPC file, a
+        pattern matches nothing, several columns and none named, or an
+        argument is out of range.
+    OverflowError
+        Merging the states overflowed (more than ``2**64 - 1`` values).
+
+    An error in a task is raised on the client with the task's exception
+    type, and no result is returned.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, mapmean.dask
+    >>> x = da.from_array(np.array([1, 2, 4, 8], dtype=np.float32), chunks=(1, 3))
+    >>> mapmean.dask.mean(x)
+    <pyarrow.DoubleScalar: 3.75>
+    >>> mapmean.dask.mean(x, min_count=5)
+    <pyarrow.DoubleScalar: None>
+    """
+    _check_int("min_count", min_count)
+    # The same checks (and messages) as mapmean.mean, before any task runs.
+    MeanState().finish(skip_nulls=skip_nulls, min_count=min_count)
+    state = mean_state(data, column, files_per_task=files_per_task, split_every=split_every, threads=threads)
+    return pa.scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
+
+
+def mean_state(
+    data: Any,
+    column: Optional[str] = None,
+    *,
+    files_per_task: int = 1,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    threads: Optional[int] = None,
+) -> MeanState:
+    """The exact, mergeable state of a Float32 column spread over a Dask
+    cluster: counts and the exact sum, merged from every task's state.
+
+    Parameters
+    ----------
+    data, column, files_per_task, split_every, threads
+        As in :func:`mean`.
+
+    Returns
+    -------
+    MeanState
+        Equal to :func:`mapmean.mean_state` over the concatenated data; merge
+        it with states from anywhere else, or ``finish()`` it.
+
+    Raises
+    ------
+    As :func:`mean`.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, mapmean, mapmean.dask
+    >>> state = mapmean.dask.mean_state(da.from_array(np.array([3e37, 0.75], dtype=np.float32), chunks=1))
+    >>> state.merge(mapmean.mean_state(np.array([-3e37], dtype=np.float32)))
+    >>> state.finish()
+    0.25
+    """
+    _check_int("files_per_task", files_per_task)
+    if files_per_task < 1:
+        raise ValueError(f"files_per_task must be >= 1, got {files_per_task}")
+    _check_int("split_every", split_every)
+    if split_every < 2:
+        raise ValueError(f"split_every must be >= 2, got {split_every}")
+    if threads is not None:
+        _check_int("threads", threads)
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+    if column is not None and not isinstance(column, str):
+        raise TypeError(f"column must be a str, got {type(column).__name__}")
+
+    name, leaves = _leaves(data, column, files_per_task, threads)
+    if not leaves:
+        return MeanState()
+    (state,) = dask.compute(_merge_tree(name, leaves, split_every))
+    return MeanState.from_bytes(state)
+
+
+# --- Tasks: everything below the client runs these, with bytes in and out. ---
+
+
+
+def _files_state(paths: Sequence[str], column: Optional[str], threads: Optional[int]) -> bytes:
+    """The merged state of a column of a few IPC files, mapped where the task runs."""
+    state = MeanState()
+    for path in paths:
+        state.merge(mapmean.mean_state(path, column, threads=threads))
+    return state.to_bytes()
+
+
+def _array_state(chunk: Any, threads: Optional[int]) -> bytes:
+    """The state of one chunk of a dask array (numpy, masked or not)."""
+    return mapmean.mean_state(chunk, threads=threads).to_bytes()
+
+
+def _series_state(part: Any, threads: Optional[int]) -> bytes:
+    """The state of one partition of a dask Series (a pandas Series)."""
+    if isinstance(part.dtype, np.dtype):
+        # numpy-backed: NaN is a value, as for any numpy array.
+        return mapmean.mean_state(part.to_numpy(copy=False), threads=threads).to_bytes()
+    arrow = getattr(part.array, "__arrow_array__", None)
+    if arrow is None:
+        raise TypeError(f"mapmean needs a float32 column, got dtype {part.dtype}")
+    # Arrow-backed and pandas' masked arrays: their nulls stay nulls.
+    return mapmean.mean_state(arrow(), threads=threads).to_bytes()
+
+
+def _merge_states(*states: bytes) -> bytes:
+    """Several states' bytes merged into one state's bytes (a node of the tree)."""
+    merged = MeanState.from_bytes(states[0])
+    for state in states[1:]:
+        merged.merge(MeanState.from_bytes(state))
+    return merged.to_bytes()
+
+
+# --- The graph, built on the client. ---
+
+
+def _leaves(
+    data: Any, column: Optional[str], files_per_task: int, threads: Optional[int]
+) -> tuple[str, List[Any]]:
+    """A name for the computation and one delayed state (bytes) per task.
+
+    Every argument of a task goes into its key's token: the scheduler may
+    still hold a task of the same key from the last call, and a key must
+    always name the same task."""
+    if isinstance(data, (str, os.PathLike, list, tuple)):
+        groups = _file_groups(data, files_per_task)
+        # Impure: a file's content may change between two calls.
+        name = tokenize(groups, column, threads, uuid.uuid4().hex)
+        return name, [
+            _call(_files_state, group, column, threads, key=f"mapmean-state-{name}-{i}")
+            for i, group in enumerate(groups)
+        ]
+    array = sys.modules.get("dask.array")
+    if array is not None and isinstance(data, array.Array):
+        if data.dtype != np.float32:
+            raise TypeError(f"mapmean needs a float32 array, got dtype {data.dtype}")
+        if column is not None:
+            raise KeyError(f"column {column!r} given, but a dask array has no columns")
+        name = tokenize(data, threads)
+        chunks = data.to_delayed().ravel()
+        return name, [_call(_array_state, c, threads, key=f"mapmean-state-{name}-{i}") for i, c in enumerate(chunks)]
+    frame = sys.modules.get("dask.dataframe")
+    if frame is not None and isinstance(data, (frame.DataFrame, frame.Series)):
+        series = _series(frame, data, column)
+        name = tokenize(series, threads)
+        parts = series.to_delayed()
+        return name, [_call(_series_state, p, threads, key=f"mapmean-state-{name}-{i}") for i, p in enumerate(parts)]
+    raise TypeError(
+        "mapmean.dask needs paths to Arrow IPC files, a dask array or a dask dataframe, "
+        f"got {type(data).__name__}"
+    )
+
+
+def _file_groups(sources: Any, files_per_task: int) -> List[List[str]]:
+    """The files that ``sources`` name, absolute, in groups of ``files_per_task``."""
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    specs = []
+    for source in sources:
+        if not isinstance(source, (str, os.PathLike)):
+            raise TypeError(f"a source must be a path (str or os.PathLike), got {type(source).__name__}")
+        spec = os.fspath(source)
+        if not isinstance(spec, str):
+            raise TypeError(f"a source must be a str path, got {type(spec).__name__}")
+        specs.append(spec)
+    files = [os.fspath(f) for f in _mapmean._expand_sources(specs)]
+    # Workers may run in another directory: give them absolute paths.
+    files = [f if f.startswith("shm://") else os.path.abspath(f) for f in files]
+    return [files[i : i + files_per_task] for i in range(0, len(files), files_per_task)]
+
+
+def _series(frame: Any, data: Any, column: Optional[str]) -> Any:
+    """The float32 Series to average, checked on the collection's metadata."""
+    if isinstance(data, frame.DataFrame):
+        columns = list(data.columns)
+        if column is None:
+            if len(columns) != 1:
+                raise ValueError(
+                    f"the dask DataFrame has {len(columns)} columns ({_names(columns)}); name the one to average"
+                )
+            series = data[columns[0]]
+        elif column not in columns:
+            raise KeyError(f"dask DataFrame: no column {column!r} (available: {_names(columns)})")
+        else:
+            series = data[column]
+    else:
+        if column is not None and column != data.name:
+            raise KeyError(f"column {column!r} given, but the dask Series is {data.name!r}")
+        series = data
+    if not _is_float32(series.dtype):
+        raise TypeError(f"column {series.name!r}: mapmean needs float32, got dtype {series.dtype}")
+    return series
+
+
+def _names(columns: Sequence[Any]) -> str:
+    return ", ".join(repr(c) for c in columns)
+
+
+def _is_float32(dtype: Any) -> bool:
+    """numpy float32, ``float32[pyarrow]`` or pandas' nullable ``Float32``."""
+    if isinstance(dtype, np.dtype):
+        return dtype == np.float32
+    pandas = sys.modules["pandas"]  # loaded with dask.dataframe
+    if isinstance(dtype, pandas.ArrowDtype):
+        return dtype.pyarrow_dtype == pa.float32()
+    return isinstance(dtype, pandas.Float32Dtype)
+
+
+def _call(function: Callable[..., bytes], *args: Any, key: str) -> Any:
+    return dask.delayed(function, pure=True)(*args, dask_key_name=key)
+
+
+def _merge_tree(name: str, states: List[Any], split_every: int) -> Any:
+    """Merges delayed states ``split_every`` at a time until one is left."""
+    # A key names one task for good: trees of other shapes over the same
+    # states need other keys (the scheduler may still hold the last result).
+    name = tokenize(name, split_every)
+    depth = 0
+    while len(states) > 1:
+        depth += 1
+        states = [
+            _call(_merge_states, *states[i : i + split_every], key=f"mapmean-merge-{name}-{depth}-{i // split_every}")
+            for i in range(0, len(states), split_every)
+        ]
+    return states[0]

@@ -1,0 +1,35 @@
+"""Type stubs of ``mapmean.dask``: exact means on a Dask cluster."""
+
+import os
+from typing import Any, List, Optional, Sequence, Union
+
+import pyarrow as pa
+
+from . import MeanState
+
+PathLike = Union[str, "os.PathLike[str]"]
+#: Paths, directories or glob patterns of Arrow IPC files, a
+#: ``dask.array.Array`` of float32, or a ``dask.dataframe`` DataFrame or Series.
+DaskSource = Union[PathLike, Sequence[PathLike], Any]
+
+__all__: List[str]
+DEFAULT_SPLIT_EVERY: int
+
+def mean(
+    data: DaskSource,
+    column: Optional[str] = None,
+    *,
+    skip_nulls: bool = True,
+    min_count: int = 1,
+    files_per_task: int = 1,
+    split_every: int = 8,
+    threads: Optional[int] = None,
+) -> pa.DoubleScalar: ...
+def mean_state(
+    data: DaskSource,
+    column: Optional[str] = None,
+    *,
+    files_per_task: int = 1,
+    split_every: int = 8,
+    threads: Optional[int] = None,
+) -> MeanState: ...
