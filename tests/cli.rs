@@ -234,6 +234,65 @@ fn stats_prints_correctly_rounded_moments_in_every_format() {
     assert!(ok);
     assert_eq!(out.lines().count(), 2);
     assert!(out.contains("\"source\":") && out.contains("\"variance\":0.0"));
-    let (ok, out, _) = mapmean(&["stats", a, "--format", "arrow"]);
-    assert!(ok && !out.is_empty());
+    let out = Command::new(env!("CARGO_BIN_EXE_mapmean"))
+        .args(["stats", a, b, "--ddof", "1", "--format", "arrow"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let reader = arrow_ipc::reader::StreamReader::try_new(&out.stdout[..], None).unwrap();
+    let batches: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
+    let names: Vec<String> = batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "column",
+            "count",
+            "null_count",
+            "nan_count",
+            "sum",
+            "mean",
+            "variance",
+            "stddev"
+        ]
+    );
+    let float = |i: usize| {
+        use arrow_array::{cast::AsArray, types::Float64Type};
+        batches[0].column(i).as_primitive::<Float64Type>().value(0)
+    };
+    assert_eq!(
+        [float(4), float(5), float(6), float(7)],
+        [3000009.0, 1000003.0, 4.0, 2.0]
+    );
+}
+
+#[test]
+fn stats_reads_a_stream_on_standard_input() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let values: Vec<f32> = (0..10_000).map(|i| 3e7 + (i % 4) as f32 * 2.0).collect();
+    let batches: Vec<_> = values
+        .chunks(999)
+        .map(|c| batch(Float32Array::from(c.to_vec())))
+        .collect();
+    let bytes = common::bytes(&batches, IpcFormat::Stream);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mapmean"))
+        .args(["stats", "-", "--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    // Values 3e7 + {0, 2, 4, 6}, 2500 of each: mean 3e7 + 3, variance 5.
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "column,count,null_count,nan_count,sum,mean,variance,stddev\n\
+         x,10000,0,0,300000030000.0,30000003.0,5.0,2.23606797749979\n"
+    );
 }

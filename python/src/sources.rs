@@ -30,14 +30,14 @@ pub fn _state_path(
     moments: bool,
 ) -> PyMapmeanResult<AnyState> {
     let threads = arguments::threads(threads)?;
-    Ok(compute(py, || {
+    compute(py, || {
         let column = column.as_deref();
         Ok(if moments {
             engine::moments_of_file(&path, column, threads)?.into()
         } else {
             engine::state_of_file(&path, column, threads)?.into()
         })
-    })?)
+    })
 }
 
 /// The state `moments` asks for (a `MomentsState` or a `MeanState`) of
@@ -68,13 +68,13 @@ pub fn _state_arrow(
     let threads = arguments::threads(threads)?;
     let reader = source.into_reader()?;
     let pick = streams::pick(&reader.field(), column.as_deref())?;
-    Ok(compute(py, move || {
+    compute(py, move || {
         Ok(if moments {
             streams::state_of_arrays::<MomentsState, _>(reader, pick, threads)?.into()
         } else {
             streams::state_of_arrays::<MeanState, _>(reader, pick, threads)?.into()
         })
-    })?)
+    })
 }
 
 /// State of a float32 numpy array of any shape and strides, read in place.
@@ -108,5 +108,5 @@ pub fn _state_ndarray(
         }
     });
     drop(source); // only now may the array be resized or freed
-    Ok(state?)
+    state
 }

@@ -605,7 +605,7 @@ mod tests {
     fn compare(num: &BigInt, den: &BigInt, exp: i64, m: &BigInt, e: i64) -> Ordering {
         let low = exp.min(e);
         let left = num << (exp - low) as u64;
-        let right = m * den << (e - low) as u64;
+        let right = (m * den) << (e - low) as u64;
         left.cmp(&right)
     }
 

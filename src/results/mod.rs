@@ -118,10 +118,11 @@ pub fn stats_schema(with_source: bool) -> SchemaRef {
 /// use mapmean::{MeanOptions, MomentsState, VarianceOptions};
 ///
 /// let mut state = MomentsState::default();
-/// state.update(&Float32Array::from(vec![1.0, 2.0]));
+/// state.update(&Float32Array::from(vec![1.0, 2.0]))?;
 /// let row = ResultRow { source: None, column: "x".into(), state };
 /// let batch = to_stats_record_batch(&[row], &MeanOptions::default(), &VarianceOptions::new(1));
 /// assert_eq!(batch.column(6).as_primitive::<Float64Type>().value(0), 0.5);
+/// # Ok::<(), mapmean::Error>(())
 /// ```
 pub fn to_stats_record_batch(
     rows: &[ResultRow<MomentsState>],
