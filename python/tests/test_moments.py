@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import io
 import math
+import os
 import pickle
 import statistics
+import subprocess
+import sys
 from fractions import Fraction
 from typing import Optional
 
@@ -185,7 +189,56 @@ def test_every_source_gives_the_same_state(rng, tmp_arrow):
     strided = flat[::3]
     assert mapmean.moments_state(strided) == mapmean.moments_state(strided.copy())
     masked = np.ma.masked_array(flat, mask=flat > 3e7)
-    assert mapmean.moments_state(masked) == mapmean.moments_state(flat[flat <= 3e7])
+    got, kept = mapmean.moments_state(masked), mapmean.moments_state(flat[flat <= 3e7])
+    assert (got.count, got.null_count) == (kept.count, int((flat > 3e7).sum()))
+    assert got.variance(ddof=1) == kept.variance(ddof=1) and got.sum() == kept.sum()
+
+
+def test_streams_and_file_objects_give_the_state_of_the_whole(rng, tmp_arrow):
+    values = (rng.standard_normal(300_001) * 10 + 3e7).astype(F32)
+    want = mapmean.moments_state(values)
+    batches = (pa.record_batch({"x": values[i : i + 9_999]}) for i in range(0, len(values), 9_999))
+    reader = pa.RecordBatchReader.from_batches(pa.schema({"x": pa.float32()}), batches)
+    assert mapmean.moments_state(reader, "x") == want
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, pa.schema({"x": pa.float32()})) as writer:
+        for i in range(0, len(values), 50_000):
+            writer.write_batch(pa.record_batch({"x": values[i : i + 50_000]}))
+    sink.seek(0)
+    assert mapmean.variance(sink, "x", ddof=1).as_py() == want.variance(ddof=1)
+    path = mapmean.write_ipc(tmp_arrow(), values, batch_rows=65_536)
+    with open(path, "rb") as file:
+        assert mapmean.moments_state(file) == want
+    with pa.OSFile(str(path)) as file:
+        assert mapmean.stddev(file).as_py() == want.stddev()
+
+
+def test_a_stream_that_fails_part_way_gives_no_result():
+    def batches():
+        yield pa.record_batch({"x": pa.array([1.0, 2.0], pa.float32())})
+        raise RuntimeError("the producer broke")
+
+    reader = pa.RecordBatchReader.from_batches(pa.schema({"x": pa.float32()}), batches())
+    with pytest.raises(ValueError, match="the producer broke"):
+        mapmean.variance(reader)
+
+
+def test_every_instruction_set_gives_the_same_bits(rng, tmp_path):
+    values = (10.0 ** rng.uniform(-20, 20, 500_000) * rng.choice([-1, 1], 500_000)).astype(F32)
+    values[::1000] = 1e4 + rng.standard_normal(500).astype(F32)
+    np.save(tmp_path / "v.npy", values)
+    code = (
+        "import sys, numpy as np, mapmean; v = np.load(sys.argv[1]); "
+        "s = mapmean.moments_state(v); s2 = mapmean.moments_state(v[::7]); "
+        "sys.stdout.write((s.to_bytes() + s2.to_bytes()).hex())"
+    )
+    outputs = {}
+    for isa in ("avx512", "avx2", "neon", "portable"):
+        env = dict(os.environ, MAPMEAN_ISA=isa)
+        run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "v.npy")], env=env, capture_output=True, check=True)
+        outputs[isa] = run.stdout
+    assert len(set(outputs.values())) == 1, outputs.keys()
+    assert outputs["portable"] == (mapmean.moments_state(values).to_bytes() + mapmean.moments_state(values[::7]).to_bytes()).hex().encode()
 
 
 def test_non_float32_numpy_is_a_type_error():
@@ -277,9 +330,33 @@ def test_state_pickles_serialises_and_merges_exactly(rng):
 
 def test_corrupt_state_bytes_are_a_value_error():
     good = mapmean.moments_state(np.array([1, 2, 3], dtype=F32)).to_bytes()
-    for bad in (good[:-1], b"X" + good[1:], good[:8] + bytes(8) + good[16:]):
+    assert good[:8] == b"MMmo\x01\x00\x00\x00"
+    for bad in (good[:-1], b"X" + good[1:], good[:8] + bytes(8) + good[16:], good[:96] + bytes(80)):
         with pytest.raises(ValueError):
             mapmean.MomentsState.from_bytes(bad)
+    with pytest.raises(ValueError, match="mean state"):
+        mapmean.MomentsState.from_bytes(mapmean.mean_state(np.ones(3, dtype=F32)).to_bytes())
+
+
+def test_the_bytes_hold_the_exact_sums_as_documented(rng):
+    values = (rng.standard_normal(1000) * 1e3).astype(F32)
+    b = mapmean.moments_state(values).to_bytes()
+    count = int.from_bytes(b[8:16], "little")
+    s = int.from_bytes(b[48:96], "little", signed=True)
+    q = int.from_bytes(b[96:176], "little")
+    assert Fraction(s, 2**149) == exact_total(values)
+    assert Fraction(count * q - s * s, count * (count - 1)) / 2**298 == exact_variance(values, 1)
+
+
+def test_a_merge_past_two_to_the_64_rows_is_an_overflow_error():
+    one = mapmean.moments_state(np.ones(1, dtype=F32))
+    full = bytearray(mapmean.MomentsState().to_bytes())
+    full[16:24] = (2**64 - 1).to_bytes(8, "little")  # null_count
+    full = mapmean.MomentsState.from_bytes(bytes(full))
+    before = one.to_bytes()
+    with pytest.raises(OverflowError):
+        one.merge(full)
+    assert one.to_bytes() == before
 
 
 @pytest.mark.parametrize("function", [mapmean.variance, mapmean.stddev])

@@ -26,7 +26,7 @@
 use arrow_array::Float32Array;
 use num_bigint::{BigInt, BigUint};
 
-use super::square_sum::{ExactSquareSum, SquareBins, SQUARE_LIMBS, SQUARE_UNIT_EXP};
+use super::square_sum::{ExactSquareSum, SquareBlocks, SQUARE_LIMBS, SQUARE_UNIT_EXP};
 use super::{rounding, validity_of, ExactSum, MeanOptions, MeanState, Validity};
 use crate::error::{Error, Result};
 
@@ -202,16 +202,16 @@ impl MomentsState {
         // A fresh part's counts are bounded by `values.len()`; the one
         // checked merge covers a `self` that is nearly full.
         let mut part = MomentsState::default();
-        let mut bins = SquareBins::new();
+        let mut squares = SquareBlocks::new();
         for (i, step) in values.chunks(STEP).enumerate() {
             let validity = validity.map(|v| v.shifted(i * STEP));
             let before = part.mean.count;
             part.mean.update_values(step, validity)?;
             if part.mean.count != before {
-                bins.add(step, validity, &mut part.squares);
+                squares.add(step, validity, &mut part.squares);
             }
         }
-        bins.flush(&mut part.squares);
+        squares.flush(&mut part.squares);
         self.merge(&part)
     }
 

@@ -36,7 +36,36 @@
 //! `2^16 · 2^48 = 2^64`: it fits a `u64`. The flush then adds each exponent's
 //! total, shifted by `2e' - 2 <= 506` bits (so below `2^570`), into the
 //! [`ExactSquareSum`] — one wide addition per exponent per `2^16` values.
+//! The bins take any data, but their scattered additions are scalar.
+//!
+//! # The windows (the fast path)
+//!
+//! [`SquareBlocks`] takes a block of at most [`BLOCK`] values at a time
+//! (values under null slots first replaced by zeros, which add nothing).
+//! Real data spans few binades, so it finds the range `[e_min, e_max]` of
+//! the exponents `e'` of the nonzero finite values and covers it from the
+//! top with *windows* of [`WINDOW`] `= 9` exponents, `[lo, lo + 8]`. Within
+//! a window, with `t = e' - lo` in `0..=8`, every square is
+//!
+//! ```text
+//! x² = m² · 2^(2t) · 2^(2lo - 2) · 2^-298,   v = m² · 2^(2t) < 2^48 · 2^16 = 2^64,
+//! ```
+//!
+//! so `v` is one `u64`: computed in vector lanes (a 32×32→64 bit multiply and
+//! a per-lane shift), with a zero for the values outside the window, NaN and
+//! infinities (whose `e' = 255` is above every window: the top window ends
+//! at `e_max <= 254`). Each lane adds `v`'s low and high 32 bits into two
+//! `u64` accumulators — the *deferred carries*: a lane takes at most
+//! `BLOCK / LANES <= 2^11` values, so each accumulator stays below
+//! `2^11 · 2^32 = 2^43` and cannot wrap. The window's total,
+//! `Σ low + 2^32 · Σ high < 2^11 · 2^64 = 2^75` (a `u128`), is then added
+//! into the [`ExactSquareSum`] shifted by `2lo - 2` bits, exactly. A block
+//! that would need more than [`MAX_WINDOWS`] windows (data over more than 27
+//! binades) goes to the bins instead. Either way the integer added is the
+//! exact sum of the block's squares, so the result is bitwise the same for
+//! every instruction set, block split and thread count.
 
+use super::geometry::BLOCK;
 use super::Validity;
 
 /// Number of 64-bit limbs: 640 bits, see the bit budget in the module docs.
@@ -121,6 +150,41 @@ impl ExactSquareSum {
         self.limbs[word + 1] = r;
         let mut carry = c1 | c2;
         for limb in &mut self.limbs[word + 2..] {
+            if !carry {
+                break;
+            }
+            let (r, c) = limb.overflowing_add(1);
+            *limb = r;
+            carry = c;
+        }
+    }
+
+    /// Adds `magnitude · 2^shift` units, for `magnitude < 2^127`. Requires
+    /// `shift < 64 · (LIMBS - 2)`, so that the three limbs the shifted
+    /// magnitude spans exist.
+    #[inline]
+    fn add_shifted_wide(&mut self, magnitude: u128, shift: u32) {
+        debug_assert!(magnitude >> 127 == 0);
+        debug_assert!((shift as usize) < 64 * (SQUARE_LIMBS - 2));
+        let word = (shift / 64) as usize;
+        let bits = shift % 64;
+        let parts = [
+            (magnitude << bits) as u64,
+            ((magnitude << bits) >> 64) as u64,
+            if bits == 0 {
+                0
+            } else {
+                (magnitude >> (128 - bits)) as u64
+            },
+        ];
+        let mut carry = false;
+        for (limb, part) in self.limbs[word..].iter_mut().zip(parts) {
+            let (r, c1) = limb.overflowing_add(part);
+            let (r, c2) = r.overflowing_add(carry as u64);
+            *limb = r;
+            carry = c1 | c2;
+        }
+        for limb in &mut self.limbs[word + 3..] {
             if !carry {
                 break;
             }
@@ -311,6 +375,296 @@ impl SquareBins {
     }
 }
 
+/// Exponents `e'` per window: `t = e' - lo <= 8`, so `m² · 2^(2t) < 2^64`.
+pub const WINDOW: u32 = 9;
+
+/// Windows tried per block before the block goes to the bins.
+pub const MAX_WINDOWS: u32 = 3;
+
+/// Vector lanes of the window sums (a multiple of every ISA's width).
+const LANES: usize = 16;
+
+/// The block kernels by instruction set: one generic body, compiled for
+/// each with its target features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// x86-64 with AVX-512 F/BW/DQ/VL.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// x86-64 with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// Whatever the target's baseline (NEON on aarch64) vectorises.
+    Portable,
+}
+
+impl Kernel {
+    /// The kernel for the mean kernel's instruction set
+    /// ([`Isa`](super::arch::Isa), which `MAPMEAN_ISA` can override).
+    fn detect() -> Kernel {
+        Kernel::named(super::arch::Isa::detect().name())
+    }
+
+    /// The kernel for an instruction set's name (`avx512`, `avx2`, `neon`,
+    /// `portable`), as [`Isa::name`](super::arch::Isa::name) gives it.
+    fn named(name: &str) -> Kernel {
+        match name {
+            #[cfg(target_arch = "x86_64")]
+            "avx512" => Kernel::Avx512,
+            #[cfg(target_arch = "x86_64")]
+            "avx2" => Kernel::Avx2,
+            _ => Kernel::Portable,
+        }
+    }
+}
+
+/// The squares of blocks of values, by windows of exponents (see the
+/// module docs), with [`SquareBins`] for blocks that span too many binades.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::kernel::{square_sum::SquareBlocks, ExactSquareSum, Validity};
+///
+/// let values: Vec<f32> = (0..5000).map(|i| 1e4 + i as f32 * 0.25).collect();
+/// let mut fast = ExactSquareSum::default();
+/// let mut blocks = SquareBlocks::new();
+/// blocks.add(&values, Some(Validity { bits: &[0xff; 625], offset: 0 }), &mut fast);
+/// blocks.flush(&mut fast);
+/// let mut slow = ExactSquareSum::default();
+/// values.iter().for_each(|&x| slow.add_f32(x));
+/// assert_eq!(fast, slow);
+/// ```
+pub struct SquareBlocks {
+    /// The scalar path, for blocks over more than `MAX_WINDOWS` windows.
+    bins: SquareBins,
+    /// A block with the values under null slots replaced by zeros.
+    masked: Box<[f32; BLOCK]>,
+    /// The instruction set of the window sums.
+    kernel: Kernel,
+}
+
+impl Default for SquareBlocks {
+    fn default() -> Self {
+        SquareBlocks::new()
+    }
+}
+
+impl SquareBlocks {
+    /// Empty, with the kernel of the mean kernel's instruction set.
+    pub fn new() -> Self {
+        SquareBlocks::with_kernel(Kernel::detect())
+    }
+
+    /// Empty, with the kernel of the instruction set called `name` (as
+    /// [`Isa::name`](super::arch::Isa::name) gives it; an unknown or
+    /// unsupported name gives the portable kernel). For tests that compare
+    /// instruction sets.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::kernel::{arch::Isa, square_sum::SquareBlocks, ExactSquareSum};
+    /// let values = vec![3e7_f32 + 2.0; 4096];
+    /// let sums: Vec<ExactSquareSum> = Isa::supported()
+    ///     .iter()
+    ///     .map(|isa| {
+    ///         let (mut sum, mut blocks) = (ExactSquareSum::default(), SquareBlocks::for_isa(isa.name()));
+    ///         blocks.add(&values, None, &mut sum);
+    ///         blocks.flush(&mut sum);
+    ///         sum
+    ///     })
+    ///     .collect();
+    /// assert!(sums.windows(2).all(|w| w[0] == w[1]));
+    /// ```
+    pub fn for_isa(name: &str) -> Self {
+        let supported = super::arch::Isa::from_name(name).is_some();
+        SquareBlocks::with_kernel(if supported {
+            Kernel::named(&name.to_ascii_lowercase())
+        } else {
+            Kernel::Portable
+        })
+    }
+
+    fn with_kernel(kernel: Kernel) -> Self {
+        SquareBlocks {
+            bins: SquareBins::new(),
+            masked: Box::new([0.0; BLOCK]),
+            kernel,
+        }
+    }
+
+    /// Adds the squares of the valid finite `values` (`validity`, if any,
+    /// covers exactly these values) to `sum`, block by block; some may wait
+    /// in the bins until [`flush`](Self::flush).
+    pub fn add(
+        &mut self,
+        values: &[f32],
+        validity: Option<Validity<'_>>,
+        sum: &mut ExactSquareSum,
+    ) {
+        for (i, block) in values.chunks(BLOCK).enumerate() {
+            let block = match validity {
+                None => block,
+                Some(validity) => {
+                    let validity = validity.shifted(i * BLOCK);
+                    let words = arrow_buffer::bit_chunk_iterator::BitChunks::new(
+                        validity.bits,
+                        validity.offset,
+                        block.len(),
+                    );
+                    let masked = &mut self.masked[..block.len()];
+                    for ((out, chunk), mask) in masked
+                        .chunks_mut(64)
+                        .zip(block.chunks(64))
+                        .zip(words.iter_padded())
+                    {
+                        for (j, (o, &x)) in out.iter_mut().zip(chunk).enumerate() {
+                            *o = if (mask >> j) & 1 == 1 { x } else { 0.0 };
+                        }
+                    }
+                    &self.masked[..block.len()]
+                }
+            };
+            let kernel = self.kernel;
+            match kernel {
+                // SAFETY: `Kernel::Avx512` and `Kernel::Avx2` are only chosen
+                // through `Isa`, which offers them only where the CPU has
+                // those features (`Isa::supported`).
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 => unsafe { add_block_avx512(block, sum, &mut self.bins) },
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 => unsafe { add_block_avx2(block, sum, &mut self.bins) },
+                Kernel::Portable => add_block(block, sum, &mut self.bins),
+            }
+        }
+    }
+
+    /// Moves what waits in the bins into `sum`.
+    pub fn flush(&mut self, sum: &mut ExactSquareSum) {
+        self.bins.flush(sum);
+    }
+}
+
+/// [`add_block`] compiled for AVX-512.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512 F, BW, DQ and VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
+unsafe fn add_block_avx512(block: &[f32], sum: &mut ExactSquareSum, bins: &mut SquareBins) {
+    add_block(block, sum, bins)
+}
+
+/// [`add_block`] compiled for AVX2.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn add_block_avx2(block: &[f32], sum: &mut ExactSquareSum, bins: &mut SquareBins) {
+    add_block(block, sum, bins)
+}
+
+/// Adds the squares of one block (at most [`BLOCK`] values; invalid ones
+/// already zero): by windows, or through the bins when the block spans
+/// more than [`MAX_WINDOWS`] windows.
+#[inline(always)]
+fn add_block(block: &[f32], sum: &mut ExactSquareSum, bins: &mut SquareBins) {
+    debug_assert!(block.len() <= BLOCK);
+    let Some((low, high)) = exponent_range(block) else {
+        return; // zeros, NaN and infinities only
+    };
+    if (high - low) / WINDOW >= MAX_WINDOWS {
+        bins.add(block, None, sum);
+        return;
+    }
+    let mut top = high;
+    loop {
+        // `high <= 254`, so `lo + 8 <= 254`: e' = 255 is never inside.
+        let lo = top.saturating_sub(WINDOW - 1).max(1);
+        let total = window_sum(block, lo, top - lo);
+        if total != 0 {
+            // 2lo - 2 <= 490 < 64 · (LIMBS - 2): within add_shifted_wide's range.
+            sum.add_shifted_wide(total, 2 * lo - 2);
+        }
+        if lo <= low {
+            break;
+        }
+        top = lo - 1;
+    }
+}
+
+/// The smallest and largest `e'` of the nonzero finite values, or `None`.
+#[inline(always)]
+fn exponent_range(block: &[f32]) -> Option<(u32, u32)> {
+    let (mut low, mut high) = ([255u32; LANES], [0u32; LANES]);
+    let (chunks, rest) = block.as_chunks::<LANES>();
+    let step = |lane: usize, x: f32, low: &mut [u32; LANES], high: &mut [u32; LANES]| {
+        let bits = x.to_bits() & 0x7fff_ffff;
+        let exp = bits >> 23;
+        let live = bits != 0 && exp != 255;
+        let e = exp.max(1);
+        low[lane] = low[lane].min(if live { e } else { 255 });
+        high[lane] = high[lane].max(if live { e } else { 0 });
+    };
+    for chunk in chunks {
+        for (lane, &x) in chunk.iter().enumerate() {
+            step(lane, x, &mut low, &mut high);
+        }
+    }
+    for &x in rest {
+        step(0, x, &mut low, &mut high);
+    }
+    let (low, high) = (low.into_iter().min()?, high.into_iter().max()?);
+    (high != 0).then_some((low, high))
+}
+
+/// `Σ m² · 2^(2(e' - lo))` over the values with `e'` in `[lo, lo + span]`,
+/// `span <= 8` (see the module docs for why nothing wraps).
+#[inline(always)]
+fn window_sum(block: &[f32], lo: u32, span: u32) -> u128 {
+    debug_assert!(span < WINDOW);
+    let (mut low, mut high) = ([0u64; LANES], [0u64; LANES]);
+    let (chunks, rest) = block.as_chunks::<LANES>();
+    for chunk in chunks {
+        for (lane, &x) in chunk.iter().enumerate() {
+            let v = shifted_square(x, lo, span);
+            low[lane] += v & 0xffff_ffff;
+            high[lane] += v >> 32;
+        }
+    }
+    for &x in rest {
+        let v = shifted_square(x, lo, span);
+        low[0] += v & 0xffff_ffff;
+        high[0] += v >> 32;
+    }
+    let low: u128 = low.iter().map(|&v| v as u128).sum();
+    let high: u128 = high.iter().map(|&v| v as u128).sum();
+    low + (high << 32)
+}
+
+/// `m² · 2^(2(e' - lo))` if `e'` is in the window `[lo, lo + span]`, else 0.
+#[inline(always)]
+fn shifted_square(x: f32, lo: u32, span: u32) -> u64 {
+    let bits = x.to_bits() & 0x7fff_ffff;
+    let exp = bits >> 23;
+    let significand = if exp == 0 {
+        bits
+    } else {
+        (bits & 0x7f_ffff) | 0x80_0000
+    };
+    let t = exp.max(1).wrapping_sub(lo);
+    let square = (significand as u64 * significand as u64) << (2 * (t & 15));
+    if t <= span {
+        square
+    } else {
+        0
+    }
+}
+
 /// Adds `m²` of `x` to the bin of its exponent, or 0 if `x` is not valid or
 /// not finite (exponent 255: the bin of index 255 only ever receives zeros).
 #[inline(always)]
@@ -417,6 +771,57 @@ mod tests {
         );
     }
 
+    /// The squares through the windows, with each instruction set.
+    fn windowed(values: &[f32], validity: Option<Validity<'_>>) -> Vec<ExactSquareSum> {
+        crate::kernel::arch::Isa::supported()
+            .iter()
+            .map(|isa| {
+                let mut sum = ExactSquareSum::ZERO;
+                let mut blocks = SquareBlocks::for_isa(isa.name());
+                blocks.add(values, validity, &mut sum);
+                blocks.flush(&mut sum);
+                sum
+            })
+            .collect()
+    }
+
+    /// `2^k` with a full significand, as an f32 of biased exponent `k + 127`.
+    fn full(k: i32) -> f32 {
+        f32::from_bits((((k + 127) as u32) << 23) | 0x7f_ffff)
+    }
+
+    #[test]
+    fn window_edges_are_exact_on_every_instruction_set() {
+        // Exponent spans of 1, 9, 10, 18, 19, 27 and 28 binades (the last
+        // goes to the bins), with the largest significands at both ends.
+        for span in [0, 8, 9, 17, 18, 26, 27, 60] {
+            let values: Vec<f32> = (0..3000)
+                .map(|i| full(20 - (i % (span + 1)) as i32) * if i % 3 == 0 { -1.0 } else { 1.0 })
+                .collect();
+            for sum in windowed(&values, None) {
+                assert_eq!(as_big(&sum), oracle(&values), "span {span}");
+            }
+        }
+        // The bottom window clamps at e' = 1 (subnormals) without counting a
+        // binade twice; the top one reaches f32::MAX.
+        let low: Vec<f32> = (0..2100)
+            .map(|i| f32::from_bits(1 + (i as u32 * 7919) % (5 << 23)))
+            .collect();
+        let high: Vec<f32> = (0..2100)
+            .map(|i| f32::from_bits(0x7f7f_ffff - (i as u32 * 104_729) % (20 << 23)))
+            .collect();
+        for values in [&low, &high] {
+            for sum in windowed(values, None) {
+                assert_eq!(as_big(&sum), oracle(values));
+            }
+        }
+        // NaN and infinities beside the largest finite values add nothing.
+        let values = [f32::MAX, f32::INFINITY, f32::NAN, -f32::MAX, f32::NEG_INFINITY];
+        for sum in windowed(&values, None) {
+            assert_eq!(as_big(&sum), oracle(&values));
+        }
+    }
+
     fn any_f32() -> impl Strategy<Value = f32> {
         prop_oneof![
             any::<u32>().prop_map(f32::from_bits),
@@ -453,6 +858,29 @@ mod tests {
                 reference.add_f32(x);
             }
             prop_assert_eq!(sum, reference);
+            let validity = Validity { bits: &bytes, offset };
+            for fast in windowed(&values, Some(validity)) {
+                prop_assert_eq!(fast, reference);
+            }
+        }
+
+        #[test]
+        fn windowed_squares_of_narrow_data_equal_the_oracle(
+            center in -90i32..100,
+            width in 0i32..30,
+            bits in proptest::collection::vec(any::<u32>(), 0..5000),
+        ) {
+            // Values within `width` binades of 2^center: one to four windows.
+            let values: Vec<f32> = bits
+                .iter()
+                .map(|&b| {
+                    let k = center - (b % (width as u32 + 1)) as i32;
+                    f32::from_bits((((k + 127) as u32) << 23) | (b >> 9)) * if b & 1 == 0 { 1.0 } else { -1.0 }
+                })
+                .collect();
+            for sum in windowed(&values, None) {
+                prop_assert_eq!(as_big(&sum), oracle(&values));
+            }
         }
     }
 }
