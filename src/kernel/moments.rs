@@ -410,6 +410,10 @@ impl MomentsState {
         if m.nan_count > 0 || m.pos_inf_count > 0 || m.neg_inf_count > 0 {
             return Some(Exact::Special(f64::NAN));
         }
+        if m.count == 0 {
+            // Only reachable with a negative `ddof`: pyarrow gives 0.0.
+            return Some(Exact::Special(0.0));
+        }
         let n = BigInt::from(m.count);
         let s = signed_sum(&m.sum);
         let q = BigInt::from(unsigned_squares(&self.squares));
@@ -738,6 +742,12 @@ mod tests {
             state_of(&[1.0, 2.0]).variance_with(&VarianceOptions::new(-1)),
             Some(1.0 / 6.0)
         );
+        // No values and a negative ddof: 0.0, as pyarrow.
+        assert_eq!(
+            state_of(&[]).variance_with(&VarianceOptions::new(-1)),
+            Some(0.0)
+        );
+        assert_eq!(state_of(&[]).stddev_with(&VarianceOptions::new(-2)), Some(0.0));
         let mut state = MomentsState::default();
         state
             .update(&Float32Array::from(vec![Some(1.0), None, Some(3.0)]))
