@@ -1195,7 +1195,8 @@ def variance_table(result: VarianceResult) -> list[str]:
     for name, timing in result.timings.items():
         if _is_variance(name):
             ulps = variance_ulps(timing.result, result.exact)
-            error = "**exact**" if ulps == 0 else _format_ulps(ulps)
+            rounded = timing.result == float(result.exact)
+            error = f"{_format_ulps(ulps)} (**correctly rounded**)" if rounded else _format_ulps(ulps)
             value = f"`{timing.result!r}`"
         else:
             error = value = ""
@@ -1218,7 +1219,7 @@ def variance_section(result: VarianceResult) -> list[str]:
         " above; pyarrow, polars and DuckDB get the mapped table outside the timed call; numpy works on one"
         " contiguous in-memory copy of the column (`np.var` takes one array). The exact variance"
         f" (`{float(result.exact)!r}` rounded) is computed from the float32 bits with Python integers, without"
-        " mapmean; **error** is |result − exact| in float64 ulps of the exact variance. × ceiling is the paired"
+        " mapmean; **error** is |result − exact| in float64 ulps of the exact variance (at most 0.5 for the correctly rounded float64, which the exact value need not be). × ceiling is the paired"
         " ratio described above (ceiling time / method time, median over the runs).",
         "",
         *variance_table(result),
@@ -1242,7 +1243,8 @@ def write_variance_plot(result: VarianceResult) -> None:
         axes.bar(index, gbps, color=colors[index % len(colors)])
         if _is_variance(name):
             ulps = variance_ulps(timing.result, result.exact)
-            axes.annotate("exact" if ulps == 0 else f"{ulps:.3g} ulps", (index, gbps), ha="center", va="bottom", fontsize="small")
+            label = "correctly\nrounded" if timing.result == float(result.exact) else f"{ulps:.3g} ulps"
+            axes.annotate(label, (index, gbps), ha="center", va="bottom", fontsize="small")
     for name, style in ((CEILING_ALL, "-"), (CEILING_ONE, "--")):
         gbps = 4 * N / result.timings[name].seconds / 1e9
         axes.axhline(gbps, color="black", linestyle=style, label=name)

@@ -747,7 +747,10 @@ mod tests {
             state_of(&[]).variance_with(&VarianceOptions::new(-1)),
             Some(0.0)
         );
-        assert_eq!(state_of(&[]).stddev_with(&VarianceOptions::new(-2)), Some(0.0));
+        assert_eq!(
+            state_of(&[]).stddev_with(&VarianceOptions::new(-2)),
+            Some(0.0)
+        );
         let mut state = MomentsState::default();
         state
             .update(&Float32Array::from(vec![Some(1.0), None, Some(3.0)]))

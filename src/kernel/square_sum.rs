@@ -54,9 +54,9 @@
 //! so `v` is one `u64`: computed in vector lanes (a 32×32→64 bit multiply and
 //! a per-lane shift), with a zero for the values outside the window, NaN and
 //! infinities (whose `e' = 255` is above every window: the top window ends
-//! at `e_max <= 254`). Each lane adds `v`'s low and high 32 bits into two
-//! `u64` accumulators — the *deferred carries*: a lane takes at most
-//! `BLOCK / LANES <= 2^11` values, so each accumulator stays below
+//! at `e_max <= 254`). `v`'s low and high 32 bits are summed into two `u64`
+//! totals (vector lanes of partial sums) — the *deferred carries*: a block
+//! has at most `BLOCK = 2^11` values, so each total stays below
 //! `2^11 · 2^32 = 2^43` and cannot wrap. The window's total,
 //! `Σ low + 2^32 · Σ high < 2^11 · 2^64 = 2^75` (a `u128`), is then added
 //! into the [`ExactSquareSum`] shifted by `2lo - 2` bits, exactly. A block
@@ -381,9 +381,6 @@ pub const WINDOW: u32 = 9;
 /// Windows tried per block before the block goes to the bins.
 pub const MAX_WINDOWS: u32 = 3;
 
-/// Vector lanes of the window sums (a multiple of every ISA's width).
-const LANES: usize = 16;
-
 /// The block kernels by instruction set: one generic body, compiled for
 /// each with its target features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -598,52 +595,52 @@ fn add_block(block: &[f32], sum: &mut ExactSquareSum, bins: &mut SquareBins) {
 }
 
 /// The smallest and largest `e'` of the nonzero finite values, or `None`.
+/// Two plain min/max reductions over branch-free keys (a dead value, zero,
+/// NaN or infinite, gives all ones to the minimum and zero to the
+/// maximum), which the compiler vectorises.
 #[inline(always)]
 fn exponent_range(block: &[f32]) -> Option<(u32, u32)> {
-    let (mut low, mut high) = ([255u32; LANES], [0u32; LANES]);
-    let (chunks, rest) = block.as_chunks::<LANES>();
-    let step = |lane: usize, x: f32, low: &mut [u32; LANES], high: &mut [u32; LANES]| {
+    #[inline(always)]
+    fn key(x: f32) -> (u32, u32) {
         let bits = x.to_bits() & 0x7fff_ffff;
         let exp = bits >> 23;
-        let live = bits != 0 && exp != 255;
+        let dead = ((bits == 0) | (exp == 255)) as u32;
         let e = exp.max(1);
-        low[lane] = low[lane].min(if live { e } else { 255 });
-        high[lane] = high[lane].max(if live { e } else { 0 });
-    };
+        let all_ones_if_dead = 0u32.wrapping_sub(dead);
+        (e | all_ones_if_dead, e & !all_ones_if_dead)
+    }
+    const LANES: usize = 16;
+    let (mut low, mut high) = ([u32::MAX; LANES], [0u32; LANES]);
+    let (chunks, rest) = block.as_chunks::<LANES>();
     for chunk in chunks {
-        for (lane, &x) in chunk.iter().enumerate() {
-            step(lane, x, &mut low, &mut high);
+        for lane in 0..LANES {
+            let (l, h) = key(chunk[lane]);
+            low[lane] = low[lane].min(l);
+            high[lane] = high[lane].max(h);
         }
     }
     for &x in rest {
-        step(0, x, &mut low, &mut high);
+        let (l, h) = key(x);
+        low[0] = low[0].min(l);
+        high[0] = high[0].max(h);
     }
     let (low, high) = (low.into_iter().min()?, high.into_iter().max()?);
     (high != 0).then_some((low, high))
 }
 
 /// `Σ m² · 2^(2(e' - lo))` over the values with `e'` in `[lo, lo + span]`,
-/// `span <= 8` (see the module docs for why nothing wraps).
+/// `span <= 8` (see the module docs for why nothing wraps). Two plain `u64`
+/// sum reductions, which the compiler vectorises into lanes of
+/// accumulators: each lane's partial sums are parts of the same totals,
+/// below `BLOCK · 2^32 <= 2^43`.
 #[inline(always)]
 fn window_sum(block: &[f32], lo: u32, span: u32) -> u128 {
     debug_assert!(span < WINDOW);
-    let (mut low, mut high) = ([0u64; LANES], [0u64; LANES]);
-    let (chunks, rest) = block.as_chunks::<LANES>();
-    for chunk in chunks {
-        for (lane, &x) in chunk.iter().enumerate() {
-            let v = shifted_square(x, lo, span);
-            low[lane] += v & 0xffff_ffff;
-            high[lane] += v >> 32;
-        }
-    }
-    for &x in rest {
+    let (low, high) = block.iter().fold((0u64, 0u64), |(low, high), &x| {
         let v = shifted_square(x, lo, span);
-        low[0] += v & 0xffff_ffff;
-        high[0] += v >> 32;
-    }
-    let low: u128 = low.iter().map(|&v| v as u128).sum();
-    let high: u128 = high.iter().map(|&v| v as u128).sum();
-    low + (high << 32)
+        (low + (v & 0xffff_ffff), high + (v >> 32))
+    });
+    low as u128 + ((high as u128) << 32)
 }
 
 /// `m² · 2^(2(e' - lo))` if `e'` is in the window `[lo, lo + span]`, else 0.
