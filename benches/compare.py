@@ -1207,7 +1207,7 @@ def variance_table(result: VarianceResult) -> list[str]:
     return rows
 
 
-def variance_section(result: VarianceResult) -> list[str]:
+def variance_section(result: VarianceResult, other_cpu: str) -> list[str]:
     ratio = result.timings["mapmean.variance (all cores)"].per_ceiling[CEILING_ALL]
     verdict = "PASS" if ratio >= 0.5 else "MISS"
     goal = " (goal ≥ 0.8 ×: PASS)" if ratio >= 0.8 else " (goal ≥ 0.8 ×: not reached)"
@@ -1223,6 +1223,10 @@ def variance_section(result: VarianceResult) -> list[str]:
         " ratio described above (ceiling time / method time, median over the runs).",
         "",
         *variance_table(result),
+        "",
+        f"Machine: {_first_line_with('/proc/cpuinfo', 'model name')}, os.cpu_count() = {CPUS}, shared with other"
+        f" tenants (other processes' CPU use during this section: {other_cpu}), so the times are noisy; every"
+        " figure is a median.",
         "",
         f"Target: `mapmean.variance` at ≥ 0.5 × the read ceiling (all cores): {ratio:.2f} × — **{verdict}**{goal}.",
         "",
@@ -1255,11 +1259,11 @@ def write_variance_plot(result: VarianceResult) -> None:
     figure.savefig(VARIANCE_PLOT_PATH, dpi=110)
 
 
-def update_variance_docs(result: VarianceResult) -> None:
+def update_variance_docs(result: VarianceResult, other_cpu: str) -> None:
     """Put the variance section into docs/benchmarks.md (replacing an earlier
     one, else at the end) and write its plot."""
     text = DOC_PATH.read_text() if DOC_PATH.exists() else ""
-    section = "\n".join(variance_section(result))
+    section = "\n".join(variance_section(result, other_cpu))
     start = text.find(VARIANCE_HEADING + "\n")
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
@@ -1295,10 +1299,12 @@ def main() -> None:
     print("\n## targets", flush=True)
     print("\n".join(summary_table(results)), flush=True)
     print("\n".join(file_set_targets(file_sets)), flush=True)
+    variance_cpu = OtherCpu()
     variance = bench_variance()
+    variance_cpu_report = variance_cpu.report()
     write_markdown(machine, results, scaling, share_rates, file_sets, stream_rows, runtime)
     write_plot(results, scaling)
-    update_variance_docs(variance)
+    update_variance_docs(variance, variance_cpu_report)
     print(f"\nwrote {DOC_PATH.relative_to(ROOT)} and {PLOT_PATH.relative_to(ROOT)} in {runtime:.0f} s", flush=True)
 
 
@@ -1310,7 +1316,8 @@ if __name__ == "__main__":
         # Only the variance section: printed, and put into docs/benchmarks.md.
         other_cpu = OtherCpu()
         variance = bench_variance()
-        print(f"other processes' CPU use during the timings: {other_cpu.report()}", flush=True)
-        update_variance_docs(variance)
+        report = other_cpu.report()
+        print(f"other processes' CPU use during the timings: {report}", flush=True)
+        update_variance_docs(variance, report)
     else:
         main()

@@ -301,6 +301,17 @@ impl MomentsState {
     }
 
     /// The sum under pyarrow's defaults (skip nulls, `min_count = 1`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::MomentsState;
+    /// let mut state = MomentsState::default();
+    /// assert_eq!(state.sum(), None); // no values: null, as pyarrow
+    /// state.update_values(&[1e30, 1.0, -1e30], None)?;
+    /// assert_eq!(state.sum(), Some(1.0));
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
     pub fn sum(&self) -> Option<f64> {
         self.sum_with(&MeanOptions::default())
     }
@@ -334,12 +345,32 @@ impl MomentsState {
     }
 
     /// The mean under `options`, as [`MeanState::finish_with`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::{MeanOptions, MomentsState};
+    /// let mut state = MomentsState::default();
+    /// state.update_values(&[3e37, 0.75, -3e37], None)?;
+    /// assert_eq!(state.mean_with(&MeanOptions::default()), Some(0.25));
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
     pub fn mean_with(&self, options: &MeanOptions) -> Option<f64> {
         self.mean.finish_with(options)
     }
 
     /// The population variance under pyarrow's defaults (`ddof = 0`, skip
     /// nulls, `min_count = 0`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::MomentsState;
+    /// let mut state = MomentsState::default();
+    /// state.update_values(&[1.0, 2.0, 3.0, 4.0], None)?;
+    /// assert_eq!(state.variance(), Some(1.25));
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
     pub fn variance(&self) -> Option<f64> {
         self.variance_with(&VarianceOptions::new(0))
     }
@@ -370,6 +401,16 @@ impl MomentsState {
     }
 
     /// The population standard deviation under pyarrow's defaults.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::MomentsState;
+    /// let mut state = MomentsState::default();
+    /// state.update_values(&[3e7 + 2.0, 3e7 + 6.0], None)?;
+    /// assert_eq!(state.stddev(), Some(2.0));
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
     pub fn stddev(&self) -> Option<f64> {
         self.stddev_with(&VarianceOptions::new(0))
     }

@@ -59,7 +59,11 @@
 //! has at most `BLOCK = 2^11` values, so each total stays below
 //! `2^11 · 2^32 = 2^43` and cannot wrap. The window's total,
 //! `Σ low + 2^32 · Σ high < 2^11 · 2^64 = 2^75` (a `u128`), is then added
-//! into the [`ExactSquareSum`] shifted by `2lo - 2` bits, exactly. A block
+//! into the [`ExactSquareSum`] shifted by `2lo - 2` bits, exactly. Data
+//! changes slowly, so the window that covered the last block is tried first,
+//! in the same pass that finds the block's range; when the range lies inside
+//! it, that one pass is all, else its total is dropped and the block is
+//! summed again by the windows of its own range. A block
 //! that would need more than [`MAX_WINDOWS`] windows (data over more than 27
 //! binades) goes to the bins instead. Either way the integer added is the
 //! exact sum of the block's squares, so the result is bitwise the same for
@@ -439,6 +443,9 @@ pub struct SquareBlocks {
     masked: Box<[f32; BLOCK]>,
     /// The instruction set of the window sums.
     kernel: Kernel,
+    /// The bottom `lo` of the window that covered the last block (0: none
+    /// yet): tried first on the next one, in the same pass as its range.
+    guess: u32,
 }
 
 impl Default for SquareBlocks {
@@ -488,6 +495,7 @@ impl SquareBlocks {
             bins: SquareBins::new(),
             masked: Box::new([0.0; BLOCK]),
             kernel,
+            guess: 0,
         }
     }
 
@@ -529,10 +537,14 @@ impl SquareBlocks {
                 // through `Isa`, which offers them only where the CPU has
                 // those features (`Isa::supported`).
                 #[cfg(target_arch = "x86_64")]
-                Kernel::Avx512 => unsafe { add_block_avx512(block, sum, &mut self.bins) },
+                Kernel::Avx512 => unsafe {
+                    add_block_avx512(block, sum, &mut self.bins, &mut self.guess)
+                },
                 #[cfg(target_arch = "x86_64")]
-                Kernel::Avx2 => unsafe { add_block_avx2(block, sum, &mut self.bins) },
-                Kernel::Portable => add_block(block, sum, &mut self.bins),
+                Kernel::Avx2 => unsafe {
+                    add_block_avx2(block, sum, &mut self.bins, &mut self.guess)
+                },
+                Kernel::Portable => add_block(block, sum, &mut self.bins, &mut self.guess),
             }
         }
     }
@@ -550,8 +562,13 @@ impl SquareBlocks {
 /// The CPU must support AVX-512 F, BW, DQ and VL.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
-unsafe fn add_block_avx512(block: &[f32], sum: &mut ExactSquareSum, bins: &mut SquareBins) {
-    add_block(block, sum, bins)
+unsafe fn add_block_avx512(
+    block: &[f32],
+    sum: &mut ExactSquareSum,
+    bins: &mut SquareBins,
+    guess: &mut u32,
+) {
+    add_block(block, sum, bins, guess)
 }
 
 /// [`add_block`] compiled for AVX2.
@@ -561,19 +578,55 @@ unsafe fn add_block_avx512(block: &[f32], sum: &mut ExactSquareSum, bins: &mut S
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn add_block_avx2(block: &[f32], sum: &mut ExactSquareSum, bins: &mut SquareBins) {
-    add_block(block, sum, bins)
+unsafe fn add_block_avx2(
+    block: &[f32],
+    sum: &mut ExactSquareSum,
+    bins: &mut SquareBins,
+    guess: &mut u32,
+) {
+    add_block(block, sum, bins, guess)
 }
 
 /// Adds the squares of one block (at most [`BLOCK`] values; invalid ones
-/// already zero): by windows, or through the bins when the block spans
-/// more than [`MAX_WINDOWS`] windows.
+/// already zero). Data changes slowly, so the window that covered the last
+/// block (`guess`) is tried first, in the same pass that finds the block's
+/// exponent range: when the range lies inside it, that one pass is all.
+/// Otherwise its total is dropped and the block goes by windows from the
+/// top of its range, or through the bins when it spans more than
+/// [`MAX_WINDOWS`] windows.
 #[inline(always)]
-fn add_block(block: &[f32], sum: &mut ExactSquareSum, bins: &mut SquareBins) {
+fn add_block(block: &[f32], sum: &mut ExactSquareSum, bins: &mut SquareBins, guess: &mut u32) {
     debug_assert!(block.len() <= BLOCK);
-    let Some((low, high)) = exponent_range(block) else {
-        return; // zeros, NaN and infinities only
+    let range = if *guess != 0 {
+        let g = *guess;
+        // g = max(high' - 8, 1) for an earlier high' <= 254: g + 8 <= 254,
+        // so NaN and infinities (e' = 255) are outside the window.
+        let (low, high, total) = range_and_window_sum(block, g);
+        if high == 0 {
+            return; // zeros, NaN and infinities only
+        }
+        if low >= g && high <= g + (WINDOW - 1) {
+            if total != 0 {
+                sum.add_shifted_wide(total, 2 * g - 2);
+            }
+            return;
+        }
+        (low, high)
+    } else {
+        match exponent_range(block) {
+            Some(range) => range,
+            None => return,
+        }
     };
+    let (low, high) = range;
+    *guess = high.saturating_sub(WINDOW - 1).max(1);
+    add_windows(block, sum, bins, low, high);
+}
+
+/// Adds the squares of a block whose live exponents lie in `[low, high]`:
+/// by windows from the top, or through the bins.
+#[inline(always)]
+fn add_windows(block: &[f32], sum: &mut ExactSquareSum, bins: &mut SquareBins, low: u32, high: u32) {
     if (high - low) / WINDOW >= MAX_WINDOWS {
         bins.add(block, None, sum);
         return;
@@ -594,22 +647,60 @@ fn add_block(block: &[f32], sum: &mut ExactSquareSum, bins: &mut SquareBins) {
     }
 }
 
+/// Keys of the exponent range: `e'` of a live value for the minimum and the
+/// maximum; a dead value (zero, NaN or infinite) gives all ones to the
+/// minimum and zero to the maximum. Branch-free, so it vectorises.
+#[inline(always)]
+fn range_keys(x: f32) -> (u32, u32) {
+    let bits = x.to_bits() & 0x7fff_ffff;
+    let exp = bits >> 23;
+    let dead = ((bits == 0) | (exp == 255)) as u32;
+    let e = exp.max(1);
+    let all_ones_if_dead = 0u32.wrapping_sub(dead);
+    (e | all_ones_if_dead, e & !all_ones_if_dead)
+}
+
+/// Lanes of the explicit vector loops.
+const LANES: usize = 16;
+
+/// In one pass: the smallest and largest `e'` of the live values (`high =
+/// 0` when there are none) and the window sum of `[g, g + 8]`
+/// ([`window_sum`]'s total, the same deferred carries).
+#[inline(always)]
+fn range_and_window_sum(block: &[f32], g: u32) -> (u32, u32, u128) {
+    let (mut low, mut high) = ([u32::MAX; LANES], [0u32; LANES]);
+    let (mut sum_low, mut sum_high) = ([0u64; LANES], [0u64; LANES]);
+    let (chunks, rest) = block.as_chunks::<LANES>();
+    for chunk in chunks {
+        for lane in 0..LANES {
+            let (l, h) = range_keys(chunk[lane]);
+            low[lane] = low[lane].min(l);
+            high[lane] = high[lane].max(h);
+            let v = shifted_square(chunk[lane], g, WINDOW - 1);
+            sum_low[lane] += v & 0xffff_ffff;
+            sum_high[lane] += v >> 32;
+        }
+    }
+    for &x in rest {
+        let (l, h) = range_keys(x);
+        low[0] = low[0].min(l);
+        high[0] = high[0].max(h);
+        let v = shifted_square(x, g, WINDOW - 1);
+        sum_low[0] += v & 0xffff_ffff;
+        sum_high[0] += v >> 32;
+    }
+    let total_low: u128 = sum_low.iter().map(|&v| v as u128).sum();
+    let total_high: u128 = sum_high.iter().map(|&v| v as u128).sum();
+    let low = low.into_iter().min().unwrap_or(u32::MAX);
+    let high = high.into_iter().max().unwrap_or(0);
+    (low, high, total_low + (total_high << 32))
+}
+
 /// The smallest and largest `e'` of the nonzero finite values, or `None`.
-/// Two plain min/max reductions over branch-free keys (a dead value, zero,
-/// NaN or infinite, gives all ones to the minimum and zero to the
-/// maximum), which the compiler vectorises.
+/// Min/max reductions in explicit lanes, which the compiler vectorises.
 #[inline(always)]
 fn exponent_range(block: &[f32]) -> Option<(u32, u32)> {
-    #[inline(always)]
-    fn key(x: f32) -> (u32, u32) {
-        let bits = x.to_bits() & 0x7fff_ffff;
-        let exp = bits >> 23;
-        let dead = ((bits == 0) | (exp == 255)) as u32;
-        let e = exp.max(1);
-        let all_ones_if_dead = 0u32.wrapping_sub(dead);
-        (e | all_ones_if_dead, e & !all_ones_if_dead)
-    }
-    const LANES: usize = 16;
+    let key = range_keys;
     let (mut low, mut high) = ([u32::MAX; LANES], [0u32; LANES]);
     let (chunks, rest) = block.as_chunks::<LANES>();
     for chunk in chunks {
@@ -811,6 +902,18 @@ mod tests {
             for sum in windowed(values, None) {
                 assert_eq!(as_big(&sum), oracle(values));
             }
+        }
+        // Blocks whose ranges move: the window of the last block is tried
+        // first and must give way (partly inside, wholly outside, wider).
+        let moving: Vec<f32> = (0..9 * BLOCK)
+            .map(|i| {
+                let k = [20, 24, -30, -30, 60, 20, 13, 13, -126][i / BLOCK];
+                let spread = [0, 0, 3, 9, 0, 40, 1, 8, 0][i / BLOCK];
+                f32::from_bits(((((k + 127) - (i % (spread + 1)) as i32).max(0) as u32) << 23) | ((i as u32).wrapping_mul(2_654_435_761) >> 9))
+            })
+            .collect();
+        for sum in windowed(&moving, None) {
+            assert_eq!(as_big(&sum), oracle(&moving));
         }
         // NaN and infinities beside the largest finite values add nothing.
         let values = [f32::MAX, f32::INFINITY, f32::NAN, -f32::MAX, f32::NEG_INFINITY];
