@@ -884,7 +884,7 @@ mod tests {
         // goes to the bins), with the largest significands at both ends.
         for span in [0, 8, 9, 17, 18, 26, 27, 60] {
             let values: Vec<f32> = (0..3000)
-                .map(|i| full(20 - (i % (span + 1)) as i32) * if i % 3 == 0 { -1.0 } else { 1.0 })
+                .map(|i| full(20 - (i % (span + 1))) * if i % 3 == 0 { -1.0 } else { 1.0 })
                 .collect();
             for sum in windowed(&values, None) {
                 assert_eq!(as_big(&sum), oracle(&values), "span {span}");
