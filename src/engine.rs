@@ -232,7 +232,7 @@ where
 /// ```
 /// use arrow_array::Float32Array;
 /// use mapmean::engine::moments_of_stream;
-/// let batches = (0..1000).map(|_| Ok(vec![Float32Array::from(vec![3e7 + 1.0, 3e7 + 3.0])]));
+/// let batches = (0..1000).map(|_| Ok(vec![Float32Array::from(vec![3e7 + 2.0, 3e7 + 4.0])]));
 /// let states = moments_of_stream(1, batches, None)?;
 /// assert_eq!(states[0].variance(), Some(1.0));
 /// # Ok::<(), mapmean::Error>(())

@@ -300,7 +300,7 @@ def variance(
     Examples
     --------
     >>> import numpy as np, mapmean
-    >>> mapmean.variance(np.array([3e7 + 1, 3e7 + 3], dtype=np.float32), ddof=1)
+    >>> mapmean.variance(np.array([3e7 + 2, 3e7 + 4], dtype=np.float32), ddof=1)
     <pyarrow.DoubleScalar: 2.0>
     """
     _check_int("ddof", ddof)

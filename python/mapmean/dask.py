@@ -250,7 +250,7 @@ def moments_state(
     Examples
     --------
     >>> import dask.array as da, numpy as np, mapmean.dask
-    >>> x = da.from_array(np.array([3e7 + 1, 3e7 + 3] * 50, dtype=np.float32), chunks=7)
+    >>> x = da.from_array(np.array([3e7 + 2, 3e7 + 4] * 50, dtype=np.float32), chunks=7)
     >>> mapmean.dask.moments_state(x).variance()
     1.0
     """
@@ -330,7 +330,7 @@ def variance(
     Examples
     --------
     >>> import dask.array as da, numpy as np, mapmean.dask
-    >>> mapmean.dask.variance(da.from_array(np.array([3e7 + 1, 3e7 + 3], dtype=np.float32), chunks=1), ddof=1)
+    >>> mapmean.dask.variance(da.from_array(np.array([3e7 + 2, 3e7 + 4], dtype=np.float32), chunks=1), ddof=1)
     <pyarrow.DoubleScalar: 2.0>
     """
     _check_int("ddof", ddof)

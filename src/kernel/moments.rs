@@ -41,19 +41,25 @@ use crate::error::{Error, Result};
 /// let sample = VarianceOptions { ddof: 1, ..VarianceOptions::default() };
 /// assert_eq!((sample.skip_nulls, sample.min_count), (true, 0));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VarianceOptions {
     /// Delta degrees of freedom: the divisor is `count - ddof` (0, the
     /// default, gives the population variance; 1 the sample variance). The
     /// result is null when `count <= ddof`.
     pub ddof: i32,
-    /// Ignore nulls (`true`) or give a null result when any value is null
-    /// (`false`). `Default` gives `false`; use [`VarianceOptions::new`] or
-    /// struct update syntax from it for pyarrow's default of `true`.
+    /// Ignore nulls (`true`, pyarrow's default) or give a null result when
+    /// any value is null (`false`).
     pub skip_nulls: bool,
     /// Give a null result when fewer than this many values are valid
     /// (pyarrow's default: 0).
     pub min_count: u64,
+}
+
+impl Default for VarianceOptions {
+    /// pyarrow's defaults: `ddof = 0`, `skip_nulls = true`, `min_count = 0`.
+    fn default() -> Self {
+        VarianceOptions::new(0)
+    }
 }
 
 impl VarianceOptions {
@@ -100,12 +106,12 @@ impl VarianceOptions {
 /// use mapmean::{MomentsState, VarianceOptions};
 ///
 /// // A large offset: a float32 or float64 running sum would lose the spread.
-/// let values = Float32Array::from(vec![Some(3e7 + 1.0), Some(3e7 + 3.0), None]);
+/// let values = Float32Array::from(vec![Some(3e7 + 2.0), Some(3e7 + 4.0), None]);
 /// let mut state = MomentsState::default();
 /// state.update(&values)?;
 /// assert_eq!(state.variance(), Some(1.0));
 /// assert_eq!(state.stddev_with(&VarianceOptions::new(1)), Some(2f64.sqrt()));
-/// assert_eq!(state.sum(), Some(6e7 + 4.0));
+/// assert_eq!(state.sum(), Some(6e7 + 6.0));
 /// # Ok::<(), mapmean::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
