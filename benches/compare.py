@@ -5,6 +5,7 @@ Run from the repository root (``make bench`` does)::
 
     .venv/bin/python benches/compare.py
     .venv/bin/python benches/compare.py streams   # only the streams section
+    .venv/bin/python benches/compare.py variance  # only the variance section (updates the docs)
 
 It writes five data sets of ``2**MAPMEAN_BENCH_LOG2N`` float32 values (default
 2**28, 1 GiB each) to ``data/bench/``, computes each one's exact mean
@@ -1111,6 +1112,200 @@ def write_plot(results: dict[str, DataSetResult], scaling: dict[int, dict[str, f
     figure.savefig(PLOT_PATH, dpi=110)
 
 
+# --------------------------------------------------------------------------- moments (variance)
+
+
+VARIANCE_DATA_SET = "offset"  # 1e4 + N(0,1): a large offset, where float variances lose the most
+VARIANCE_DDOF = 1  # the sample variance: DuckDB var_samp and polars' default
+VARIANCE_PLOT_PATH = ROOT / "docs" / "benchmarks-variance.png"
+VARIANCE_HEADING = "## Variance"
+
+
+def exact_variance_of(table: pa.Table, ddof: int) -> Fraction:
+    """The exact variance of the valid values of the "values" column, from the
+    float32 bits with Python ints (no mapmean code involved): per exponent, the
+    sums of the significands and of their squares (split in 12-bit halves so
+    that every float64 bincount stays exact), then (n·Σx² − (Σx)²) / (n·(n − ddof))."""
+    sums, squares, count = [0] * 256, [0] * 256, 0
+    for chunk in table.column("values").chunks:
+        valid = pc.drop_null(chunk).to_numpy(zero_copy_only=False)
+        for start in range(0, len(valid), CHUNK):
+            part = valid[start : start + CHUNK]
+            part_sums, non_finite = _exponent_sums(part)
+            if non_finite:
+                raise ValueError("the reference handles finite values only")
+            bits = part.view(np.uint32)
+            exponent = (bits >> 23) & 0xFF
+            m = (bits & 0x7FFFFF) | ((exponent != 0).astype(np.uint32) << 23)
+            high, low = (m >> 12).astype(np.float64), (m & 0xFFF).astype(np.float64)
+            # Each bincount adds < 2**24 terms below 2**25: exact in float64.
+            a = np.bincount(exponent, weights=high * high, minlength=256)
+            b = np.bincount(exponent, weights=high * low, minlength=256)
+            c = np.bincount(exponent, weights=low * low, minlength=256)
+            for e in np.flatnonzero(part_sums):
+                sums[e] += int(part_sums[e])
+            for e in np.flatnonzero(a + b + c):
+                squares[e] += (int(a[e]) << 24) + (int(b[e]) << 13) + int(c[e])
+        count += len(valid)
+    # x = m · 2**(max(e, 1) − 150): Σx in units of 2**-149, Σx² in units of 2**-298.
+    s = sum(v << (max(e, 1) - 1) for e, v in enumerate(sums) if v)
+    q = sum(v << (2 * max(e, 1) - 2) for e, v in enumerate(squares) if v)
+    return Fraction(count * q - s * s, count * (count - ddof) << 298)
+
+
+def variance_ulps(result: Optional[float], exact: Fraction) -> float:
+    """|result − exact| in float64 ulps of the exact variance."""
+    if result is None or not math.isfinite(result):
+        return math.nan if result is None or math.isnan(result) else math.inf
+    return float(abs(Fraction(result) - exact) / Fraction(math.ulp(float(exact))))
+
+
+def variance_methods(contiguous: np.ndarray) -> tuple[Method, ...]:
+    """The timed ways to compute the sample variance; numpy works on one
+    contiguous in-memory copy of the column (``np.var`` takes one array)."""
+    ddof = VARIANCE_DDOF
+    return (
+        Method(CEILING_ALL, lambda src: _ceiling(src, None)),
+        Method(CEILING_ONE, lambda src: _ceiling(src, 1)),
+        Method("mapmean.variance (all cores)", lambda src: mapmean.variance(src.path, ddof=ddof).as_py()),
+        Method("mapmean.variance (1 thread)", lambda src: mapmean.variance(src.path, ddof=ddof, threads=1).as_py()),
+        Method("mapmean.mean (all cores)", lambda src: mapmean.mean(src.path).as_py()),
+        Method("numpy.var float32", lambda src: float(np.var(contiguous, ddof=ddof))),
+        Method("numpy.var dtype=float64", lambda src: float(np.var(contiguous, ddof=ddof, dtype=np.float64))),
+        Method("pyarrow.compute.variance", lambda src: pc.variance(src.table.column("values"), ddof=ddof).as_py()),
+        Method("polars Series.var()", lambda src: src.series.var(ddof=ddof)),
+        Method("DuckDB var_samp", lambda src: src.con.execute('SELECT var_samp("values") FROM tbl').fetchone()[0]),
+    )
+
+
+@dataclass(frozen=True)
+class VarianceResult:
+    """Every method's timing on the variance data set, with the exact variance."""
+
+    exact: Fraction
+    count: int
+    timings: dict[str, Timing]
+
+
+def bench_variance() -> VarianceResult:
+    """Time the sample variance of the `offset` data set by mapmean and its
+    peers, each with its error against the exact variance."""
+    data_set = next(d for d in DATA_SETS if d.name == VARIANCE_DATA_SET)
+    if not data_set.path.exists():
+        write_data_set(data_set, N)
+    table = pa.ipc.open_file(pa.memory_map(str(data_set.path))).read_all()
+    if len(table) != N:
+        write_data_set(data_set, N)
+        table = pa.ipc.open_file(pa.memory_map(str(data_set.path))).read_all()
+    exact = exact_variance_of(table, VARIANCE_DDOF)
+    print(f"\n## variance (ddof={VARIANCE_DDOF}) of `{data_set.name}`: exact {float(exact)!r}", flush=True)
+    src = open_source(data_set.path, lambda *_: math.nan)  # the C loop has no variance
+    contiguous = np.concatenate(src.chunks)
+    timings = {}
+    for method in variance_methods(contiguous):
+        timing = time_method(method, src)
+        timings[method.name] = timing
+        line = f"  {method.name:<30} {timing.seconds * 1e3:9.2f} ms  {4 * N / timing.seconds / 1e9:6.2f} GB/s"
+        line += f"  {timing.per_ceiling[CEILING_ALL]:.2f} × ceiling"
+        if _is_variance(method.name):
+            line += f"  {timing.result!r}  ({_format_ulps(variance_ulps(timing.result, exact))} ulps)"
+        print(line, flush=True)
+    src.con.close()
+    return VarianceResult(exact, src.count, timings)
+
+
+def _is_variance(name: str) -> bool:
+    """Whether the method computes the variance (not a ceiling, not the mean)."""
+    return name not in (CEILING_ALL, CEILING_ONE) and not name.startswith("mapmean.mean")
+
+
+def variance_table(result: VarianceResult) -> list[str]:
+    rows = [
+        "| method | median time | GB/s | × ceiling (all cores) | × ceiling (1 thread) | result | error (ulps) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, timing in result.timings.items():
+        if _is_variance(name):
+            ulps = variance_ulps(timing.result, result.exact)
+            rounded = timing.result == float(result.exact)
+            error = f"{_format_ulps(ulps)} (**correctly rounded**)" if rounded else _format_ulps(ulps)
+            value = f"`{timing.result!r}`"
+        else:
+            error = value = ""
+        rows.append(
+            f"| {name} | {timing.seconds * 1e3:.1f} ms | {4 * N / timing.seconds / 1e9:.2f}"
+            f" | {timing.per_ceiling[CEILING_ALL]:.2f} | {timing.per_ceiling[CEILING_ONE]:.2f} | {value} | {error} |"
+        )
+    return rows
+
+
+def variance_section(result: VarianceResult, other_cpu: str) -> list[str]:
+    ratio = result.timings["mapmean.variance (all cores)"].per_ceiling[CEILING_ALL]
+    verdict = "PASS" if ratio >= 0.5 else "MISS"
+    goal = " (goal ≥ 0.8 ×: PASS)" if ratio >= 0.8 else " (goal ≥ 0.8 ×: not reached)"
+    return [
+        VARIANCE_HEADING,
+        "",
+        f"The sample variance (`ddof={VARIANCE_DDOF}`) of the `{VARIANCE_DATA_SET}` file (1e4 + N(0,1), {N:,}"
+        f" float32 values, {_format_bytes(4 * N)}), memory-mapped, page cache warm. mapmean takes the path, as"
+        " above; pyarrow, polars and DuckDB get the mapped table outside the timed call; numpy works on one"
+        " contiguous in-memory copy of the column (`np.var` takes one array). The exact variance"
+        f" (`{float(result.exact)!r}` rounded) is computed from the float32 bits with Python integers, without"
+        " mapmean; **error** is |result − exact| in float64 ulps of the exact variance (at most 0.5 for the correctly rounded float64, which the exact value need not be). × ceiling is the paired"
+        " ratio described above (ceiling time / method time, median over the runs).",
+        "",
+        *variance_table(result),
+        "",
+        f"Machine: {_first_line_with('/proc/cpuinfo', 'model name')}, os.cpu_count() = {CPUS}, shared with other"
+        f" tenants (other processes' CPU use during this section: {other_cpu}), so the times are noisy; every"
+        " figure is a median.",
+        "",
+        f"Target: `mapmean.variance` at ≥ 0.5 × the read ceiling (all cores): {ratio:.2f} × — **{verdict}**{goal}.",
+        "",
+        "![GB/s of the sample variance per method, with its error in ulps](benchmarks-variance.png)",
+        "",
+    ]
+
+
+def write_variance_plot(result: VarianceResult) -> None:
+    """Write docs/benchmarks-variance.png: GB/s per method, labelled with its error."""
+    figure = Figure(figsize=(11, 4.8), layout="constrained")
+    axes = figure.subplots()
+    names = [name for name in result.timings if name not in (CEILING_ALL, CEILING_ONE)]
+    colors = matplotlib.colormaps["tab10"].colors
+    for index, name in enumerate(names):
+        timing = result.timings[name]
+        gbps = 4 * N / timing.seconds / 1e9
+        axes.bar(index, gbps, color=colors[index % len(colors)])
+        if _is_variance(name):
+            ulps = variance_ulps(timing.result, result.exact)
+            label = "correctly\nrounded" if timing.result == float(result.exact) else f"{ulps:.3g} ulps"
+            axes.annotate(label, (index, gbps), ha="center", va="bottom", fontsize="small")
+    for name, style in ((CEILING_ALL, "-"), (CEILING_ONE, "--")):
+        gbps = 4 * N / result.timings[name].seconds / 1e9
+        axes.axhline(gbps, color="black", linestyle=style, label=name)
+    axes.set_xticks(range(len(names)), [n.replace(" (", "\n(") for n in names], fontsize="small", rotation=30, ha="right")
+    axes.set_ylabel(f"GB/s (4·N bytes / time), N = $2^{{{LOG2N}}}$")
+    axes.set_title("Sample variance of 1e4 + N(0,1) float32, memory-mapped; label: error against the exact value")
+    axes.legend(fontsize="small")
+    figure.savefig(VARIANCE_PLOT_PATH, dpi=110)
+
+
+def update_variance_docs(result: VarianceResult, other_cpu: str) -> None:
+    """Put the variance section into docs/benchmarks.md (replacing an earlier
+    one, else at the end) and write its plot."""
+    text = DOC_PATH.read_text() if DOC_PATH.exists() else ""
+    section = "\n".join(variance_section(result, other_cpu))
+    start = text.find(VARIANCE_HEADING + "\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(VARIANCE_HEADING))
+        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+    DOC_PATH.write_text(text)
+    write_variance_plot(result)
+
+
 def main() -> None:
     start = time.perf_counter()
     machine = machine_description()
@@ -1136,8 +1331,12 @@ def main() -> None:
     print("\n## targets", flush=True)
     print("\n".join(summary_table(results)), flush=True)
     print("\n".join(file_set_targets(file_sets)), flush=True)
+    variance_cpu = OtherCpu()
+    variance = bench_variance()
+    variance_cpu_report = variance_cpu.report()
     write_markdown(machine, results, scaling, share_rates, file_sets, stream_rows, runtime)
     write_plot(results, scaling)
+    update_variance_docs(variance, variance_cpu_report)
     print(f"\nwrote {DOC_PATH.relative_to(ROOT)} and {PLOT_PATH.relative_to(ROOT)} in {runtime:.0f} s", flush=True)
 
 
@@ -1145,5 +1344,12 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["streams"]:
         # Only the streams section, printed (docs are not rewritten).
         print("\n".join(streams_table(bench_streams())))
+    elif sys.argv[1:] == ["variance"]:
+        # Only the variance section: printed, and put into docs/benchmarks.md.
+        other_cpu = OtherCpu()
+        variance = bench_variance()
+        report = other_cpu.report()
+        print(f"other processes' CPU use during the timings: {report}", flush=True)
+        update_variance_docs(variance, report)
     else:
         main()

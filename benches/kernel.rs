@@ -1,5 +1,6 @@
 //! criterion benches of the kernel alone (no I/O): by size from L1 to RAM, by
-//! null density, by instruction set, by data shape and by thread count, with
+//! null density, by instruction set, by data shape, the moments (variance)
+//! against the mean, and by thread count, with
 //! the read-bandwidth ceiling beside the thread-count group.
 //!
 //! `cargo bench --bench kernel`; `make bench` runs these and the comparison
@@ -13,7 +14,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use mapmean::engine::state_of_parts;
 use mapmean::kernel::arch::Isa;
 use mapmean::kernel::{blocks, Validity};
-use mapmean::MeanState;
+use mapmean::{MeanState, MomentsState};
 
 /// A small deterministic generator (xorshift), so no extra dependency.
 struct Rng(u64);
@@ -134,6 +135,37 @@ fn by_shape(c: &mut Criterion) {
     group.finish();
 }
 
+/// The moments (sum of squares beside the sum) against the mean alone, by
+/// data shape, one thread: what `variance` costs over `mean`.
+fn moments(c: &mut Criterion) {
+    let n = 1 << 22;
+    let mut group = c.benchmark_group("moments");
+    group.throughput(Throughput::Bytes(4 * n as u64));
+    let nulls = validity(n, 0.1);
+    for shape in [Shape::Uniform, Shape::Offset, Shape::WideRange] {
+        let v = values(n, shape);
+        group.bench_function(format!("{shape:?} mean"), |b| {
+            b.iter(|| black_box(run(Isa::detect(), &v, None)))
+        });
+        group.bench_function(format!("{shape:?} moments"), |b| {
+            b.iter(|| {
+                let mut state = MomentsState::default();
+                let fits = state.update_values(&v, None);
+                black_box((state, fits))
+            })
+        });
+    }
+    let v = values(n, Shape::Offset);
+    group.bench_function("Offset moments 10% null", |b| {
+        b.iter(|| {
+            let mut state = MomentsState::default();
+            let fits = state.update_values(&v, Some(Validity::from_nulls(&nulls)));
+            black_box((state, fits))
+        })
+    });
+    group.finish();
+}
+
 fn by_threads(c: &mut Criterion) {
     let n = 1 << 26;
     let v = values(n, Shape::Uniform);
@@ -160,6 +192,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = by_size, by_nulls, by_isa, by_shape, by_threads
+    targets = by_size, by_nulls, by_isa, by_shape, moments, by_threads
 }
 criterion_main!(benches);

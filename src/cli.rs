@@ -1,4 +1,5 @@
-//! The `mapmean` command line: parse arguments, call the library, print rows.
+//! The `mapmean` command line (`mean`, `stats`): parse arguments, call the
+//! library, print rows.
 //!
 //! [`main_with_args`] is the whole command; the `mapmean` binary
 //! (`src/main.rs`) only calls it, and so can any program that embeds the
@@ -12,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use crate::dataset::{self, OnError};
 use crate::ipc::{write::write_batches, IpcFormat};
-use crate::results::{to_record_batch, ResultRow};
-use crate::{Error, MeanOptions, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use crate::kernel::Accumulate;
+use crate::results::{to_record_batch, to_stats_record_batch, ResultRow};
+use crate::{Error, MeanOptions, MeanState, MomentsState, Result, VarianceOptions};
+use arrow_array::RecordBatch;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Exact, zero-copy means of Float32 columns in Arrow IPC files.
@@ -32,43 +35,72 @@ enum Command {
     /// Several sources are one dataset: each column's states are merged, so
     /// the mean is that of the concatenation, bit for bit.
     Mean {
-        /// Arrow IPC files or streams, directories (searched recursively for
-        /// *.arrow, *.arrows, *.feather, *.ipc), glob patterns, shared-memory
-        /// segments (shm://NAME), or `-`: an IPC stream on standard input,
-        /// read incrementally (named pipes are read the same way).
-        #[arg(required = true, value_name = "SOURCE")]
-        sources: Vec<OsString>,
-        /// Column to average (repeatable). Default: every Float32 column
-        /// common to all sources.
-        #[arg(short, long = "column", value_name = "NAME")]
-        columns: Vec<String>,
-        /// One row per (source, column) instead of one per column.
-        #[arg(long)]
-        by_source: bool,
-        /// Output format: json is JSON Lines; arrow is an Arrow IPC stream.
-        #[arg(short, long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-        /// Worker threads (default: all cores).
-        #[arg(short, long, value_parser = clap::value_parser!(u32).range(1..))]
-        threads: Option<u32>,
-        /// Give a null mean if any value is null (pyarrow's skip_nulls=False).
-        #[arg(long)]
-        no_skip_nulls: bool,
-        /// Give a null mean when fewer values are valid.
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        min_count: u64,
-        /// Finish the other sources when one fails; report every failure at
-        /// the end and exit non-zero.
-        #[arg(long)]
-        keep_going: bool,
-        /// Show a progress bar on a terminal from the start (default: once a
-        /// run takes over a second).
-        #[arg(long, overrides_with = "no_progress")]
-        progress: bool,
-        /// Never show a progress bar.
-        #[arg(long, overrides_with = "progress")]
-        no_progress: bool,
+        #[command(flatten)]
+        scan: ScanArgs,
     },
+    /// Print count, null_count, nan_count and the correctly rounded sum,
+    /// mean, variance and standard deviation of columns.
+    ///
+    /// Each is the float64 nearest the exact value (one rounding; stddev is
+    /// the rounded square root of the exact variance), with the null, NaN and
+    /// infinity rules of pyarrow.compute.sum, mean, variance and stddev.
+    /// Several sources are one dataset, as for `mean`.
+    Stats {
+        #[command(flatten)]
+        scan: ScanArgs,
+        /// Delta degrees of freedom of variance and stddev: the divisor is
+        /// count - N (0: population; 1: sample). Null when count <= N.
+        #[arg(
+            long,
+            default_value_t = 0,
+            value_name = "N",
+            allow_negative_numbers = true
+        )]
+        ddof: i32,
+    },
+}
+
+/// The sources, columns and options that `mean` and `stats` share.
+#[derive(Args)]
+struct ScanArgs {
+    /// Arrow IPC files or streams, directories (searched recursively for
+    /// *.arrow, *.arrows, *.feather, *.ipc), glob patterns, shared-memory
+    /// segments (shm://NAME), or `-`: an IPC stream on standard input,
+    /// read incrementally (named pipes are read the same way).
+    #[arg(required = true, value_name = "SOURCE")]
+    sources: Vec<OsString>,
+    /// Column to compute (repeatable). Default: every Float32 column
+    /// common to all sources.
+    #[arg(short, long = "column", value_name = "NAME")]
+    columns: Vec<String>,
+    /// One row per (source, column) instead of one per column.
+    #[arg(long)]
+    by_source: bool,
+    /// Output format: json is JSON Lines; arrow is an Arrow IPC stream.
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Worker threads (default: all cores).
+    #[arg(short, long, value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
+    /// Give a null result if any value is null (pyarrow's skip_nulls=False).
+    #[arg(long)]
+    no_skip_nulls: bool,
+    /// Give a null mean (and sum) when fewer values are valid; with `stats`,
+    /// also a null variance and stddev (pyarrow's min_count for those is 0,
+    /// applied when this is not given).
+    #[arg(long, value_name = "N")]
+    min_count: Option<u64>,
+    /// Finish the other sources when one fails; report every failure at
+    /// the end and exit non-zero.
+    #[arg(long)]
+    keep_going: bool,
+    /// Show a progress bar on a terminal from the start (default: once a
+    /// run takes over a second).
+    #[arg(long, overrides_with = "no_progress")]
+    progress: bool,
+    /// Never show a progress bar.
+    #[arg(long, overrides_with = "progress")]
+    no_progress: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -135,42 +167,121 @@ where
 /// Runs the command; `Ok(false)` when some sources failed under
 /// `--keep-going` (they have been reported).
 fn run(cli: Cli) -> Result<bool> {
-    let Command::Mean {
-        sources,
-        columns,
-        by_source,
-        format,
-        threads,
-        no_skip_nulls,
-        min_count,
-        keep_going,
-        progress,
-        no_progress,
-    } = cli.command;
-    let options = MeanOptions {
-        skip_nulls: !no_skip_nulls,
-        min_count,
-    };
-    let sources = dataset::expand(&sources)?;
-    let bar = Progress::new(sources.len() as u64, progress, no_progress);
-    let on_error = if keep_going {
+    match cli.command {
+        Command::Mean { scan } => {
+            let options = MeanOptions {
+                skip_nulls: !scan.no_skip_nulls,
+                min_count: scan.min_count.unwrap_or(1),
+            };
+            scan_and_print::<MeanState>(&scan, |rows| {
+                let table = rows
+                    .iter()
+                    .map(|row| {
+                        let s = &row.state;
+                        counts(row, s.count, s.null_count, s.nan_count)
+                            .chain([Cell::Float(s.finish_with(&options))])
+                            .collect()
+                    })
+                    .collect();
+                (MEAN_HEADER, table, to_record_batch(rows, &options))
+            })
+        }
+        Command::Stats { scan, ddof } => {
+            let options = MeanOptions {
+                skip_nulls: !scan.no_skip_nulls,
+                min_count: scan.min_count.unwrap_or(1),
+            };
+            let variance = VarianceOptions {
+                ddof,
+                skip_nulls: !scan.no_skip_nulls,
+                min_count: scan.min_count.unwrap_or(0),
+            };
+            scan_and_print::<MomentsState>(&scan, |rows| {
+                let table = rows
+                    .iter()
+                    .map(|row| {
+                        let s = &row.state;
+                        let m = &s.mean;
+                        counts(row, m.count, m.null_count, m.nan_count)
+                            .chain([
+                                Cell::Float(s.sum_with(&options)),
+                                Cell::Float(s.mean_with(&options)),
+                                Cell::Float(s.variance_with(&variance)),
+                                Cell::Float(s.stddev_with(&variance)),
+                            ])
+                            .collect()
+                    })
+                    .collect();
+                (
+                    STATS_HEADER,
+                    table,
+                    to_stats_record_batch(rows, &options, &variance),
+                )
+            })
+        }
+    }
+}
+
+const MEAN_HEADER: &[&str] = &["column", "count", "null_count", "nan_count", "mean"];
+const STATS_HEADER: &[&str] = &[
+    "column",
+    "count",
+    "null_count",
+    "nan_count",
+    "sum",
+    "mean",
+    "variance",
+    "stddev",
+];
+
+/// The source (or `None`), column and counts of a row, as cells.
+fn counts<S>(
+    row: &ResultRow<S>,
+    count: u64,
+    null_count: u64,
+    nan_count: u64,
+) -> impl Iterator<Item = Cell> {
+    [
+        Cell::Source(row.source.clone()),
+        Cell::Text(row.column.clone()),
+        Cell::Count(count),
+        Cell::Count(null_count),
+        Cell::Count(nan_count),
+    ]
+    .into_iter()
+}
+
+/// The header (without `source`), the cells of each row (with a leading
+/// [`Cell::Source`]) and the rows as a record batch for `--format arrow`.
+type Rendered = (&'static [&'static str], Vec<Vec<Cell>>, RecordBatch);
+
+/// Scans the sources for states of type `S`, prints the rows that
+/// `render` makes of them, and reports failures.
+fn scan_and_print<S: Accumulate>(
+    args: &ScanArgs,
+    render: impl FnOnce(&[ResultRow<S>]) -> Rendered,
+) -> Result<bool> {
+    let sources = dataset::expand(&args.sources)?;
+    let bar = Progress::new(sources.len() as u64, args.progress, args.no_progress);
+    let on_error = if args.keep_going {
         OnError::KeepGoing
     } else {
         OnError::Stop
     };
-    let columns = (!columns.is_empty()).then_some(&columns[..]);
-    let threads = threads.map(|t| t as usize);
-    let scanned = dataset::scan(&sources, columns, threads, on_error, &|| bar.tick());
+    let columns = (!args.columns.is_empty()).then_some(&args.columns[..]);
+    let threads = args.threads.map(|t| t as usize);
+    let scanned = dataset::scan_as::<S>(&sources, columns, threads, on_error, &|| bar.tick());
     bar.finish();
     let scanned = scanned?;
     let rows = if scanned.states.is_empty() {
         Vec::new()
     } else {
-        dataset::combine(&scanned.states, by_source)?
+        dataset::combine(&scanned.states, args.by_source)?
     };
+    let (header, cells, batch) = render(&rows);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    print_rows(&mut out, &rows, &options, format)
+    print_rows(&mut out, header, &cells, batch, args.format)
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("<stdout>", e))?;
     for failure in &scanned.failures {
@@ -235,14 +346,52 @@ impl Progress {
     }
 }
 
+/// One printed value.
+enum Cell {
+    /// The row's source (only shown when some row has one).
+    Source(Option<String>),
+    /// A name.
+    Text(String),
+    /// A count.
+    Count(u64),
+    /// A result; `None` is null.
+    Float(Option<f64>),
+}
+
+impl Cell {
+    /// As text for `table` and `csv`: NaN, inf, -inf and null (csv: empty).
+    fn text(&self, csv: bool) -> String {
+        match self {
+            Cell::Source(s) => s.clone().unwrap_or_default(),
+            Cell::Text(s) => s.clone(),
+            Cell::Count(n) => n.to_string(),
+            Cell::Float(Some(x)) => format!("{x:?}"),
+            Cell::Float(None) if csv => String::new(),
+            Cell::Float(None) => "null".to_string(),
+        }
+    }
+
+    /// As a JSON value: JSON has no NaN or infinity, so those are null
+    /// (nan_count tells NaN apart).
+    fn json(&self) -> String {
+        match self {
+            Cell::Source(s) => s.as_deref().map_or("null".to_string(), json_string),
+            Cell::Text(s) => json_string(s),
+            Cell::Count(n) => n.to_string(),
+            Cell::Float(Some(x)) if x.is_finite() => format!("{x:?}"),
+            Cell::Float(_) => "null".to_string(),
+        }
+    }
+}
+
 fn print_rows(
     out: &mut impl Write,
-    rows: &[ResultRow],
-    options: &MeanOptions,
+    header: &[&str],
+    rows: &[Vec<Cell>],
+    batch: RecordBatch,
     format: Format,
 ) -> std::io::Result<()> {
     if format == Format::Arrow {
-        let batch = to_record_batch(rows, options);
         return write_batches(
             &mut *out,
             "stdout",
@@ -255,64 +404,52 @@ fn print_rows(
             other => std::io::Error::other(other.to_string()),
         });
     }
-    let with_source = rows.iter().any(|r| r.source.is_some());
+    let with_source = rows
+        .iter()
+        .any(|row| matches!(row.first(), Some(Cell::Source(Some(_)))));
+    // The cells shown: without the source column unless some row has one.
+    fn visible(row: &[Cell], with_source: bool) -> Vec<&Cell> {
+        row.iter()
+            .filter(|c| with_source || !matches!(c, Cell::Source(_)))
+            .collect()
+    }
     let header: Vec<&str> = with_source
         .then_some("source")
         .into_iter()
-        .chain(["column", "count", "null_count", "nan_count", "mean"])
+        .chain(header.iter().copied())
         .collect();
-    let cells = |row: &ResultRow| -> Vec<String> {
-        let source = row.source.clone().filter(|_| with_source);
-        source
-            .into_iter()
-            .chain([
-                row.column.clone(),
-                row.state.count.to_string(),
-                row.state.null_count.to_string(),
-                row.state.nan_count.to_string(),
-                match row.state.finish_with(options) {
-                    Some(mean) => format!("{mean:?}"),
-                    None => "null".to_string(),
-                },
-            ])
-            .collect()
-    };
     match format {
         Format::Json => {
             for row in rows {
-                let source = match &row.source {
-                    Some(source) => format!("\"source\":{},", json_string(source)),
-                    None => String::new(),
-                };
-                let mean = match row.state.finish_with(options) {
-                    // JSON has no NaN or infinity; nan_count tells NaN apart.
-                    Some(mean) if mean.is_finite() => format!("{mean:?}"),
-                    _ => "null".to_string(),
-                };
-                writeln!(
-                    out,
-                    "{{{source}\"column\":{},\"count\":{},\"null_count\":{},\"nan_count\":{},\"mean\":{}}}",
-                    json_string(&row.column),
-                    row.state.count,
-                    row.state.null_count,
-                    row.state.nan_count,
-                    mean
-                )?;
+                let fields: Vec<String> = header
+                    .iter()
+                    .zip(visible(row, with_source))
+                    .map(|(name, cell)| format!("\"{name}\":{}", cell.json()))
+                    .collect();
+                writeln!(out, "{{{}}}", fields.join(","))?;
             }
         }
         Format::Csv => {
             writeln!(out, "{}", header.join(","))?;
             for row in rows {
-                let mut cells: Vec<String> = cells(row).iter().map(|c| csv_field(c)).collect();
-                if let Some(mean) = cells.last_mut().filter(|m| *m == "null") {
-                    mean.clear();
-                }
+                let cells: Vec<String> = visible(row, with_source)
+                    .iter()
+                    .map(|c| csv_field(&c.text(true)))
+                    .collect();
                 writeln!(out, "{}", cells.join(","))?;
             }
         }
         Format::Arrow => unreachable!("written above"),
         Format::Table => {
-            let body: Vec<Vec<String>> = rows.iter().map(cells).collect();
+            let body: Vec<Vec<String>> = rows
+                .iter()
+                .map(|row| {
+                    visible(row, with_source)
+                        .iter()
+                        .map(|c| c.text(false))
+                        .collect()
+                })
+                .collect();
             let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
             for row in &body {
                 for (w, cell) in widths.iter_mut().zip(row) {

@@ -16,10 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use crate::engine::{state_of_arrays, state_of_stream, with_threads};
+use crate::engine::{accumulate_arrays, accumulate_stream, with_threads};
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::stream::IpcStreamReader;
 use crate::ipc::IpcData;
+use crate::kernel::Accumulate;
 use crate::results::ResultRow;
 use crate::source::{pipe, Source};
 use crate::MeanState;
@@ -117,11 +118,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
 
 /// One source's states: for each column computed, its name and state.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SourceStates {
+pub struct SourceStates<S = MeanState> {
     /// The source's name (path or `shm://NAME`).
     pub source: String,
     /// Columns in the source's schema order (or in the order asked for).
-    pub columns: Vec<(String, MeanState)>,
+    pub columns: Vec<(String, S)>,
 }
 
 /// What to do when a source fails.
@@ -136,9 +137,9 @@ pub enum OnError {
 /// The outcome of a [`scan`]: per-source states in source order, and the
 /// failures (empty unless [`OnError::KeepGoing`]).
 #[derive(Debug)]
-pub struct Scan {
+pub struct Scan<S = MeanState> {
     /// States of the sources that were read completely, in source order.
-    pub states: Vec<SourceStates>,
+    pub states: Vec<SourceStates<S>>,
     /// Sources that failed, with why, in source order.
     pub failures: Vec<Error>,
 }
@@ -181,8 +182,43 @@ pub fn scan(
     on_error: OnError,
     on_done: &(dyn Fn() + Sync),
 ) -> Result<Scan> {
+    scan_as(sources, columns, threads, on_error, on_done)
+}
+
+/// [`scan`] for any [`Accumulate`] state, such as the
+/// [`MomentsState`](crate::MomentsState) of `mapmean stats`.
+///
+/// # Errors
+///
+/// As [`scan`].
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Float32Array, RecordBatch};
+/// use mapmean::dataset::{combine, scan_as, OnError};
+/// use mapmean::ipc::{write::write_batches, IpcFormat};
+/// use mapmean::MomentsState;
+///
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("data.arrow");
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 3.0])) as _)])?;
+/// write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
+/// let scanned = scan_as::<MomentsState>(&[path], None, None, OnError::Stop, &|| {})?;
+/// let rows = combine(&scanned.states, false)?;
+/// assert_eq!(rows[0].state.variance(), Some(1.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn scan_as<S: Accumulate>(
+    sources: &[PathBuf],
+    columns: Option<&[String]>,
+    threads: Option<usize>,
+    on_error: OnError,
+    on_done: &(dyn Fn() + Sync),
+) -> Result<Scan<S>> {
     let stop = AtomicBool::new(false);
-    let results: Vec<Option<Result<SourceStates>>> = with_threads(threads, || {
+    let results: Vec<Option<Result<SourceStates<S>>>> = with_threads(threads, || {
         sources
             .par_iter()
             .map(|path| {
@@ -211,7 +247,7 @@ pub fn scan(
 }
 
 /// The states of one source; runs on the caller's thread pool.
-fn scan_source(path: &Path, columns: Option<&[String]>) -> Result<SourceStates> {
+fn scan_source<S: Accumulate>(path: &Path, columns: Option<&[String]>) -> Result<SourceStates<S>> {
     if pipe::is_stream(path.as_os_str()) {
         return scan_stream(path, columns);
     }
@@ -226,7 +262,7 @@ fn scan_source(path: &Path, columns: Option<&[String]>) -> Result<SourceStates> 
         .map(|name| {
             let column = data.float32_column(Some(&name))?;
             // Nested in the pool that runs the scan: rayon shares its threads.
-            Ok((name, state_of_arrays(column.chunks(), None)?))
+            Ok((name, accumulate_arrays(column.chunks(), None)?))
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(SourceStates {
@@ -237,7 +273,7 @@ fn scan_source(path: &Path, columns: Option<&[String]>) -> Result<SourceStates> 
 
 /// The states of a source read as a stream (standard input, a pipe), one
 /// pass for all its columns, in bounded memory.
-fn scan_stream(path: &Path, columns: Option<&[String]>) -> Result<SourceStates> {
+fn scan_stream<S: Accumulate>(path: &Path, columns: Option<&[String]>) -> Result<SourceStates<S>> {
     let (name, reader) = pipe::open_stream(path.as_os_str())?;
     let reader = IpcStreamReader::new(reader, &name)?;
     let names = match columns {
@@ -246,7 +282,7 @@ fn scan_stream(path: &Path, columns: Option<&[String]>) -> Result<SourceStates> 
     };
     let batches = reader.float32_columns(&names)?;
     // Nested in the pool that runs the scan: rayon shares its threads.
-    let states = state_of_stream(names.len(), batches, None)?;
+    let states = accumulate_stream(names.len(), batches, None)?;
     Ok(SourceStates {
         source: name,
         columns: names.into_iter().zip(states).collect(),
@@ -269,8 +305,12 @@ fn float32_names(schema: &arrow_schema::Schema) -> Vec<String> {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidArgument`] if the sources share no column.
-pub fn combine(states: &[SourceStates], by_source: bool) -> Result<Vec<ResultRow>> {
+/// [`Error::InvalidArgument`] if the sources share no column;
+/// [`Error::StateOverflow`] if merging overflows a count.
+pub fn combine<S: Accumulate>(
+    states: &[SourceStates<S>],
+    by_source: bool,
+) -> Result<Vec<ResultRow<S>>> {
     if by_source {
         return Ok(states
             .iter()
@@ -278,7 +318,7 @@ pub fn combine(states: &[SourceStates], by_source: bool) -> Result<Vec<ResultRow
                 s.columns.iter().map(|(column, state)| ResultRow {
                     source: Some(s.source.clone()),
                     column: column.clone(),
-                    state: *state,
+                    state: state.clone(),
                 })
             })
             .collect());
@@ -286,7 +326,7 @@ pub fn combine(states: &[SourceStates], by_source: bool) -> Result<Vec<ResultRow
     let Some(first) = states.first() else {
         return Ok(Vec::new());
     };
-    let mut rows: Vec<ResultRow> = first
+    let mut rows: Vec<ResultRow<S>> = first
         .columns
         .iter()
         .filter(|(name, _)| {
@@ -297,7 +337,7 @@ pub fn combine(states: &[SourceStates], by_source: bool) -> Result<Vec<ResultRow
         .map(|(name, _)| ResultRow {
             source: None,
             column: name.clone(),
-            state: MeanState::default(),
+            state: S::default(),
         })
         .collect();
     if rows.is_empty() {

@@ -17,7 +17,7 @@ use crate::column::Float32Column;
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::stream::IpcStreamReader;
 use crate::ipc::IpcData;
-use crate::kernel::{validity_of, MeanState, Validity};
+use crate::kernel::{validity_of, Accumulate, MeanState, MomentsState, Validity};
 use crate::source::{guard, pipe, Source};
 
 /// Values per task: 4 MiB of `f32`, large enough that scheduling costs
@@ -44,11 +44,54 @@ pub(crate) const TASK_LEN: usize = 1 << 20;
 /// # Ok::<(), mapmean::Error>(())
 /// ```
 pub fn state_of_arrays(chunks: &[Float32Array], threads: Option<usize>) -> Result<MeanState> {
+    accumulate_arrays(chunks, threads)
+}
+
+/// Computes the [`MomentsState`] (counts, exact sum and sum of squares) of
+/// `chunks` on `threads` threads, as [`state_of_arrays`] does the mean's.
+///
+/// # Errors
+///
+/// As [`state_of_arrays`].
+///
+/// # Example
+///
+/// ```
+/// use arrow_array::Float32Array;
+/// use mapmean::engine::moments_of_arrays;
+/// let chunks = [Float32Array::from(vec![1.0, 2.0]), Float32Array::from(vec![Some(3.0), None])];
+/// let state = moments_of_arrays(&chunks, Some(2))?;
+/// assert_eq!(state.variance(), Some(2.0 / 3.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn moments_of_arrays(chunks: &[Float32Array], threads: Option<usize>) -> Result<MomentsState> {
+    accumulate_arrays(chunks, threads)
+}
+
+/// Computes any [`Accumulate`] state of `chunks` on `threads` threads.
+///
+/// # Errors
+///
+/// As [`state_of_arrays`].
+///
+/// # Example
+///
+/// ```
+/// use arrow_array::Float32Array;
+/// use mapmean::{engine::accumulate_arrays, MeanState};
+/// let state: MeanState = accumulate_arrays(&[Float32Array::from(vec![1.0, 2.0])], None)?;
+/// assert_eq!(state.finish(), Some(1.5));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn accumulate_arrays<S: Accumulate>(
+    chunks: &[Float32Array],
+    threads: Option<usize>,
+) -> Result<S> {
     let parts: Vec<Part<'_>> = chunks
         .iter()
         .map(|chunk| (&chunk.values()[..], validity_of(chunk)))
         .collect();
-    state_of_parts(&parts, threads)
+    accumulate_parts(&parts, threads)
 }
 
 /// Values with the validity that covers exactly them (`None`: all valid).
@@ -71,6 +114,28 @@ pub type Part<'a> = (&'a [f32], Option<Validity<'a>>);
 /// # Ok::<(), mapmean::Error>(())
 /// ```
 pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<MeanState> {
+    accumulate_parts(parts, threads)
+}
+
+/// Computes any [`Accumulate`] state of `parts` on `threads` threads
+/// (`None`: all cores), splitting each part into tasks of 2^20 values
+/// and merging their states exactly.
+///
+/// # Errors
+///
+/// As [`state_of_arrays`]; [`Error::InvalidArgument`] if a merge overflows
+/// a count.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::{engine::accumulate_parts, MomentsState};
+/// let values = vec![0.5_f32; 10_000];
+/// let state: MomentsState = accumulate_parts(&[(&values, None)], None)?;
+/// assert_eq!(state.variance(), Some(0.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize>) -> Result<S> {
     let tasks: Vec<Part<'_>> = parts
         .iter()
         .flat_map(|&(values, validity)| {
@@ -84,11 +149,11 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
         tasks
             .par_iter()
             .map(|&(values, validity)| {
-                let mut state = MeanState::default();
+                let mut state = S::default();
                 state.update_values(values, validity)?;
                 Ok(state)
             })
-            .try_reduce(MeanState::default, |mut a, b| {
+            .try_reduce(S::default, |mut a, b| {
                 a.merge(&b)?;
                 Ok(a)
             })
@@ -151,6 +216,62 @@ where
     I: IntoIterator<Item = Result<Vec<Float32Array>>>,
     I::IntoIter: Send,
 {
+    accumulate_stream(columns, batches, threads)
+}
+
+/// The [`MomentsState`]s of `columns` columns over a stream of batches, as
+/// [`state_of_stream`] computes their [`MeanState`]s: in bounded memory,
+/// bitwise that of [`moments_of_arrays`] over the concatenation.
+///
+/// # Errors
+///
+/// As [`state_of_stream`].
+///
+/// # Example
+///
+/// ```
+/// use arrow_array::Float32Array;
+/// use mapmean::engine::moments_of_stream;
+/// let batches = (0..1000).map(|_| Ok(vec![Float32Array::from(vec![3e7 + 2.0, 3e7 + 4.0])]));
+/// let states = moments_of_stream(1, batches, None)?;
+/// assert_eq!(states[0].variance(), Some(1.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn moments_of_stream<I>(
+    columns: usize,
+    batches: I,
+    threads: Option<usize>,
+) -> Result<Vec<MomentsState>>
+where
+    I: IntoIterator<Item = Result<Vec<Float32Array>>>,
+    I::IntoIter: Send,
+{
+    accumulate_stream(columns, batches, threads)
+}
+
+/// Any [`Accumulate`] state of `columns` columns over a stream of batches,
+/// as [`state_of_stream`].
+///
+/// # Errors
+///
+/// As [`state_of_stream`].
+///
+/// # Example
+///
+/// ```
+/// use arrow_array::Float32Array;
+/// use mapmean::{engine::accumulate_stream, MomentsState};
+/// let batches = [Ok(vec![Float32Array::from(vec![1.0, 2.0])])];
+/// let states: Vec<MomentsState> = accumulate_stream(1, batches, None)?;
+/// assert_eq!(states[0].sum(), Some(3.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn accumulate_stream<S, I>(columns: usize, batches: I, threads: Option<usize>) -> Result<Vec<S>>
+where
+    S: Accumulate,
+    I: IntoIterator<Item = Result<Vec<Float32Array>>>,
+    I::IntoIter: Send,
+{
     if threads == Some(0) {
         return Err(Error::InvalidArgument("threads must be at least 1".into()));
     }
@@ -170,7 +291,7 @@ where
                 }
             }
         });
-        let mut states = vec![MeanState::default(); columns];
+        let mut states = vec![S::default(); columns];
         let mut group: Vec<Vec<Float32Array>> = Vec::new();
         let mut group_len = 0;
         for batch in receiver {
@@ -196,8 +317,8 @@ where
 
 /// Adds the states of a group of streamed batches to `states`, column by
 /// column.
-fn merge_group(
-    states: &mut [MeanState],
+fn merge_group<S: Accumulate>(
+    states: &mut [S],
     group: &[Vec<Float32Array>],
     threads: Option<usize>,
 ) -> Result<()> {
@@ -209,7 +330,7 @@ fn merge_group(
             .iter()
             .map(|batch| (&batch[c].values()[..], validity_of(&batch[c])))
             .collect();
-        state.merge(&state_of_parts(&parts, threads)?)?;
+        state.merge(&accumulate_parts(&parts, threads)?)?;
     }
     Ok(())
 }
@@ -290,13 +411,74 @@ pub fn state_of_file(
     column: Option<&str>,
     threads: Option<usize>,
 ) -> Result<MeanState> {
+    accumulate_file(path, column, threads)
+}
+
+/// The [`MomentsState`] of a column of an Arrow IPC file or stream at
+/// `path` (or of the segment `shm://NAME`, or a stream such as `-`), as
+/// [`state_of_file`].
+///
+/// # Errors
+///
+/// As [`state_of_file`].
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Float32Array, RecordBatch};
+/// use mapmean::ipc::{write::write_batches, IpcFormat};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("data.arrow");
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 3.0])) as _)])?;
+/// write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
+/// let state = mapmean::engine::moments_of_file(&path, Some("x"), None)?;
+/// assert_eq!(state.stddev(), Some(1.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn moments_of_file(
+    path: impl AsRef<OsStr>,
+    column: Option<&str>,
+    threads: Option<usize>,
+) -> Result<MomentsState> {
+    accumulate_file(path, column, threads)
+}
+
+/// Any [`Accumulate`] state of a column of the source at `path`, as
+/// [`state_of_file`].
+///
+/// # Errors
+///
+/// As [`state_of_file`].
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Float32Array, RecordBatch};
+/// use mapmean::{engine::accumulate_file, ipc::{write::write_batches, IpcFormat}, MeanState};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("data.arrow");
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 2.0])) as _)])?;
+/// write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
+/// let state: MeanState = accumulate_file(&path, None, None)?;
+/// assert_eq!(state.finish(), Some(1.5));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn accumulate_file<S: Accumulate>(
+    path: impl AsRef<OsStr>,
+    column: Option<&str>,
+    threads: Option<usize>,
+) -> Result<S> {
     let path = path.as_ref();
     if pipe::is_stream(path) {
         let (name, reader) = pipe::open_stream(path)?;
-        return state_of_ipc_stream(reader, &name, column, threads);
+        return accumulate_ipc_stream(reader, &name, column, threads);
     }
     let column = open_column(path, column)?;
-    state_of_arrays(column.chunks(), threads)
+    accumulate_arrays(column.chunks(), threads)
 }
 
 /// The state of a column of the Arrow IPC stream read from `reader`,
@@ -331,11 +513,41 @@ pub fn state_of_ipc_stream(
     column: Option<&str>,
     threads: Option<usize>,
 ) -> Result<MeanState> {
+    accumulate_ipc_stream(reader, source_name, column, threads)
+}
+
+/// Any [`Accumulate`] state of a column of the Arrow IPC stream read from
+/// `reader`, as [`state_of_ipc_stream`].
+///
+/// # Errors
+///
+/// As [`state_of_ipc_stream`].
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Float32Array, RecordBatch};
+/// use mapmean::{engine::accumulate_ipc_stream, ipc::{write::write_batches, IpcFormat}, MomentsState};
+///
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 3.0])) as _)])?;
+/// let mut bytes = Vec::new();
+/// write_batches(&mut bytes, "memory", &batch.schema(), &[batch.clone(), batch], IpcFormat::Stream)?;
+/// let state: MomentsState = accumulate_ipc_stream(&bytes[..], "memory", None, None)?;
+/// assert_eq!(state.variance(), Some(1.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn accumulate_ipc_stream<S: Accumulate>(
+    reader: impl Read + Send,
+    source_name: &str,
+    column: Option<&str>,
+    threads: Option<usize>,
+) -> Result<S> {
     let reader = IpcStreamReader::new(reader, source_name)?;
     let index = resolve_column(reader.schema(), column, source_name)?;
     let name = reader.schema().field(index).name().clone();
     let batches = reader.float32_columns(&[name])?;
-    let states = state_of_stream(1, batches, threads)?;
+    let states = accumulate_stream(1, batches, threads)?;
     Ok(states.into_iter().next().unwrap_or_default())
 }
 
@@ -372,6 +584,39 @@ mod tests {
         }
         let whole = state_of_arrays(&[Float32Array::from(values)], None).unwrap();
         assert_eq!(whole, one);
+    }
+
+    #[test]
+    fn thread_counts_give_bitwise_identical_moments() {
+        let values: Vec<f32> = (0..2 * TASK_LEN + 4099)
+            .map(|i| 1e4 + ((i as f32) * 0.37).sin() * 10f32.powi((i % 40) as i32 - 20))
+            .collect();
+        let chunks = [
+            Float32Array::from(values[..5000].to_vec()),
+            Float32Array::from(values[5000..].to_vec()),
+        ];
+        let one = moments_of_arrays(&chunks, Some(1)).unwrap();
+        for threads in [2, 5] {
+            assert_eq!(moments_of_arrays(&chunks, Some(threads)).unwrap(), one);
+        }
+        let whole = moments_of_arrays(&[Float32Array::from(values)], None).unwrap();
+        assert_eq!(whole, one);
+        assert_eq!(whole.mean, state_of_arrays(&chunks, Some(3)).unwrap());
+    }
+
+    #[test]
+    fn a_stream_gives_the_moments_of_its_concatenation_bit_for_bit() {
+        let values: Vec<Option<f32>> = (0..STREAM_GROUP_LEN + TASK_LEN / 2)
+            .map(|i| (i % 7 != 0).then(|| 3e7 + ((i as f32) * 0.37).cos() * 100.0))
+            .collect();
+        let whole = moments_of_arrays(&[Float32Array::from(values.clone())], Some(1)).unwrap();
+        for batch_len in [4096, 3 * TASK_LEN] {
+            let batches = values
+                .chunks(batch_len)
+                .map(|c| Ok(vec![Float32Array::from(c.to_vec())]));
+            let states = moments_of_stream(1, batches, Some(2)).unwrap();
+            assert_eq!(states, vec![whole], "batches of {batch_len}");
+        }
     }
 
     #[test]

@@ -77,4 +77,4 @@ pub mod source;
 
 pub use column::Float32Column;
 pub use error::{Error, Result};
-pub use kernel::{ExactSum, MeanOptions, MeanState};
+pub use kernel::{ExactSum, MeanOptions, MeanState, MomentsState, VarianceOptions};

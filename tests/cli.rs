@@ -187,3 +187,112 @@ fn by_source_rows_keep_going_and_arrow_output() {
         "{err}"
     );
 }
+
+#[test]
+fn stats_prints_correctly_rounded_moments_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.arrow");
+    let b = dir.path().join("b.arrow");
+    // Over both files: 1e6 + {1, 3, 5} and a null.
+    write(
+        &a,
+        &[batch(Float32Array::from(vec![Some(1e6 + 1.0), None]))],
+        IpcFormat::File,
+    );
+    write(
+        &b,
+        &[batch(Float32Array::from(vec![1e6 + 3.0, 1e6 + 5.0]))],
+        IpcFormat::File,
+    );
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let (ok, out, err) = mapmean(&["stats", a, b, "--ddof", "1", "--format", "json"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "{\"column\":\"x\",\"count\":3,\"null_count\":1,\"nan_count\":0,\"sum\":3000009.0,\
+         \"mean\":1000003.0,\"variance\":4.0,\"stddev\":2.0}\n"
+    );
+    let (ok, out, _) = mapmean(&["stats", a, b, "--format", "csv"]);
+    assert!(ok);
+    assert_eq!(
+        out,
+        format!(
+            "column,count,null_count,nan_count,sum,mean,variance,stddev\n\
+             x,3,1,0,3000009.0,1000003.0,{:?},{:?}\n",
+            8.0 / 3.0,
+            (8.0_f64 / 3.0).sqrt()
+        )
+    );
+    let (ok, out, _) = mapmean(&["stats", a, "--ddof", "1", "--no-skip-nulls"]);
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].starts_with("column") && lines[0].ends_with("stddev"));
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(cells[4..], ["null"; 4], "{out}");
+    let (ok, out, _) = mapmean(&["stats", a, b, "--by-source", "--format", "json"]);
+    assert!(ok);
+    assert_eq!(out.lines().count(), 2);
+    assert!(out.contains("\"source\":") && out.contains("\"variance\":0.0"));
+    let out = Command::new(env!("CARGO_BIN_EXE_mapmean"))
+        .args(["stats", a, b, "--ddof", "1", "--format", "arrow"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let reader = arrow_ipc::reader::StreamReader::try_new(&out.stdout[..], None).unwrap();
+    let batches: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
+    let names: Vec<String> = batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "column",
+            "count",
+            "null_count",
+            "nan_count",
+            "sum",
+            "mean",
+            "variance",
+            "stddev"
+        ]
+    );
+    let float = |i: usize| {
+        use arrow_array::{cast::AsArray, types::Float64Type};
+        batches[0].column(i).as_primitive::<Float64Type>().value(0)
+    };
+    assert_eq!(
+        [float(4), float(5), float(6), float(7)],
+        [3000009.0, 1000003.0, 4.0, 2.0]
+    );
+}
+
+#[test]
+fn stats_reads_a_stream_on_standard_input() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let values: Vec<f32> = (0..10_000).map(|i| 3e7 + (i % 4) as f32 * 2.0).collect();
+    let batches: Vec<_> = values
+        .chunks(999)
+        .map(|c| batch(Float32Array::from(c.to_vec())))
+        .collect();
+    let bytes = common::bytes(&batches, IpcFormat::Stream);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mapmean"))
+        .args(["stats", "-", "--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    // Values 3e7 + {0, 2, 4, 6}, 2500 of each: mean 3e7 + 3, variance 5.
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "column,count,null_count,nan_count,sum,mean,variance,stddev\n\
+         x,10000,0,0,300000030000.0,30000003.0,5.0,2.23606797749979\n"
+    );
+}

@@ -1,6 +1,6 @@
 """Type stubs of the compiled extension (private; use the functions in ``mapmean``)."""
 
-from typing import Any, Optional, TypedDict
+from typing import Any, Optional, TypedDict, Union
 
 __version__: str
 
@@ -103,16 +103,50 @@ class MeanState:
         """The state as a one-row ``pyarrow.RecordBatch`` (column, count, null_count, nan_count, mean)."""
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
 
-def _state_path(path: str, column: Optional[str], threads: Optional[int]) -> MeanState:
+class MomentsState:
+    """The exact, mergeable state of the sum, mean, variance and standard
+    deviation: counts, the exact sum and the exact sum of squares."""
+
+    def __init__(self) -> None: ...
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "MomentsState":
+        """The state read from its 176-byte form (docs/state-format.md); ValueError with
+        the reason for bytes that are not a valid moments state."""
+    @property
+    def count(self) -> int: ...
+    @property
+    def null_count(self) -> int: ...
+    @property
+    def nan_count(self) -> int: ...
+    @property
+    def pos_inf_count(self) -> int: ...
+    @property
+    def neg_inf_count(self) -> int: ...
+    def merge(self, other: "MomentsState") -> None: ...
+    def sum(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]: ...
+    def mean(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]: ...
+    def variance(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]: ...
+    def stddev(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]: ...
+    def mean_state(self) -> MeanState: ...
+    def to_bytes(self) -> bytes: ...
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
+
+def _state_path(
+    path: str, column: Optional[str], threads: Optional[int], moments: bool = False
+) -> Union[MeanState, MomentsState]:
     """State of a column of the Arrow IPC file or stream at ``path`` (or ``shm://NAME``)."""
 
-def _state_arrow(source: Any, column: Optional[str], threads: Optional[int]) -> MeanState:
-    """State of a column of an Arrow PyCapsule object (``__arrow_c_stream__`` or
-    ``__arrow_c_array__``), consumed batch by batch: memory stays a few batches
-    whatever the stream's length. A stream that fails part-way raises ValueError."""
+def _state_arrow(
+    source: Any, column: Optional[str], threads: Optional[int], moments: bool = False
+) -> Union[MeanState, MomentsState]:
+    """State (``moments``: the MomentsState) of a column of an Arrow PyCapsule object
+    (``__arrow_c_stream__`` or ``__arrow_c_array__``), consumed batch by batch: memory
+    stays a few batches whatever the stream's length. A stream that fails part-way raises
+    ValueError."""
 
-def _state_ndarray(source: Any, threads: Optional[int]) -> MeanState:
-    """State of a native float32 numpy array of any shape and strides, read in place."""
+def _state_ndarray(source: Any, threads: Optional[int], moments: bool = False) -> Union[MeanState, MomentsState]:
+    """State (``moments``: the MomentsState) of a native float32 numpy array of any shape
+    and strides, read in place."""
 
 def _scan(
     sources: list[str], columns: Optional[list[str]], by_source: bool, threads: Optional[int], progress: bool
@@ -152,7 +186,9 @@ class SharedTable:
     def unlink(self) -> None: ...
     def __enter__(self) -> "SharedTable": ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
-    def _state(self, column: Optional[str], threads: Optional[int]) -> MeanState: ...
+    def _state(
+        self, column: Optional[str], threads: Optional[int], moments: bool = False
+    ) -> Union[MeanState, MomentsState]: ...
 
 def _share(name: Optional[str], data: Any) -> SharedTable:
     """Create a segment (random name if None) holding the record batches of ``data``."""

@@ -27,6 +27,11 @@ Examples
 >>> x = da.from_array(np.array([3e37, 0.75, -3e37] * 100, dtype=np.float32), chunks=7)
 >>> mapmean.dask.mean(x)
 <pyarrow.DoubleScalar: 0.25>
+
+:func:`sum`, :func:`variance` and :func:`stddev` do the same with
+:class:`~mapmean.MomentsState` (176 bytes: the counts, the exact sum and the
+exact sum of squares), bitwise equal to :func:`mapmean.sum`,
+:func:`mapmean.variance` and :func:`mapmean.stddev` over the concatenated data.
 """
 
 from __future__ import annotations
@@ -46,9 +51,9 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("mapmean.dask needs dask and distributed: pip install 'mapmean[dask]'") from error
 
 import mapmean
-from mapmean import MeanState, _check_int, _mapmean
+from mapmean import MeanState, MomentsState, _check_int, _mapmean
 
-__all__ = ["mean", "mean_state"]
+__all__ = ["mean", "mean_state", "sum", "variance", "stddev", "moments_state"]
 
 #: How many states one merge task combines (dask.bag's default fan-in).
 DEFAULT_SPLIT_EVERY = 8
@@ -189,6 +194,13 @@ def mean_state(
     >>> state.finish()
     0.25
     """
+    return _state(data, column, files_per_task, split_every, threads, moments=False)
+
+
+def _state(
+    data: Any, column: Optional[str], files_per_task: int, split_every: int, threads: Optional[int], *, moments: bool
+) -> Any:
+    """The merged MeanState (``moments``: MomentsState) of ``data``, after the argument checks."""
     _check_int("files_per_task", files_per_task)
     if files_per_task < 1:
         raise ValueError(f"files_per_task must be >= 1, got {files_per_task}")
@@ -201,48 +213,219 @@ def mean_state(
             raise ValueError(f"threads must be >= 1, got {threads}")
     if column is not None and not isinstance(column, str):
         raise TypeError(f"column must be a str, got {type(column).__name__}")
-
-    name, leaves = _leaves(data, column, files_per_task, threads)
+    kind = MomentsState if moments else MeanState
+    name, leaves = _leaves(data, column, files_per_task, threads, moments)
     if not leaves:
-        return MeanState()
-    (state,) = dask.compute(_merge_tree(name, leaves, split_every))
-    return MeanState.from_bytes(state)
+        return kind()
+    (state,) = dask.compute(_merge_tree(name, leaves, split_every, moments))
+    return kind.from_bytes(state)
+
+
+def moments_state(
+    data: Any,
+    column: Optional[str] = None,
+    *,
+    files_per_task: int = 1,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    threads: Optional[int] = None,
+) -> MomentsState:
+    """The exact, mergeable state of the sum, variance and standard deviation
+    of a Float32 column spread over a Dask cluster: counts, the exact sum and
+    the exact sum of squares, merged from every task's 176-byte state.
+
+    Parameters
+    ----------
+    data, column, files_per_task, split_every, threads
+        As in :func:`mean`.
+
+    Returns
+    -------
+    MomentsState
+        Equal to :func:`mapmean.moments_state` over the concatenated data.
+
+    Raises
+    ------
+    As :func:`mean`.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, mapmean.dask
+    >>> x = da.from_array(np.array([3e7 + 2, 3e7 + 4] * 50, dtype=np.float32), chunks=7)
+    >>> mapmean.dask.moments_state(x).variance()
+    1.0
+    """
+    return _state(data, column, files_per_task, split_every, threads, moments=True)
+
+
+def sum(
+    data: Any,
+    column: Optional[str] = None,
+    *,
+    skip_nulls: bool = True,
+    min_count: int = 1,
+    files_per_task: int = 1,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    threads: Optional[int] = None,
+) -> pa.DoubleScalar:
+    """Exact sum of a Float32 column spread over a Dask cluster, correctly
+    rounded to float64: :func:`mapmean.sum` over the concatenated data.
+
+    Parameters
+    ----------
+    data, column, files_per_task, split_every, threads
+        As in :func:`mean`.
+    skip_nulls, min_count
+        As in :func:`mapmean.sum` (pyarrow's defaults).
+
+    Returns
+    -------
+    pyarrow.DoubleScalar
+
+    Raises
+    ------
+    As :func:`mean`.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, mapmean.dask
+    >>> mapmean.dask.sum(da.from_array(np.array([1e30, 1.0, -1e30], dtype=np.float32), chunks=1))
+    <pyarrow.DoubleScalar: 1.0>
+    """
+    _check_int("min_count", min_count)
+    MomentsState().sum(skip_nulls=skip_nulls, min_count=min_count)  # argument checks first
+    state = moments_state(data, column, files_per_task=files_per_task, split_every=split_every, threads=threads)
+    return pa.scalar(state.sum(skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
+
+
+def variance(
+    data: Any,
+    column: Optional[str] = None,
+    *,
+    ddof: int = 0,
+    skip_nulls: bool = True,
+    min_count: int = 0,
+    files_per_task: int = 1,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    threads: Optional[int] = None,
+) -> pa.DoubleScalar:
+    """Variance of a Float32 column spread over a Dask cluster: the exact
+    value, correctly rounded once, as :func:`mapmean.variance` over the
+    concatenated data.
+
+    Parameters
+    ----------
+    data, column, files_per_task, split_every, threads
+        As in :func:`mean`.
+    ddof, skip_nulls, min_count
+        As in :func:`mapmean.variance` (pyarrow's defaults).
+
+    Returns
+    -------
+    pyarrow.DoubleScalar
+
+    Raises
+    ------
+    As :func:`mean`.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, mapmean.dask
+    >>> mapmean.dask.variance(da.from_array(np.array([3e7 + 2, 3e7 + 4], dtype=np.float32), chunks=1), ddof=1)
+    <pyarrow.DoubleScalar: 2.0>
+    """
+    _check_int("ddof", ddof)
+    _check_int("min_count", min_count)
+    MomentsState().variance(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count)  # argument checks first
+    state = moments_state(data, column, files_per_task=files_per_task, split_every=split_every, threads=threads)
+    return pa.scalar(state.variance(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
+
+
+def stddev(
+    data: Any,
+    column: Optional[str] = None,
+    *,
+    ddof: int = 0,
+    skip_nulls: bool = True,
+    min_count: int = 0,
+    files_per_task: int = 1,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    threads: Optional[int] = None,
+) -> pa.DoubleScalar:
+    """Standard deviation of a Float32 column spread over a Dask cluster: the
+    correctly rounded square root of the exact variance, as
+    :func:`mapmean.stddev` over the concatenated data.
+
+    Parameters
+    ----------
+    data, column, files_per_task, split_every, threads
+        As in :func:`mean`.
+    ddof, skip_nulls, min_count
+        As in :func:`mapmean.stddev` (pyarrow's defaults).
+
+    Returns
+    -------
+    pyarrow.DoubleScalar
+
+    Raises
+    ------
+    As :func:`mean`.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, mapmean.dask
+    >>> mapmean.dask.stddev(da.from_array(np.array([3e7 + 2, 3e7 + 6] * 3, dtype=np.float32), chunks=2))
+    <pyarrow.DoubleScalar: 2.0>
+    """
+    _check_int("ddof", ddof)
+    _check_int("min_count", min_count)
+    MomentsState().stddev(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count)  # argument checks first
+    state = moments_state(data, column, files_per_task=files_per_task, split_every=split_every, threads=threads)
+    return pa.scalar(state.stddev(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
 
 
 # --- Tasks: everything below the client runs these, with bytes in and out. ---
 
 
 
-def _files_state(paths: Sequence[str], column: Optional[str], threads: Optional[int]) -> bytes:
+def _of(source: Any, column: Optional[str], threads: Optional[int], moments: bool) -> Any:
+    """The MeanState (``moments``: MomentsState) of one source, where the task runs."""
+    if moments:
+        return mapmean.moments_state(source, column, threads=threads)
+    return mapmean.mean_state(source, column, threads=threads)
+
+
+def _files_state(paths: Sequence[str], column: Optional[str], threads: Optional[int], moments: bool = False) -> bytes:
     """The merged state of a column of a few IPC files, mapped where the task runs."""
-    state = MeanState()
+    state = MomentsState() if moments else MeanState()
     for path in paths:
-        state.merge(mapmean.mean_state(path, column, threads=threads))
+        state.merge(_of(path, column, threads, moments))
     return state.to_bytes()
 
 
-def _array_state(chunk: Any, threads: Optional[int]) -> bytes:
+def _array_state(chunk: Any, threads: Optional[int], moments: bool = False) -> bytes:
     """The state of one chunk of a dask array (numpy, masked or not)."""
-    return mapmean.mean_state(chunk, threads=threads).to_bytes()
+    return _of(chunk, None, threads, moments).to_bytes()
 
 
-def _series_state(part: Any, threads: Optional[int]) -> bytes:
+def _series_state(part: Any, threads: Optional[int], moments: bool = False) -> bytes:
     """The state of one partition of a dask Series (a pandas Series)."""
     if isinstance(part.dtype, np.dtype):
         # numpy-backed: NaN is a value, as for any numpy array.
-        return mapmean.mean_state(part.to_numpy(copy=False), threads=threads).to_bytes()
+        return _of(part.to_numpy(copy=False), None, threads, moments).to_bytes()
     arrow = getattr(part.array, "__arrow_array__", None)
     if arrow is None:
         raise TypeError(f"mapmean needs a float32 column, got dtype {part.dtype}")
     # Arrow-backed and pandas' masked arrays: their nulls stay nulls.
-    return mapmean.mean_state(arrow(), threads=threads).to_bytes()
+    return _of(arrow(), None, threads, moments).to_bytes()
 
 
 def _merge_states(*states: bytes) -> bytes:
-    """Several states' bytes merged into one state's bytes (a node of the tree)."""
-    merged = MeanState.from_bytes(states[0])
+    """Several states' bytes merged into one state's bytes (a node of the
+    tree); the magic says which kind of state they are."""
+    kind = MomentsState if states[0][:4] == b"MMmo" else MeanState
+    merged = kind.from_bytes(states[0])
     for state in states[1:]:
-        merged.merge(MeanState.from_bytes(state))
+        merged.merge(kind.from_bytes(state))
     return merged.to_bytes()
 
 
@@ -250,7 +433,7 @@ def _merge_states(*states: bytes) -> bytes:
 
 
 def _leaves(
-    data: Any, column: Optional[str], files_per_task: int, threads: Optional[int]
+    data: Any, column: Optional[str], files_per_task: int, threads: Optional[int], moments: bool = False
 ) -> tuple[str, List[Any]]:
     """A name for the computation and one delayed state (bytes) per task.
 
@@ -260,9 +443,9 @@ def _leaves(
     if isinstance(data, (str, os.PathLike, list, tuple)):
         groups = _file_groups(data, files_per_task)
         # Impure: a file's content may change between two calls.
-        name = tokenize(groups, column, threads, uuid.uuid4().hex)
+        name = tokenize(groups, column, threads, moments, uuid.uuid4().hex)
         return name, [
-            _call(_files_state, group, column, threads, key=f"mapmean-state-{name}-{i}")
+            _call(_files_state, group, column, threads, moments, key=f"mapmean-state-{name}-{i}")
             for i, group in enumerate(groups)
         ]
     array = sys.modules.get("dask.array")
@@ -271,15 +454,19 @@ def _leaves(
             raise TypeError(f"mapmean needs a float32 array, got dtype {data.dtype}")
         if column is not None:
             raise KeyError(f"column {column!r} given, but a dask array has no columns")
-        name = tokenize(data, threads)
+        name = tokenize(data, threads, moments)
         chunks = data.to_delayed().ravel()
-        return name, [_call(_array_state, c, threads, key=f"mapmean-state-{name}-{i}") for i, c in enumerate(chunks)]
+        return name, [
+            _call(_array_state, c, threads, moments, key=f"mapmean-state-{name}-{i}") for i, c in enumerate(chunks)
+        ]
     frame = sys.modules.get("dask.dataframe")
     if frame is not None and isinstance(data, (frame.DataFrame, frame.Series)):
         series = _series(frame, data, column)
-        name = tokenize(series, threads)
+        name = tokenize(series, threads, moments)
         parts = series.to_delayed()
-        return name, [_call(_series_state, p, threads, key=f"mapmean-state-{name}-{i}") for i, p in enumerate(parts)]
+        return name, [
+            _call(_series_state, p, threads, moments, key=f"mapmean-state-{name}-{i}") for i, p in enumerate(parts)
+        ]
     raise TypeError(
         "mapmean.dask needs paths to Arrow IPC files, a dask array or a dask dataframe, "
         f"got {type(data).__name__}"
@@ -345,11 +532,11 @@ def _call(function: Callable[..., bytes], *args: Any, key: str) -> Any:
     return dask.delayed(function, pure=True)(*args, dask_key_name=key)
 
 
-def _merge_tree(name: str, states: List[Any], split_every: int) -> Any:
+def _merge_tree(name: str, states: List[Any], split_every: int, moments: bool = False) -> Any:
     """Merges delayed states ``split_every`` at a time until one is left."""
     # A key names one task for good: trees of other shapes over the same
     # states need other keys (the scheduler may still hold the last result).
-    name = tokenize(name, split_every)
+    name = tokenize(name, split_every, moments)
     depth = 0
     while len(states) > 1:
         depth += 1

@@ -5,7 +5,7 @@ from typing import Any, List, Optional, Sequence, Union
 
 import pyarrow as pa
 
-from . import MeanState
+from . import MeanState, MomentsState
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: Paths, directories or glob patterns of Arrow IPC files, a
@@ -33,3 +33,43 @@ def mean_state(
     split_every: int = 8,
     threads: Optional[int] = None,
 ) -> MeanState: ...
+def moments_state(
+    data: DaskSource,
+    column: Optional[str] = None,
+    *,
+    files_per_task: int = 1,
+    split_every: int = 8,
+    threads: Optional[int] = None,
+) -> MomentsState: ...
+def sum(
+    data: DaskSource,
+    column: Optional[str] = None,
+    *,
+    skip_nulls: bool = True,
+    min_count: int = 1,
+    files_per_task: int = 1,
+    split_every: int = 8,
+    threads: Optional[int] = None,
+) -> pa.DoubleScalar: ...
+def variance(
+    data: DaskSource,
+    column: Optional[str] = None,
+    *,
+    ddof: int = 0,
+    skip_nulls: bool = True,
+    min_count: int = 0,
+    files_per_task: int = 1,
+    split_every: int = 8,
+    threads: Optional[int] = None,
+) -> pa.DoubleScalar: ...
+def stddev(
+    data: DaskSource,
+    column: Optional[str] = None,
+    *,
+    ddof: int = 0,
+    skip_nulls: bool = True,
+    min_count: int = 0,
+    files_per_task: int = 1,
+    split_every: int = 8,
+    threads: Optional[int] = None,
+) -> pa.DoubleScalar: ...

@@ -15,6 +15,7 @@ mod arguments;
 mod cli;
 mod errors;
 mod introspection;
+mod moments;
 mod scan;
 mod shared_memory;
 mod sources;
@@ -36,6 +37,7 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scan::_scan, m)?)?;
     m.add_function(wrap_pyfunction!(scan::_expand_sources, m)?)?;
     m.add_class::<state::PyMeanState>()?;
+    m.add_class::<moments::PyMomentsState>()?;
     m.add_function(wrap_pyfunction!(write::_write_ipc, m)?)?;
     m.add_function(wrap_pyfunction!(introspection::_column_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(introspection::_read_ceiling, m)?)?;

@@ -3,7 +3,6 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::ArrowError;
-use mapmean::engine;
 use mapmean::source::SharedSegment;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -11,7 +10,7 @@ use pyo3_arrow::input::AnyRecordBatch;
 
 use crate::arguments;
 use crate::errors::{compute, PyMapmeanResult};
-use crate::state::PyMeanState;
+use crate::moments::AnyState;
 
 /// A shared-memory segment holding an Arrow IPC file image; see
 /// `mapmean.share` and `mapmean.attach`.
@@ -98,13 +97,14 @@ impl SharedTable {
     }
 
     /// State of a column of the segment (see ``mapmean.mean_state``).
-    #[pyo3(signature = (column, threads))]
+    #[pyo3(signature = (column, threads, moments=false))]
     fn _state(
         &self,
         py: Python<'_>,
         column: Option<String>,
         threads: Option<i64>,
-    ) -> PyMapmeanResult<PyMeanState> {
+        moments: bool,
+    ) -> PyMapmeanResult<AnyState> {
         let threads = arguments::threads(threads)?;
         let segment = self.segment.clone().ok_or_else(|| {
             PyValueError::new_err(format!("SharedTable {:?} is closed", self.name))
@@ -112,9 +112,13 @@ impl SharedTable {
         let state = compute(py, || {
             let data =
                 mapmean::ipc::IpcData::open(segment.buffer().clone(), &segment.source_name())?;
-            engine::state_of_arrays(data.float32_column(column.as_deref())?.chunks(), threads)
+            crate::sources::accumulate(
+                data.float32_column(column.as_deref())?.chunks(),
+                threads,
+                moments,
+            )
         })?;
-        Ok(PyMeanState { inner: state })
+        Ok(state)
     }
 }
 

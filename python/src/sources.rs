@@ -7,48 +7,74 @@
 use std::path::PathBuf;
 
 use mapmean::engine;
+use mapmean::{MeanState, MomentsState};
 use numpy::{PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3_arrow::input::AnyArray;
 
 use crate::arguments;
 use crate::errors::{compute, PyMapmeanResult};
-use crate::state::PyMeanState;
+use crate::moments::AnyState;
 use crate::streams;
 use crate::strided::strided_state;
 
 /// State of a column of the Arrow IPC file or stream at `path` (or
 /// `shm://NAME`).
 #[pyfunction]
-#[pyo3(signature = (path, column, threads))]
+#[pyo3(signature = (path, column, threads, moments=false))]
 pub fn _state_path(
     py: Python<'_>,
     path: PathBuf,
     column: Option<String>,
     threads: Option<i64>,
-) -> PyMapmeanResult<PyMeanState> {
+    moments: bool,
+) -> PyMapmeanResult<AnyState> {
     let threads = arguments::threads(threads)?;
-    let state = compute(py, || {
-        engine::state_of_file(&path, column.as_deref(), threads)
-    })?;
-    Ok(PyMeanState { inner: state })
+    compute(py, || {
+        let column = column.as_deref();
+        Ok(if moments {
+            engine::moments_of_file(&path, column, threads)?.into()
+        } else {
+            engine::state_of_file(&path, column, threads)?.into()
+        })
+    })
+}
+
+/// The state `moments` asks for (a `MomentsState` or a `MeanState`) of
+/// `chunks`.
+pub fn accumulate(
+    chunks: &[arrow_array::Float32Array],
+    threads: Option<usize>,
+    moments: bool,
+) -> mapmean::Result<AnyState> {
+    Ok(if moments {
+        engine::accumulate_arrays::<MomentsState>(chunks, threads)?.into()
+    } else {
+        engine::accumulate_arrays::<MeanState>(chunks, threads)?.into()
+    })
 }
 
 /// State of a column of any object with the Arrow PyCapsule interface,
 /// consumed batch by batch in bounded memory (see [`crate::streams`]).
 #[pyfunction]
-#[pyo3(signature = (source, column, threads))]
+#[pyo3(signature = (source, column, threads, moments=false))]
 pub fn _state_arrow(
     py: Python<'_>,
     source: AnyArray,
     column: Option<String>,
     threads: Option<i64>,
-) -> PyMapmeanResult<PyMeanState> {
+    moments: bool,
+) -> PyMapmeanResult<AnyState> {
     let threads = arguments::threads(threads)?;
     let reader = source.into_reader()?;
     let pick = streams::pick(&reader.field(), column.as_deref())?;
-    let state = compute(py, move || streams::state_of_arrays(reader, pick, threads))?;
-    Ok(PyMeanState { inner: state })
+    compute(py, move || {
+        Ok(if moments {
+            streams::state_of_arrays::<MomentsState, _>(reader, pick, threads)?.into()
+        } else {
+            streams::state_of_arrays::<MeanState, _>(reader, pick, threads)?.into()
+        })
+    })
 }
 
 /// State of a float32 numpy array of any shape and strides, read in place.
@@ -56,12 +82,13 @@ pub fn _state_arrow(
 /// The array's layout comes from numpy's own C API (rust-numpy), which the
 /// limited API (abi3) allows, unlike the buffer protocol before Python 3.11.
 #[pyfunction]
-#[pyo3(signature = (source, threads))]
+#[pyo3(signature = (source, threads, moments=false))]
 pub fn _state_ndarray(
     py: Python<'_>,
     source: PyReadonlyArrayDyn<'_, f32>,
     threads: Option<i64>,
-) -> PyMapmeanResult<PyMeanState> {
+    moments: bool,
+) -> PyMapmeanResult<AnyState> {
     let threads = arguments::threads(threads)?;
     let shape = source.shape().to_vec();
     let strides = source.strides().to_vec();
@@ -74,8 +101,12 @@ pub fn _state_ndarray(
     // is referenced elsewhere (`resize` refuses), and no Rust code may write
     // to it meanwhile.
     let state = compute(py, move || unsafe {
-        strided_state(base, &shape, &strides, threads)
+        if moments {
+            strided_state::<MomentsState>(base, &shape, &strides, threads).map(AnyState::from)
+        } else {
+            strided_state::<MeanState>(base, &shape, &strides, threads).map(AnyState::from)
+        }
     });
     drop(source); // only now may the array be resized or freed
-    Ok(PyMeanState { inner: state? })
+    state
 }

@@ -1,14 +1,15 @@
 //! Arrow C streams (anything with `__arrow_c_stream__` or
 //! `__arrow_c_array__`) consumed batch by batch: the batches are imported on
 //! a reader thread while the engine computes on earlier ones
-//! ([`mapmean::engine::state_of_stream`]), so memory stays a few batches
+//! ([`mapmean::engine::accumulate_stream`]), so memory stays a few batches
 //! whatever the stream's length.
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, Float32Array};
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field};
-use mapmean::{Error, MeanState};
+use mapmean::kernel::Accumulate;
+use mapmean::Error;
 
 /// How the Float32 column is found in each imported array.
 #[derive(Debug, Clone, Copy)]
@@ -86,12 +87,13 @@ fn column_of(array: &ArrayRef, pick: Pick) -> mapmean::Result<Float32Array> {
 /// # Errors
 ///
 /// The first import error ([`Error::Stream`]) or column error.
-pub(crate) fn state_of_arrays<I>(
+pub(crate) fn state_of_arrays<S, I>(
     arrays: I,
     pick: Pick,
     threads: Option<usize>,
-) -> mapmean::Result<MeanState>
+) -> mapmean::Result<S>
 where
+    S: Accumulate,
     I: Iterator<Item = Result<ArrayRef, arrow_schema::ArrowError>> + Send,
 {
     let batches = arrays.map(move |array| {
@@ -101,6 +103,6 @@ where
         })?;
         Ok(vec![column_of(&array, pick)?])
     });
-    let states = mapmean::engine::state_of_stream(1, batches, threads)?;
+    let states = mapmean::engine::accumulate_stream(1, batches, threads)?;
     Ok(states.into_iter().next().unwrap_or_default())
 }

@@ -4,9 +4,9 @@
 
 use mapmean::engine::{self, Part};
 use mapmean::kernel::blocks::BLOCK;
-use mapmean::MeanState;
+use mapmean::kernel::Accumulate;
 
-/// The state of `shape`-shaped float32 data at address `base` with byte
+/// The state (mean or moments) of `shape`-shaped float32 data at address `base` with byte
 /// `strides`, as numpy (or a buffer-protocol exporter) describes it.
 ///
 /// # Safety
@@ -18,15 +18,15 @@ use mapmean::MeanState;
 /// - that memory stays allocated and is not written to until this function
 ///   returns (the caller holds whatever pins it, e.g. a reference to the
 ///   numpy array).
-pub unsafe fn strided_state(
+pub unsafe fn strided_state<S: Accumulate>(
     base: usize,
     shape: &[usize],
     strides: &[isize],
     threads: Option<usize>,
-) -> mapmean::Result<MeanState> {
+) -> mapmean::Result<S> {
     let count: usize = shape.iter().product();
     if count == 0 {
-        return Ok(MeanState::default());
+        return Ok(S::default());
     }
     let contiguous = {
         let mut expected = 4isize;
@@ -43,11 +43,11 @@ pub unsafe fn strided_state(
         // used.
         let values = unsafe { std::slice::from_raw_parts(base as *const f32, count) };
         let parts: [Part<'_>; 1] = [(values, None)];
-        return engine::state_of_parts(&parts, threads);
+        return engine::accumulate_parts(&parts, threads);
     }
     // Strided: gather one L1-sized block at a time, reading each item with an
     // unaligned load; no copy of the whole array is made.
-    let mut state = MeanState::default();
+    let mut state = S::default();
     let mut block = Vec::with_capacity(BLOCK);
     let mut index = vec![0usize; shape.len()];
     for _ in 0..count {

@@ -299,6 +299,27 @@ impl ExactSum {
         }
     }
 
+    /// The sum, correctly rounded to the nearest `f64` (ties to even; never
+    /// `-0.0`). The sum of fewer than `2^64` finite `f32` values is a
+    /// multiple of `2^-149` below `2^64 · 2^128` in magnitude, inside the
+    /// normal range of `f64`: it never overflows and never rounds to a
+    /// subnormal. (It is [`mean`](Self::mean) with a count of one, whose
+    /// rounding argument does not depend on the magnitude.)
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::ExactSum;
+    /// let mut s = ExactSum::default();
+    /// for x in [1e30_f32, 1.0, -1e30] {
+    ///     s.add_f32(x);
+    /// }
+    /// assert_eq!(s.to_f64(), 1.0);
+    /// ```
+    pub fn to_f64(&self) -> f64 {
+        self.mean(1)
+    }
+
     /// `sum / count`, correctly rounded to the nearest `f64` (ties to even).
     /// A zero `count` gives NaN, as `0.0 / 0.0` does.
     ///

@@ -9,12 +9,19 @@
 //! (`kernel::reference`) computes, only faster. The exactness argument lives
 //! beside the accumulator, [`ExactSum`]. Those modules are internal (public
 //! only with the `internals` feature).
+//!
+//! [`MomentsState`] adds the exact sum of squares ([`ExactSquareSum`]) for
+//! the correctly rounded sum, variance and standard deviation; the mean
+//! alone never pays for it.
 
 internal_mod!(arch);
 internal_mod!(blocks);
 mod exact_sum;
 internal_mod!(geometry);
+mod moments;
 internal_mod!(reference);
+mod rounding;
+internal_mod!(square_sum);
 mod state_format;
 
 use arrow_array::{Array, Float32Array};
@@ -22,6 +29,8 @@ use arrow_buffer::NullBuffer;
 
 use crate::error::{Error, Result};
 pub use exact_sum::ExactSum;
+pub use moments::{MomentsState, VarianceOptions};
+pub use square_sum::ExactSquareSum;
 
 /// A validity bitmap as the kernel sees it: bit `offset + i` of `bits`
 /// (least significant bit first, as in Arrow) is set when value `i` is valid.
@@ -386,6 +395,67 @@ impl MeanState {
             .saturating_sub(self.nan_count)
             .saturating_sub(self.pos_inf_count)
             .saturating_sub(self.neg_inf_count)
+    }
+}
+
+/// A mergeable state the drivers compute over any split of the data:
+/// [`MeanState`] (counts and sum) or [`MomentsState`] (counts, sum and sum
+/// of squares). The engine and dataset drivers are generic over it, so every
+/// source the mean reads, the moments read too.
+///
+/// Both methods follow [`MeanState`]'s conventions: they return a `Result`
+/// and leave the state unchanged on error.
+///
+/// # Example
+///
+/// ```
+/// use mapmean::{kernel::Accumulate, MomentsState};
+/// fn of<S: Accumulate>(values: &[f32]) -> mapmean::Result<S> {
+///     let (mut a, mut b) = (S::default(), S::default());
+///     Accumulate::update_values(&mut a, &values[..1], None)?;
+///     Accumulate::update_values(&mut b, &values[1..], None)?;
+///     Accumulate::merge(&mut a, &b)?;
+///     Ok(a)
+/// }
+/// let state: MomentsState = of(&[1.0, 3.0])?;
+/// assert_eq!(state.variance(), Some(1.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub trait Accumulate: Default + Clone + Send + Sync {
+    /// Adds `values`, where `validity` (if any) covers exactly these values.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StateOverflow`] if a count would pass `u64::MAX`; the state
+    /// is then unchanged.
+    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) -> Result<()>;
+
+    /// Merges another state exactly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StateOverflow`] if a count would pass `u64::MAX`; the state
+    /// is then unchanged.
+    fn merge(&mut self, other: &Self) -> Result<()>;
+}
+
+impl Accumulate for MeanState {
+    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) -> Result<()> {
+        MeanState::update_values(self, values, validity)
+    }
+
+    fn merge(&mut self, other: &Self) -> Result<()> {
+        MeanState::merge(self, other)
+    }
+}
+
+impl Accumulate for MomentsState {
+    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) -> Result<()> {
+        MomentsState::update_values(self, values, validity)
+    }
+
+    fn merge(&mut self, other: &Self) -> Result<()> {
+        MomentsState::merge(self, other)
     }
 }
 
