@@ -159,3 +159,25 @@ def _share(name: Optional[str], data: Any) -> SharedTable:
 
 def _attach(name: str) -> SharedTable:
     """Map an existing segment read-only."""
+
+def _mean_ndarray(source: Any, threads: Optional[int], skip_nulls: bool, min_count: int) -> Optional[float]:
+    """The mean (None where null) of a native float32 numpy array: ``_state_ndarray`` and ``finish`` in one call."""
+
+class _Dataset:
+    """The compiled half of ``mapmean.Dataset``: sources kept mapped and decoded."""
+
+    @property
+    def schema(self) -> Any:
+        """The first source's schema, as a ``pyarrow.Schema``; ValueError once closed."""
+    @property
+    def sources(self) -> list[str]:
+        """The sources' names, in merge order; ValueError once closed."""
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None:
+        """Drop the mappings (a running query keeps them until it ends); idempotent."""
+    def _state(self, column: Optional[str], threads: Optional[int]) -> MeanState:
+        """State of a column over every source; ValueError once closed."""
+
+def _open(sources: list[str]) -> _Dataset:
+    """Map the sources (files, directories, glob patterns, ``shm://NAME``) and read their metadata."""

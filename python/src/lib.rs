@@ -15,6 +15,7 @@ mod arguments;
 mod cli;
 mod errors;
 mod introspection;
+mod opened;
 mod scan;
 mod shared_memory;
 mod sources;
@@ -33,6 +34,9 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sources::_state_path, m)?)?;
     m.add_function(wrap_pyfunction!(sources::_state_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(sources::_state_ndarray, m)?)?;
+    m.add_function(wrap_pyfunction!(sources::_mean_ndarray, m)?)?;
+    m.add_function(wrap_pyfunction!(opened::_open, m)?)?;
+    m.add_class::<opened::PyDataset>()?;
     m.add_function(wrap_pyfunction!(scan::_scan, m)?)?;
     m.add_function(wrap_pyfunction!(scan::_expand_sources, m)?)?;
     m.add_class::<state::PyMeanState>()?;
