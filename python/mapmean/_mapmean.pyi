@@ -131,6 +131,9 @@ def _column_buffers(path: str, column: Optional[str] = None) -> _ColumnBuffers:
 def _read_ceiling(path: str, threads: Optional[int] = None) -> int:
     """Benchmark helper: map ``path`` as ``mean`` does and sum its bytes as u64 words."""
 
+def _read_ceiling_kept(path: str, threads: Optional[int] = None, passes: int = 3) -> list[float]:
+    """Benchmark helper: map ``path`` once, sum its bytes once untimed, then ``passes`` times; seconds per timed pass."""
+
 def _main(argv: list[str]) -> int:
     """Run the ``mapmean`` command line (``argv[0]`` is the program name); returns the exit status.
 

@@ -43,6 +43,7 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(write::_write_ipc, m)?)?;
     m.add_function(wrap_pyfunction!(introspection::_column_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(introspection::_read_ceiling, m)?)?;
+    m.add_function(wrap_pyfunction!(introspection::_read_ceiling_kept, m)?)?;
     m.add_function(wrap_pyfunction!(shared_memory::_share, m)?)?;
     m.add_function(wrap_pyfunction!(shared_memory::_attach, m)?)?;
     m.add_class::<shared_memory::SharedTable>()?;
