@@ -304,7 +304,7 @@ def open(sources: Union[PathLike, Sequence[PathLike]]) -> "Dataset":
     over it) is not seen, the old contents stay mapped; a file truncated
     underneath makes every later query raise ``OSError`` (never a crash, never
     a partial result); open it again to read its new contents. See
-    ``docs/architecture.md``.
+    ``docs/robustness.md``.
 
     Examples
     --------
