@@ -68,7 +68,8 @@ fn a_kept_shared_memory_segment_gives_the_one_shot_state() {
     use mapmean::source::SharedSegment;
     let b = batch(sample(5000, 9));
     let name = SharedSegment::random_name();
-    let segment = SharedSegment::create_with_batches(&name, &b.schema(), &[b.clone()]).unwrap();
+    let segment =
+        SharedSegment::create_with_batches(&name, &b.schema(), std::slice::from_ref(&b)).unwrap();
     let uri = format!("shm://{name}");
     let data = Dataset::open([&uri]).unwrap();
     segment.unlink().unwrap();

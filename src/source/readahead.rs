@@ -72,7 +72,7 @@ mod imp {
     pub(super) fn all_cached(buffer: &Buffer) -> bool {
         let page = page_size();
         let start = buffer.as_ptr() as usize;
-        if start % page != 0 {
+        if !start.is_multiple_of(page) {
             return true; // not a mapping's start: leave it alone
         }
         let pages = buffer.len().div_ceil(page);
