@@ -2,7 +2,7 @@
 //!
 //! The one-shot calls ([`crate::engine::state_of_file`],
 //! [`crate::dataset::scan`]) map a source, decode its IPC metadata, compute
-//! and unmap, every time: on a warm gigabyte that is thousands of page
+//! and unmap, every time: on a warm gigabyte that is up to thousands of page
 //! faults and tens of milliseconds of system time, more than reading the
 //! values. A [`Dataset`] keeps what those calls throw away — the mappings,
 //! each source's schema and footer, and every column decoded so far (arrays
@@ -10,28 +10,7 @@
 //! same column or another, maps nothing, decodes nothing and, once the pages
 //! are in this process's page tables, takes no page fault.
 //!
-//! # Sources that change underneath
-//!
-//! A mapping shows the file as it is now, not as it was at
-//! [`Dataset::open`]; the decoded metadata (where each batch's buffers lie)
-//! is from the open. So:
-//!
-//! - a file **replaced** by a new one (written elsewhere and renamed over
-//!   it, as most writers do) is not seen: the mapping keeps the old file's
-//!   contents alive until the `Dataset` is dropped;
-//! - a file **modified in place** at the same length gives the mean of the
-//!   bytes now at the decoded locations (never a memory error: every
-//!   location was checked against the mapping's length at the open);
-//! - a file **truncated** (or a segment shrunk) makes reads past its new end
-//!   fault; the guard ([`crate::source`]'s `guard`) turns the fault into
-//!   [`Error::Truncated`] for that query and every later one over the
-//!   source — never a crash, never a partial result;
-//! - a file that **grows** is read up to the length it had at the open.
-//!
-//! Open the sources again to read their new contents. The guard protects
-//! 4,096 mappings at once; a `Dataset` of more files (or several open
-//! together) leaves the mappings past that unprotected, as if the guard did
-//! not exist: a truncation then ends the process with `SIGBUS`.
+//! What a source that changes underneath does is documented on [`Dataset`].
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -56,9 +35,31 @@ use crate::source::{pipe, Source};
 /// footer); the first query of a column decodes that column's batches, once.
 /// Later queries reuse the mappings and the decoded arrays. Results are
 /// bitwise those of the one-shot calls ([`crate::engine::state_of_file`]
-/// and [`crate::dataset::scan`]) over the same sources. See the [module
-/// documentation](self) for what happens when a source changes while it is
-/// open. A `Dataset` is `Send + Sync`: threads may query it at once.
+/// and [`crate::dataset::scan`]) over the same sources. A `Dataset` is
+/// `Send + Sync`: threads may query it at once.
+///
+/// # Sources that change underneath
+///
+/// A mapping shows the file as it is now, not as it was at
+/// [`Dataset::open`]; the decoded metadata (where each batch's buffers lie)
+/// is from the open. So:
+///
+/// - a file **replaced** by a new one (written elsewhere and renamed over
+///   it, as most writers do) is not seen: the mapping keeps the old file's
+///   contents alive until the `Dataset` is dropped;
+/// - a file **modified in place** at the same length gives the mean of the
+///   bytes now at the decoded locations (never a memory error: every
+///   location was checked against the mapping's length at the open);
+/// - a file **truncated** (or a segment shrunk) makes reads past its new end
+///   fault; the guard ([`crate::source`]'s `guard`) turns the fault into
+///   [`Error::Truncated`] for that query and every later one over the
+///   source — never a crash, never a partial result;
+/// - a file that **grows** is read up to the length it had at the open.
+///
+/// Open the sources again to read their new contents. The guard protects
+/// 4,096 mappings at once; a `Dataset` of more files (or several open
+/// together) leaves the mappings past that unprotected, as if the guard did
+/// not exist: a truncation then ends the process with `SIGBUS`.
 ///
 /// # Example
 ///
