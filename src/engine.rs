@@ -25,10 +25,13 @@ use crate::source::{guard, pipe, Source};
 /// nothing, small enough to balance two to a few dozen threads.
 pub(crate) const TASK_LEN: usize = 1 << 20;
 
-/// Up to this many values (256 KiB of `f32`, which the kernel reads from
-/// cache in microseconds) a computation runs on the calling thread: waking a
-/// pool's workers and gathering their states would cost more than it saves.
-pub(crate) const INLINE_LEN: usize = 1 << 16;
+/// Up to this many values (4 MiB of `f32`, which the kernel reads from
+/// cache in a few hundred microseconds) a computation runs on the calling
+/// thread: waking a pool's workers and gathering their states costs more
+/// than it saves. Measured on the shared 2-vCPU machine (docs/benchmarks.md):
+/// one thread beat two at every size from 2^16 to 2^21 values, by up to
+/// 1.5 times, as the second core is rarely idle there.
+pub(crate) const INLINE_LEN: usize = 1 << 20;
 
 /// The shortest task worth sending to another thread (see [`INLINE_LEN`]).
 const MIN_TASK_LEN: usize = 1 << 15;
@@ -74,7 +77,7 @@ pub type Part<'a> = (&'a [f32], Option<Validity<'a>>);
 
 /// Computes the [`MeanState`] of `parts` on `threads` threads (`None`: all
 /// cores), splitting each part into tasks of up to 2^20 values (shorter for
-/// arrays that a few such tasks would leave threads idle on). Up to 2^16
+/// arrays that a few such tasks would leave threads idle on). Up to 2^20
 /// values in all, or with one thread, it runs on the calling thread alone.
 ///
 /// # Errors
