@@ -682,6 +682,214 @@ def bench_file_set(file_set: FileSet, exact: float) -> FileSetResult:
     return FileSetResult(file_set, exact, seconds, single, results)
 
 
+# --------------------------------------------------------------------------- speed: kept mappings, small arrays, cold cache
+
+
+KEPT_LINES = (
+    "ceiling, fresh mapping per call",
+    "ceiling, kept mapping",
+    "mapmean.mean(path), one-shot",
+    "Dataset.mean(), kept (mapmean.open)",
+)
+
+
+def _uniform_path() -> Path:
+    """The `uniform` data set's file, written if an earlier run left none."""
+    data_set = DATA_SETS[0]
+    if not data_set.path.exists():
+        write_data_set(data_set, N)
+    return data_set.path
+
+
+def bench_kept() -> dict[str, tuple[float, float]]:
+    """Median seconds of each KEPT_LINES entry on the `uniform` file (page cache
+    warm, all cores), and its ratio against its own ceiling: the one-shot call
+    against the ceiling that maps per call, the kept handle against the
+    ceiling that keeps its mapping. Each round times every line once, so the
+    ratios pair measurements a few hundred ms apart."""
+    path = str(_uniform_path())
+    print(f"\n## kept mappings: {path}, page cache warm", flush=True)
+    times: dict[str, list[float]] = {line: [] for line in KEPT_LINES}
+    ratios: dict[str, list[float]] = {line: [] for line in KEPT_LINES}
+    with mapmean.open(path) as data:
+        assert data.mean().equals(mapmean.mean(path))
+        for _ in range(REPEATS + 1):  # the first round is the warm-up
+            fresh = _timed(lambda: _mapmean._read_ceiling(path, None))[0]
+            kept = min(_mapmean._read_ceiling_kept(path, None, 3))
+            one_shot = _timed(lambda: mapmean.mean(path))[0]
+            handle = _timed(lambda: data.mean())[0]
+            for line, seconds, ceiling in zip(KEPT_LINES, (fresh, kept, one_shot, handle), (fresh, kept, fresh, kept)):
+                times[line].append(seconds)
+                ratios[line].append(ceiling / seconds)
+    rows = {line: (statistics.median(times[line][1:]), statistics.median(ratios[line][1:])) for line in KEPT_LINES}
+    nbytes = os.path.getsize(path)
+    for line, (seconds, ratio) in rows.items():
+        print(f"  {line:<38} {seconds * 1e3:8.1f} ms  {nbytes / seconds / 1e9:6.2f} GB/s  × own ceiling {ratio:.2f}", flush=True)
+    return rows
+
+
+def kept_table(rows: dict[str, tuple[float, float]]) -> list[str]:
+    nbytes = DATA_SETS[0].path.stat().st_size if DATA_SETS[0].path.exists() else 4 * N
+    one_shot, handle = rows[KEPT_LINES[2]][0], rows[KEPT_LINES[3]][0]
+    lines = ["| method | median time | GB/s (file bytes) | × its ceiling | ceiling |", "|---|---:|---:|---:|---|"]
+    for line, (seconds, ratio) in rows.items():
+        ceiling = "itself" if line.startswith("ceiling") else KEPT_LINES[0] if "one-shot" in line else KEPT_LINES[1]
+        lines.append(f"| {line} | {seconds * 1e3:.1f} ms | {nbytes / seconds / 1e9:.2f} | {ratio:.2f} | {ceiling} |")
+    lines.append(f"| kept handle / one-shot (time ratio) | | | {one_shot / handle:.2f} | |")
+    return lines
+
+
+SMALL_LOG2_SIZES = tuple(range(16, 23))
+SMALL_LINES = ("mapmean.mean(array)", POLARS, "np.mean(array) float32")
+
+
+def bench_small() -> dict[int, dict[str, float]]:
+    """Median seconds per call of mapmean.mean, polars Series.mean() and
+    np.mean on in-cache float32 arrays of 2^16..2^22 values; the calls of the
+    three alternate batch by batch, so that each ratio pairs batches taken
+    milliseconds apart. Adds `× polars` = polars time / mapmean time, the
+    median of the paired ratios."""
+    print("\n## small arrays: in-cache numpy float32 (U[0,1)), seconds per call", flush=True)
+    array = np.random.default_rng(SEED).random(1 << SMALL_LOG2_SIZES[-1], dtype=np.float32)
+    rows: dict[int, dict[str, float]] = {}
+    for log2_size in SMALL_LOG2_SIZES:
+        view = array[: 1 << log2_size]
+        series = pl.Series(view)
+        functions = (lambda: mapmean.mean(view), series.mean, lambda: np.mean(view))
+        assert mapmean.mean(view).as_py() == series.mean()
+        once = max(_timed(functions[0])[0], 1e-7)
+        calls = max(1, math.ceil(SCALING_BATCH_SECONDS / 4 / once))
+        per_call: dict[str, list[float]] = {name: [] for name in SMALL_LINES}
+        ratio = []
+        for _ in range(3 * REPEATS):
+            for name, function in zip(SMALL_LINES, functions):
+                start = time.perf_counter()
+                for _ in range(calls):
+                    function()
+                per_call[name].append((time.perf_counter() - start) / calls)
+            ratio.append(per_call[POLARS][-1] / per_call[SMALL_LINES[0]][-1])
+        rows[log2_size] = {name: statistics.median(values) for name, values in per_call.items()}
+        rows[log2_size]["× polars"] = statistics.median(ratio)
+        cells = "  ".join(f"{name} {rows[log2_size][name] * 1e6:8.1f} µs" for name in SMALL_LINES)
+        print(f"  2^{log2_size:<3} {cells}  × polars {rows[log2_size]['× polars']:.2f}", flush=True)
+    return rows
+
+
+def small_table(rows: dict[int, dict[str, float]]) -> list[str]:
+    lines = ["| values | bytes | " + " | ".join(f"{name} µs" for name in SMALL_LINES) + " | mapmean × polars | mapmean × numpy |"]
+    lines.append("|---|---:|" + "---:|" * (len(SMALL_LINES) + 2))
+    for log2_size, row in rows.items():
+        lines.append(
+            f"| 2^{log2_size} | {_format_bytes(4 << log2_size)} | "
+            + " | ".join(f"{row[name] * 1e6:.1f}" for name in SMALL_LINES)
+            + f" | {row['× polars']:.2f} | {row[SMALL_LINES[2]] / row[SMALL_LINES[0]]:.2f} |"
+        )
+    return lines
+
+
+COLD_LINES = ("dd bs=1M", "Python read, 1 MiB chunks", "mapmean.mean(path)", "mapmean.mean(path), no readahead")
+
+
+def _drop_from_page_cache(path: Path) -> None:
+    """Evict the file's pages (clean, and mapped by nobody) from the page cache."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def _read_in_chunks(path: Path) -> None:
+    with open(path, "rb", buffering=0) as file:
+        buffer = memoryview(bytearray(1 << 20))
+        while file.readinto(buffer):
+            pass
+
+
+def _without_readahead(function: Callable[[], object]) -> object:
+    os.environ["MAPMEAN_NO_READAHEAD"] = "1"
+    try:
+        return function()
+    finally:
+        del os.environ["MAPMEAN_NO_READAHEAD"]
+
+
+def bench_cold() -> dict[str, tuple[float, float]]:
+    """Median seconds of reading the `uniform` file with the page cache cold,
+    by dd, by Python in 1 MiB chunks and by mapmean.mean, each run after
+    evicting the file (posix_fadvise DONTNEED); and mapmean's ratio to each
+    reader (its time / mapmean's), paired round by round."""
+    path = _uniform_path()
+    print(f"\n## cold page cache: {path}", flush=True)
+    functions = (
+        lambda: subprocess.run(["dd", f"if={path}", "of=/dev/null", "bs=1M"], check=True, capture_output=True),
+        lambda: _read_in_chunks(path),
+        lambda: mapmean.mean(path),
+        lambda: _without_readahead(lambda: mapmean.mean(path)),
+    )
+    times: dict[str, list[float]] = {line: [] for line in COLD_LINES}
+    for _ in range(REPEATS):
+        for line, function in zip(COLD_LINES, functions):
+            _drop_from_page_cache(path)
+            times[line].append(_timed(function)[0])
+    mapmean_times = times[COLD_LINES[2]]
+    rows = {
+        line: (statistics.median(seconds), statistics.median(s / m for s, m in zip(seconds, mapmean_times)))
+        for line, seconds in times.items()
+    }
+    nbytes = path.stat().st_size
+    for line, (seconds, ratio) in rows.items():
+        print(f"  {line:<28} {seconds * 1e3:8.1f} ms  {nbytes / seconds / 1e9:6.2f} GB/s  mapmean × this {ratio:.2f}", flush=True)
+    return rows
+
+
+def cold_table(rows: dict[str, tuple[float, float]]) -> list[str]:
+    nbytes = DATA_SETS[0].path.stat().st_size if DATA_SETS[0].path.exists() else 4 * N
+    lines = ["| reader | median time | GB/s (file bytes) | mapmean × this reader |", "|---|---:|---:|---:|"]
+    lines += [f"| {line} | {seconds * 1e3:.1f} ms | {nbytes / seconds / 1e9:.2f} | {ratio:.2f} |" for line, (seconds, ratio) in rows.items()]
+    return lines
+
+
+def speed_markdown(kept: dict, small: dict, cold: dict) -> list[str]:
+    """The kept-mapping, small-array and cold-cache sections of docs/benchmarks.md."""
+    return [
+        "## Kept mappings: `mapmean.open`",
+        "",
+        "The `uniform` file, page cache warm, all cores. Two ceilings, both the vectorised u64 sum of the file's"
+        " bytes: **fresh mapping** (`_read_ceiling`: maps, faults the pages in, sums, unmaps; what a one-shot"
+        " call can reach) and **kept mapping** (`_read_ceiling_kept`: one mapping, summed once untimed, then the"
+        " best of 3 timed passes; what a handle can reach). `mapmean.mean(path)` is against the first,"
+        " `Dataset.mean()` on a handle from `mapmean.open(path)` (no new mapping, no decode, no page fault)"
+        f" against the second. Each of {REPEATS} rounds (after one warm-up round) times every line once; the"
+        " ratios are medians of per-round ratios. GB/s counts the file's bytes (values and metadata).",
+        "",
+        *kept_table(kept),
+        "",
+        "## Small arrays against polars",
+        "",
+        "`mapmean.mean(array)` (which builds a `pyarrow.DoubleScalar`, about 2 µs of the call), polars"
+        " `Series.mean()` (a Python float) and `np.mean(array)` (float32 pairwise sum) on in-cache float32"
+        " arrays of U[0,1); seconds per call, the median over batches of calls that alternate between the"
+        " three; **mapmean × polars** = polars time / mapmean time, the median of paired batches (≥ 1 is"
+        " the target).",
+        "",
+        *small_table(small),
+        "",
+        "## Cold page cache",
+        "",
+        "The `uniform` file read with none of it in the page cache (evicted with `posix_fadvise(DONTNEED)`"
+        " before every run): `dd if=file of=/dev/null bs=1M`, Python reading 1 MiB chunks into one buffer"
+        " (`readinto`), and `mapmean.mean(path)`, which maps the file and reads ahead of its threads"
+        " (`src/source/readahead.rs`), also with that read-ahead switched off (`MAPMEAN_NO_READAHEAD=1`). **mapmean × this reader** = reader's time / mapmean's time, the median"
+        f" of {REPEATS} paired rounds (≥ 0.9 against the buffered read is the target). The device is shared"
+        " with other tenants here.",
+        "",
+        *cold_table(cold),
+        "",
+    ]
+
+
 # --------------------------------------------------------------------------- machine
 
 
@@ -913,6 +1121,7 @@ def write_markdown(
     share_rates: dict[str, float],
     file_sets: dict[str, FileSetResult],
     stream_rows: dict[str, tuple[float, float]],
+    speed: tuple[dict, dict, dict],
     runtime: float,
 ) -> None:
     """Write docs/benchmarks.md."""
@@ -1044,6 +1253,7 @@ def write_markdown(
         "",
         *streams_table(stream_rows),
         "",
+        *speed_markdown(*speed),
         *datafusion_section(),
     ]
     DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -1079,10 +1289,13 @@ def datafusion_section() -> list[str]:
     ]
 
 
-def write_plot(results: dict[str, DataSetResult], scaling: dict[int, dict[str, float]]) -> None:
-    """Write docs/benchmarks.png: GB/s per data set and method; the scaling curve."""
-    figure = Figure(figsize=(15, 5.5), layout="constrained")
-    bars_axes, scaling_axes = figure.subplots(1, 2, width_ratios=(1.6, 1))
+def write_plot(
+    results: dict[str, DataSetResult], scaling: dict[int, dict[str, float]], small: dict[int, dict[str, float]]
+) -> None:
+    """Write docs/benchmarks.png: GB/s per data set and method; the scaling curve;
+    small arrays against polars and numpy."""
+    figure = Figure(figsize=(20, 5.5), layout="constrained")
+    bars_axes, scaling_axes, small_axes = figure.subplots(1, 3, width_ratios=(1.6, 1, 1))
     methods = [m.name for m in METHODS if m.name not in (CEILING_ALL, CEILING_ONE)]
     colors = matplotlib.colormaps["tab10"].colors
     width = 0.8 / len(methods)
@@ -1109,6 +1322,15 @@ def write_plot(results: dict[str, DataSetResult], scaling: dict[int, dict[str, f
     scaling_axes.set_ylabel("GB/s (array bytes / time)")
     scaling_axes.set_title("In-memory numpy arrays")
     scaling_axes.legend(fontsize="small")
+    small_sizes = list(small)
+    for index, name in enumerate(SMALL_LINES):
+        gbps = [(4 << k) / small[k][name] / 1e9 for k in small_sizes]
+        small_axes.plot(small_sizes, gbps, marker="o", color=colors[index], label=name)
+    small_axes.set_xticks(small_sizes, [f"$2^{{{k}}}$" for k in small_sizes])
+    small_axes.set_xlabel("float32 values in the array (in cache)")
+    small_axes.set_ylabel("GB/s (array bytes / time per call)")
+    small_axes.set_title("Small arrays: mapmean.mean against polars and numpy")
+    small_axes.legend(fontsize="small")
     figure.savefig(PLOT_PATH, dpi=110)
 
 
@@ -1325,6 +1547,7 @@ def main() -> None:
     share_rates = bench_share()
     file_sets = {fs.name: bench_file_set(fs, file_set_exact[fs.name]) for fs in FILE_SETS}
     stream_rows = bench_streams()
+    speed = (bench_kept(), bench_small(), bench_cold())
     runtime = time.perf_counter() - start
     machine.append(("other processes' CPU use during the timings", other_cpu.report()))
     print(f"\nother processes' CPU use during the timings: {other_cpu.report()}", flush=True)
@@ -1334,8 +1557,8 @@ def main() -> None:
     variance_cpu = OtherCpu()
     variance = bench_variance()
     variance_cpu_report = variance_cpu.report()
-    write_markdown(machine, results, scaling, share_rates, file_sets, stream_rows, runtime)
-    write_plot(results, scaling)
+    write_markdown(machine, results, scaling, share_rates, file_sets, stream_rows, speed, runtime)
+    write_plot(results, scaling, speed[1])
     update_variance_docs(variance, variance_cpu_report)
     print(f"\nwrote {DOC_PATH.relative_to(ROOT)} and {PLOT_PATH.relative_to(ROOT)} in {runtime:.0f} s", flush=True)
 
@@ -1351,5 +1574,11 @@ if __name__ == "__main__":
         report = other_cpu.report()
         print(f"other processes' CPU use during the timings: {report}", flush=True)
         update_variance_docs(variance, report)
+    elif sys.argv[1:] and set(sys.argv[1:]) <= {"kept", "small", "cold"}:
+        # Only these sections, printed as markdown (docs are not rewritten).
+        sections = {"kept": (bench_kept, kept_table), "small": (bench_small, small_table), "cold": (bench_cold, cold_table)}
+        for name in sys.argv[1:]:
+            bench, table = sections[name]
+            print("\n".join(["", *table(bench())]), flush=True)
     else:
         main()

@@ -17,12 +17,33 @@ use crate::column::Float32Column;
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::stream::IpcStreamReader;
 use crate::ipc::IpcData;
+use crate::kernel::blocks::BLOCK;
 use crate::kernel::{validity_of, Accumulate, MeanState, MomentsState, Validity};
 use crate::source::{guard, pipe, Source};
 
 /// Values per task: 4 MiB of `f32`, large enough that scheduling costs
 /// nothing, small enough to balance two to a few dozen threads.
 pub(crate) const TASK_LEN: usize = 1 << 20;
+
+/// Up to this many values (4 MiB of `f32`, which the kernel reads from
+/// cache in a few hundred microseconds) a computation runs on the calling
+/// thread: waking a pool's workers and gathering their states costs more
+/// than it saves. Measured on the shared 2-vCPU machine (docs/benchmarks.md):
+/// one thread beat two at every size from 2^16 to 2^21 values, by up to
+/// 1.5 times, as the second core is rarely idle there.
+pub(crate) const INLINE_LEN: usize = 1 << 20;
+
+/// The shortest task worth sending to another thread (see [`INLINE_LEN`]).
+const MIN_TASK_LEN: usize = 1 << 15;
+
+/// Values per task for `len` values on `workers` threads: at most
+/// [`TASK_LEN`], and short enough below that to give every worker a task
+/// (in-cache arrays are otherwise one task on one thread), in whole kernel
+/// blocks.
+fn task_len(len: usize, workers: usize) -> usize {
+    let share = len.div_ceil(workers.max(1));
+    share.next_multiple_of(BLOCK).clamp(MIN_TASK_LEN, TASK_LEN)
+}
 
 /// Computes the [`MeanState`] of `chunks` on `threads` threads (`None`: all
 /// cores, through rayon's global pool).
@@ -98,7 +119,9 @@ pub fn accumulate_arrays<S: Accumulate>(
 pub type Part<'a> = (&'a [f32], Option<Validity<'a>>);
 
 /// Computes the [`MeanState`] of `parts` on `threads` threads (`None`: all
-/// cores), splitting each part into tasks of 2^20 values.
+/// cores), splitting each part into tasks of up to 2^20 values (shorter for
+/// arrays that a few such tasks would leave threads idle on). Up to 2^20
+/// values in all, or with one thread, it runs on the calling thread alone.
 ///
 /// # Errors
 ///
@@ -118,8 +141,9 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
 }
 
 /// Computes any [`Accumulate`] state of `parts` on `threads` threads
-/// (`None`: all cores), splitting each part into tasks of 2^20 values
-/// and merging their states exactly.
+/// (`None`: all cores), on the calling thread up to 2^20 values (or with one
+/// thread), else split into tasks given to every worker, merging their states
+/// exactly.
 ///
 /// # Errors
 ///
@@ -136,29 +160,44 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
 /// # Ok::<(), mapmean::Error>(())
 /// ```
 pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize>) -> Result<S> {
-    let tasks: Vec<Part<'_>> = parts
-        .iter()
-        .flat_map(|&(values, validity)| {
-            values
-                .chunks(TASK_LEN)
-                .enumerate()
-                .map(move |(i, task)| (task, validity.map(|v| v.shifted(i * TASK_LEN))))
-        })
-        .collect();
-    let run = || {
-        tasks
-            .par_iter()
-            .map(|&(values, validity)| {
-                let mut state = S::default();
-                state.update_values(values, validity)?;
-                Ok(state)
+    if threads == Some(0) {
+        return Err(Error::InvalidArgument("threads must be at least 1".into()));
+    }
+    let len: usize = parts.iter().map(|(values, _)| values.len()).sum();
+    let state = if threads == Some(1) || len <= INLINE_LEN {
+        // On the calling thread: no task list, no hand-over to a pool.
+        let mut state = S::default();
+        for &(values, validity) in parts {
+            state.update_values(values, validity)?;
+        }
+        state
+    } else {
+        let workers = threads.unwrap_or_else(rayon::current_num_threads);
+        let task_len = task_len(len, workers);
+        let tasks: Vec<Part<'_>> = parts
+            .iter()
+            .flat_map(|&(values, validity)| {
+                values
+                    .chunks(task_len)
+                    .enumerate()
+                    .map(move |(i, task)| (task, validity.map(|v| v.shifted(i * task_len))))
             })
-            .try_reduce(S::default, |mut a, b| {
-                a.merge(&b)?;
-                Ok(a)
-            })
+            .collect();
+        let run = || {
+            tasks
+                .par_iter()
+                .map(|&(values, validity)| {
+                    let mut state = S::default();
+                    state.update_values(values, validity)?;
+                    Ok(state)
+                })
+                .try_reduce(S::default, |mut a, b| {
+                    a.merge(&b)?;
+                    Ok(a)
+                })
+        };
+        with_threads(threads, run)??
     };
-    let state = with_threads(threads, run)??;
     // A source truncated under the mapping read as zeros: discard the result.
     guard::check(parts.iter().flat_map(|(values, validity)| {
         [
@@ -666,6 +705,46 @@ mod tests {
     fn an_empty_stream_has_empty_states() {
         let states = state_of_stream(2, std::iter::empty(), None).unwrap();
         assert_eq!(states, vec![MeanState::default(); 2]);
+    }
+
+    #[test]
+    fn small_and_medium_inputs_give_the_state_of_one_pass_on_any_thread_count() {
+        let values: Vec<Option<f32>> = (0..3 * INLINE_LEN + 5)
+            .map(|i| {
+                (i % 7 != 0).then(|| ((i as f32) * 0.91).sin() * 10f32.powi((i % 50) as i32 - 25))
+            })
+            .collect();
+        for len in [
+            0,
+            1,
+            INLINE_LEN,
+            INLINE_LEN + 1,
+            2 * INLINE_LEN + 3,
+            values.len(),
+        ] {
+            let array = Float32Array::from(values[..len].to_vec());
+            let mut one_pass = MeanState::default();
+            one_pass.update(&array).unwrap();
+            for threads in [None, Some(1), Some(2), Some(5)] {
+                let state = state_of_arrays(std::slice::from_ref(&array), threads).unwrap();
+                assert_eq!(state, one_pass, "{len} values on {threads:?} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn tasks_are_whole_blocks_between_the_bounds_and_cover_every_worker() {
+        assert_eq!(task_len(10, 2), MIN_TASK_LEN);
+        assert_eq!(task_len(1 << 30, 2), TASK_LEN);
+        for (len, workers) in [(1 << 17, 2), (1 << 20, 2), (3 << 19, 4), (1_000_003, 3)] {
+            let task = task_len(len, workers);
+            assert_eq!(task % BLOCK, 0);
+            assert!((MIN_TASK_LEN..=TASK_LEN).contains(&task));
+            assert!(
+                len.div_ceil(task) >= workers.min(len / MIN_TASK_LEN),
+                "{len} {workers}"
+            );
+        }
     }
 
     #[test]

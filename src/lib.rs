@@ -15,6 +15,7 @@
 //! - [`results`]: states as an Arrow `RecordBatch`;
 //! - [`engine`]: the driver that ties them together, over threads;
 //! - [`dataset`]: many sources (directories, globs) scanned and merged;
+//! - [`Dataset`]: sources mapped and decoded once, then queried many times;
 //! - `cli` (default cargo feature `cli`): the `mapmean` command line.
 //! - `datafusion` (cargo feature `datafusion`): `exact_mean` as a DataFusion
 //!   aggregate function, `GROUP BY` included.
@@ -72,9 +73,11 @@ pub mod engine;
 internal_mod!(error);
 pub mod ipc;
 pub mod kernel;
+mod opened;
 pub mod results;
 pub mod source;
 
 pub use column::Float32Column;
 pub use error::{Error, Result};
 pub use kernel::{ExactSum, MeanOptions, MeanState, MomentsState, VarianceOptions};
+pub use opened::Dataset;

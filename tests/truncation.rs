@@ -110,3 +110,36 @@ fn a_truncation_racing_a_long_computation_never_crashes() {
         "after the truncation every computation fails ({ok} ok)"
     );
 }
+
+#[test]
+fn a_kept_dataset_truncated_after_its_open_gives_an_error_on_every_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.arrow");
+    let want = big_file(&path, 8, 1 << 20);
+    let data = mapmean::Dataset::open([&path]).unwrap();
+    assert_eq!(
+        data.mean_state(Some("x"), None).unwrap().finish(),
+        Some(want)
+    );
+    truncate_elsewhere(&path, 100_000);
+    for threads in [Some(1), None, Some(2)] {
+        let err = data.mean_state(Some("x"), threads).unwrap_err();
+        assert!(matches!(err, Error::Truncated { .. }), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_kept_dataset_truncated_before_a_column_is_decoded_gives_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.arrow");
+    big_file(&path, 8, 1 << 20);
+    let data = mapmean::Dataset::open([&path]).unwrap();
+    // Nothing decoded yet: the batches' metadata now lies past the end.
+    truncate_elsewhere(&path, 100_000);
+    let err = data.mean_state(Some("x"), None).unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err}");
+}

@@ -35,6 +35,8 @@ __all__ = [
     "variance",
     "stddev",
     "moments_state",
+    "open",
+    "Dataset",
     "scan",
     "write_ipc",
     "share",
@@ -47,6 +49,9 @@ __all__ = [
 __version__: str = _mapmean.__version__
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = pa.float64()
 
 
 class ArrowArrayExportable(Protocol):
@@ -65,6 +70,7 @@ class ArrowStreamExportable(Protocol):
 #: What :func:`mean` and :func:`mean_state` accept.
 Source = Union[
     PathLike,
+    "Dataset",
     "SharedTable",
     np.ndarray,
     ArrowArrayExportable,
@@ -92,7 +98,8 @@ def mean(
         - a path (``str`` or ``os.PathLike``) to an Arrow IPC file or stream,
           memory-mapped and read without copying; ``"shm://NAME"`` for a
           shared-memory segment made by :func:`share`, or a
-          :class:`SharedTable`;
+          :class:`SharedTable`; a :class:`Dataset` from :func:`open`, whose
+          sources stay mapped between calls;
         - any object with the Arrow PyCapsule interface
           (``__arrow_c_array__`` or ``__arrow_c_stream__``): pyarrow ``Array``,
           ``ChunkedArray``, ``RecordBatch``, ``Table``, ``RecordBatchReader``,
@@ -147,9 +154,17 @@ def mean(
     >>> mapmean.mean(table, "x", skip_nulls=False)
     <pyarrow.DoubleScalar: None>
     """
+    # The fast path for float32 numpy arrays, whose small sizes take a few
+    # microseconds: the fewest checks and calls (one into Rust) around the work.
+    if type(source) is np.ndarray and column is None and (source.dtype is _FLOAT32 or source.dtype == _FLOAT32):
+        if type(min_count) is not int:
+            _check_int("min_count", min_count)
+        if threads is not None:
+            _check_int("threads", threads)
+        return pa.scalar(_mapmean._mean_ndarray(source, threads, skip_nulls, min_count), type=_FLOAT64)
     _check_int("min_count", min_count)
     state = mean_state(source, column, threads=threads)
-    return pa.scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
+    return pa.scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count), type=_FLOAT64)
 
 
 def mean_state(source: Source, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState:
@@ -194,6 +209,8 @@ def _state(source: Any, column: Optional[str], threads: Optional[int], *, moment
     if isinstance(source, (str, os.PathLike)):
         return _mapmean._state_path(os.fspath(source), column, threads, moments)
     if isinstance(source, SharedTable):
+        return source._state(column, threads, moments)
+    if isinstance(source, Dataset):
         return source._state(column, threads, moments)
     if isinstance(source, np.ma.MaskedArray):
         return _mapmean._state_arrow(_masked_to_arrow(source, column), None, threads, moments)
@@ -424,6 +441,191 @@ def _peek(source: Any, n: int) -> Optional[bytes]:
         source.seek(start)
         return bytes(head)
     return None
+
+
+def open(sources: Union[PathLike, Sequence[PathLike]]) -> "Dataset":
+    """Map Arrow IPC sources once and keep them, for repeated queries.
+
+    Every :func:`mean` of a path maps the file, decodes its metadata and
+    unmaps it again. The :class:`Dataset` this returns keeps the mappings,
+    each source's schema and footer, and each column decoded so far, so that
+    later queries (of the same column or another) only read the values: no
+    new mapping, no page faults once the pages are in, no decoding.
+
+    Parameters
+    ----------
+    sources
+        One or a list of: Arrow IPC files or streams, directories (searched
+        recursively for ``*.arrow``, ``*.arrows``, ``*.feather``,
+        ``*.ipc``), glob patterns, ``"shm://NAME"`` segments. Means merge
+        the sources exactly, in order (a directory's or pattern's files
+        sorted).
+
+    Returns
+    -------
+    Dataset
+        Close it with ``close()`` or use it as a context manager.
+
+    Raises
+    ------
+    FileNotFoundError
+        A path or segment does not exist.
+    ValueError
+        A source is not Arrow IPC, a directory or pattern holds no file, no
+        source is given, or a source is a pipe or standard input (which cannot
+        be kept: pass it to :func:`mean`).
+
+    Notes
+    -----
+    A source that changes while open: a file replaced by a new one (renamed
+    over it) is not seen, the old contents stay mapped; a file truncated
+    underneath makes every later query raise ``OSError`` (never a crash, never
+    a partial result); open it again to read its new contents. See
+    ``docs/robustness.md``.
+
+    Examples
+    --------
+    >>> import numpy as np, mapmean, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.arrow")
+    >>> _ = mapmean.write_ipc(path, {"x": np.array([3e37, 0.75, -3e37], dtype=np.float32),
+    ...                               "y": np.array([1, 2, 4], dtype=np.float32)})
+    >>> with mapmean.open(path) as data:
+    ...     data.mean("x"), data.mean("y")
+    (<pyarrow.DoubleScalar: 0.25>, <pyarrow.DoubleScalar: 2.3333333333333335>)
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    return Dataset._open([os.fspath(s) for s in sources])
+
+
+class Dataset:
+    """Arrow IPC sources kept mapped and decoded by :func:`open`.
+
+    Queries (:meth:`mean`, :meth:`mean_state`, or :func:`mean` with the
+    dataset as its source) give bitwise the results of :func:`mean` over the
+    same paths, without mapping or decoding anything again. A Dataset may be
+    queried from several threads at once; each query releases the GIL.
+
+    Examples
+    --------
+    >>> import numpy as np, mapmean, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.arrow")
+    >>> _ = mapmean.write_ipc(path, np.array([1, 2, 4], dtype=np.float32))
+    >>> data = mapmean.open(path)
+    >>> data.mean(), data.mean_state().count
+    (<pyarrow.DoubleScalar: 2.3333333333333335>, 3)
+    >>> data.close()
+    >>> data.mean()
+    Traceback (most recent call last):
+    ...
+    ValueError: the Dataset is closed
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self) -> None:
+        raise TypeError("use mapmean.open(sources) to open a Dataset")
+
+    @classmethod
+    def _open(cls, sources: list[str]) -> "Dataset":
+        dataset = object.__new__(cls)
+        dataset._inner = _mapmean._open(sources)
+        return dataset
+
+    def mean(
+        self,
+        column: Optional[str] = None,
+        *,
+        skip_nulls: bool = True,
+        min_count: int = 1,
+        threads: Optional[int] = None,
+    ) -> pa.DoubleScalar:
+        """Exact mean of a Float32 column over every source.
+
+        Parameters
+        ----------
+        column, skip_nulls, min_count, threads
+            As in :func:`mean`; ``column`` may be omitted when the sources
+            have one column. The column must be in every source.
+
+        Returns
+        -------
+        pyarrow.DoubleScalar
+
+        Raises
+        ------
+        KeyError, TypeError, ValueError
+            As :func:`mean`, naming the source; ValueError also once the
+            Dataset is closed.
+        OSError
+            A source was truncated since the open (every later query raises
+            it too).
+        """
+        _check_int("min_count", min_count)
+        state = self.mean_state(column, threads=threads)
+        return pa.scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count), type=_FLOAT64)
+
+    def mean_state(self, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState:
+        """The exact, mergeable state behind :meth:`mean` (see :func:`mean_state`).
+
+        Parameters
+        ----------
+        column, threads
+            As in :meth:`mean`.
+
+        Returns
+        -------
+        MeanState
+
+        Raises
+        ------
+        As :meth:`mean`.
+        """
+        return self._state(column, threads, False)
+
+    def _state(self, column: Optional[str], threads: Optional[int], moments: bool) -> Any:
+        """A ``MeanState``, or with ``moments`` a ``MomentsState``, of ``column``."""
+        if threads is not None:
+            _check_int("threads", threads)
+        if column is not None and not isinstance(column, str):
+            raise TypeError(f"column must be a str, got {type(column).__name__}")
+        return self._inner._state(column, threads, moments)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The first source's schema (queried columns must be in every source)."""
+        return self._inner.schema
+
+    @property
+    def sources(self) -> list[str]:
+        """The sources' names (paths or ``shm://NAME``), in merge order."""
+        return self._inner.sources
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._inner.closed
+
+    def close(self) -> None:
+        """Unmap the sources. Later use raises ValueError; closing again does nothing.
+
+        A query running in another thread keeps the mappings until it ends.
+        """
+        self._inner.close()
+
+    def __enter__(self) -> "Dataset":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<mapmean.Dataset (closed)>"
+        sources = self.sources
+        shown = ", ".join(repr(s) for s in sources[:3]) + (f", ... ({len(sources)} sources)" if len(sources) > 3 else "")
+        columns = ", ".join(f"{f.name}: {f.type}" for f in self.schema)
+        return f"<mapmean.Dataset [{shown}] ({columns})>"
 
 
 def scan(

@@ -165,6 +165,9 @@ def _column_buffers(path: str, column: Optional[str] = None) -> _ColumnBuffers:
 def _read_ceiling(path: str, threads: Optional[int] = None) -> int:
     """Benchmark helper: map ``path`` as ``mean`` does and sum its bytes as u64 words."""
 
+def _read_ceiling_kept(path: str, threads: Optional[int] = None, passes: int = 3) -> list[float]:
+    """Benchmark helper: map ``path`` once, sum its bytes once untimed, then ``passes`` times; seconds per timed pass."""
+
 def _main(argv: list[str]) -> int:
     """Run the ``mapmean`` command line (``argv[0]`` is the program name); returns the exit status.
 
@@ -195,3 +198,27 @@ def _share(name: Optional[str], data: Any) -> SharedTable:
 
 def _attach(name: str) -> SharedTable:
     """Map an existing segment read-only."""
+
+def _mean_ndarray(source: Any, threads: Optional[int], skip_nulls: bool, min_count: int) -> Optional[float]:
+    """The mean (None where null) of a native float32 numpy array: ``_state_ndarray`` and ``finish`` in one call."""
+
+class _Dataset:
+    """The compiled half of ``mapmean.Dataset``: sources kept mapped and decoded."""
+
+    @property
+    def schema(self) -> Any:
+        """The first source's schema, as a ``pyarrow.Schema``; ValueError once closed."""
+    @property
+    def sources(self) -> list[str]:
+        """The sources' names, in merge order; ValueError once closed."""
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None:
+        """Drop the mappings (a running query keeps them until it ends); idempotent."""
+    def _state(
+        self, column: Optional[str], threads: Optional[int], moments: bool = False
+    ) -> Union[MeanState, MomentsState]:
+        """State of a column over every source (a MomentsState with ``moments``); ValueError once closed."""
+
+def _open(sources: list[str]) -> _Dataset:
+    """Map the sources (files, directories, glob patterns, ``shm://NAME``) and read their metadata."""

@@ -16,6 +16,7 @@ mod cli;
 mod errors;
 mod introspection;
 mod moments;
+mod opened;
 mod scan;
 mod shared_memory;
 mod sources;
@@ -34,6 +35,9 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sources::_state_path, m)?)?;
     m.add_function(wrap_pyfunction!(sources::_state_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(sources::_state_ndarray, m)?)?;
+    m.add_function(wrap_pyfunction!(sources::_mean_ndarray, m)?)?;
+    m.add_function(wrap_pyfunction!(opened::_open, m)?)?;
+    m.add_class::<opened::PyDataset>()?;
     m.add_function(wrap_pyfunction!(scan::_scan, m)?)?;
     m.add_function(wrap_pyfunction!(scan::_expand_sources, m)?)?;
     m.add_class::<state::PyMeanState>()?;
@@ -41,6 +45,7 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(write::_write_ipc, m)?)?;
     m.add_function(wrap_pyfunction!(introspection::_column_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(introspection::_read_ceiling, m)?)?;
+    m.add_function(wrap_pyfunction!(introspection::_read_ceiling_kept, m)?)?;
     m.add_function(wrap_pyfunction!(shared_memory::_share, m)?)?;
     m.add_function(wrap_pyfunction!(shared_memory::_attach, m)?)?;
     m.add_class::<shared_memory::SharedTable>()?;

@@ -110,3 +110,21 @@ pub fn _state_ndarray(
     drop(source); // only now may the array be resized or freed
     state
 }
+
+/// The mean (None where null) of a float32 numpy array: `_state_ndarray`
+/// and `finish` in one call, for `mapmean.mean`'s fast path on small arrays,
+/// where building the state object and parsing `finish`'s arguments are a
+/// measurable part of the call.
+#[pyfunction]
+#[pyo3(signature = (source, threads, skip_nulls, min_count))]
+pub fn _mean_ndarray(
+    py: Python<'_>,
+    source: PyReadonlyArrayDyn<'_, f32>,
+    threads: Option<i64>,
+    skip_nulls: bool,
+    min_count: i64,
+) -> PyMapmeanResult<Option<f64>> {
+    let options = arguments::options(skip_nulls, min_count)?;
+    let state = _state_ndarray(py, source, threads)?;
+    Ok(state.inner.finish_with(&options))
+}

@@ -63,9 +63,12 @@ impl MappedFile {
             // changes nothing but speed.
             let _ = map.advise(memmap2::Advice::Sequential);
         }
+        let buffer = map_to_buffer(Guarded::new(map, &path.display().to_string()));
+        // A file not in the page cache is read ahead of the computation.
+        super::readahead::start(&buffer);
         Ok(MappedFile {
             path: path.to_path_buf(),
-            buffer: map_to_buffer(Guarded::new(map, &path.display().to_string())),
+            buffer,
         })
     }
 

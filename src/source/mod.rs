@@ -11,6 +11,7 @@
 
 internal_mod!(guard);
 mod mmap;
+mod readahead;
 internal_mod!(
     #[cfg(unix)]
     shm
