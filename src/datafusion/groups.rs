@@ -5,7 +5,7 @@
 //! DataFusion hands each batch with a group index per row, so rows of one
 //! group are scattered: each valid value goes straight into its group's exact
 //! sum ([`ExactSum::add_f32`](crate::ExactSum::add_f32), exact and
-//! branch-light), which is the scalar [`reference`](crate::kernel::reference)
+//! branch-light), which is the scalar reference path (`kernel::reference`)
 //! kernel applied row by row. Sums are exact integers, so neither the order
 //! of rows nor the split into batches and partitions changes a bit of any
 //! state.
