@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use mapmean::engine;
+use mapmean::kernel::Accumulate;
 use mapmean::{MeanState, MomentsState};
 use numpy::{PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -89,6 +90,20 @@ pub fn _state_ndarray(
     threads: Option<i64>,
     moments: bool,
 ) -> PyMapmeanResult<AnyState> {
+    Ok(if moments {
+        ndarray_state::<MomentsState>(py, source, threads)?.into()
+    } else {
+        ndarray_state::<MeanState>(py, source, threads)?.into()
+    })
+}
+
+/// The state `S` of a float32 numpy array of any shape and strides, read
+/// in place (for [`_state_ndarray`] and [`_mean_ndarray`]).
+fn ndarray_state<S: Accumulate + Send>(
+    py: Python<'_>,
+    source: PyReadonlyArrayDyn<'_, f32>,
+    threads: Option<i64>,
+) -> PyMapmeanResult<S> {
     let threads = arguments::threads(threads)?;
     let shape = source.shape().to_vec();
     let strides = source.strides().to_vec();
@@ -101,11 +116,7 @@ pub fn _state_ndarray(
     // is referenced elsewhere (`resize` refuses), and no Rust code may write
     // to it meanwhile.
     let state = compute(py, move || unsafe {
-        if moments {
-            strided_state::<MomentsState>(base, &shape, &strides, threads).map(AnyState::from)
-        } else {
-            strided_state::<MeanState>(base, &shape, &strides, threads).map(AnyState::from)
-        }
+        strided_state::<S>(base, &shape, &strides, threads)
     });
     drop(source); // only now may the array be resized or freed
     state
@@ -125,6 +136,6 @@ pub fn _mean_ndarray(
     min_count: i64,
 ) -> PyMapmeanResult<Option<f64>> {
     let options = arguments::options(skip_nulls, min_count)?;
-    let state = _state_ndarray(py, source, threads)?;
-    Ok(state.inner.finish_with(&options))
+    let state = ndarray_state::<MeanState>(py, source, threads)?;
+    Ok(state.finish_with(&options))
 }
