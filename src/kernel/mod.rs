@@ -13,6 +13,7 @@
 internal_mod!(arch);
 internal_mod!(blocks);
 mod exact_sum;
+mod exponent_bins;
 internal_mod!(geometry);
 internal_mod!(reference);
 mod state_format;

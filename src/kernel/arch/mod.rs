@@ -40,6 +40,7 @@ pub(crate) mod x86_64;
 
 use std::sync::OnceLock;
 
+use super::exponent_bins::Bins;
 use super::geometry::{BLOCK, MASK_WORDS, WINDOWS};
 
 /// Validity masks of one block: bit `i` of word `i / 64` for value `i`.
@@ -210,23 +211,6 @@ impl Isa {
         }
     }
 
-    /// The exact sums of the valid values of every window at once, in one
-    /// pass: for blocks whose values spread over many windows.
-    ///
-    /// # Panics
-    ///
-    /// If `block` holds more than [`BLOCK`] values.
-    #[inline]
-    pub(crate) fn all_window_sums(self, block: &[f32], masks: Option<&Masks>) -> [f64; WINDOWS] {
-        assert!(block.len() <= BLOCK);
-        match self.kind {
-            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
-            #[cfg(target_arch = "x86_64")]
-            Kind::Avx512 => unsafe { x86_64::avx512::all_window_sums(block, masks) },
-            _ => portable::all_window_sums(block, masks),
-        }
-    }
-
     /// The first pass over a block: the `f64` sum of all valid values and
     /// the smallest and largest nonzero magnitudes, with no window
     /// selection — the least work per value, for blocks whose values lie
@@ -271,6 +255,28 @@ impl Isa {
             #[cfg(target_arch = "aarch64")]
             Kind::Neon => unsafe { aarch64::neon::scan(block, masks, window) },
             Kind::Portable => portable::scan(block, masks, window),
+        }
+    }
+
+    /// Adds every valid value of `block` to `bins` (see
+    /// [`super::exponent_bins`]: value `i` adds its entry to bin `bits >> 23`
+    /// of set `i % SETS`, null slots as `+0.0`). The caller reserves room
+    /// for the block first (`ExponentBins::reserve`).
+    ///
+    /// # Panics
+    ///
+    /// If `block` holds more than [`BLOCK`] values.
+    #[inline]
+    pub(crate) fn bin_block(self, bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
+        assert!(block.len() <= BLOCK);
+        match self.kind {
+            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512 => unsafe { x86_64::avx512::bin_block(bins, block, masks) },
+            // SAFETY: the invariant of `Isa`: AVX2 was detected.
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2 => unsafe { x86_64::avx2::bin_block(bins, block, masks) },
+            _ => portable::bin_block(bins, block, masks),
         }
     }
 }

@@ -3,8 +3,9 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{Masks, Scan};
-use crate::kernel::geometry::{SIGNIFICAND_BITS, WINDOWS, WINDOW_SHIFT};
+use super::super::{portable, Masks, Scan};
+use crate::kernel::exponent_bins::Bins;
+use crate::kernel::geometry::{BLOCK, SIGNIFICAND_BITS, WINDOW_SHIFT};
 
 /// The validity of values `16 * j .. 16 * j + 16`, limited to the block.
 #[inline(always)]
@@ -55,39 +56,6 @@ pub unsafe fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f
     _mm512_reduce_add_pd(total)
 }
 
-/// See `Isa::all_window_sums`: each vector is converted to
-/// `f64` once and added, under a mask per window, to sixteen accumulators
-/// that stay in registers.
-///
-/// # Safety
-///
-/// The CPU must support AVX-512 F.
-/// That is the only precondition: every load stays within `block` and
-/// `masks`, whatever their lengths (a block of more than `BLOCK` values
-/// with masks panics).
-#[target_feature(enable = "avx512f")]
-pub unsafe fn all_window_sums(block: &[f32], masks: Option<&Masks>) -> [f64; WINDOWS] {
-    let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
-    let mut sums = [_mm512_setzero_pd(); WINDOWS];
-    for j in 0..block.len().div_ceil(16) {
-        let k = lane_mask(block, masks, j);
-        // SAFETY: lanes outside `k` are not accessed, and `k` has no lane
-        // past the end of `block`.
-        let v = unsafe { _mm512_maskz_loadu_epi32(k, block.as_ptr().add(16 * j) as *const i32) };
-        let win = _mm512_srli_epi32::<WINDOW_SHIFT>(_mm512_and_si512(v, abs_mask));
-        let x = _mm512_castsi512_ps(v);
-        let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
-        let hi = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64::<1>(v)));
-        for (w, sum) in sums.iter_mut().enumerate() {
-            let in_window = _mm512_mask_cmpeq_epi32_mask(k, win, _mm512_set1_epi32(w as i32));
-            *sum = _mm512_mask_add_pd(*sum, in_window as u8, *sum, lo);
-            *sum = _mm512_mask_add_pd(*sum, (in_window >> 8) as u8, *sum, hi);
-        }
-    }
-    // Exact in any order: every partial sum is a subset sum of one window.
-    sums.map(|sum| _mm512_reduce_add_pd(sum))
-}
-
 /// See [`super::super`].
 ///
 /// # Safety
@@ -129,5 +97,43 @@ pub unsafe fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
         sum: _mm512_reduce_add_pd(_mm512_add_pd(lo_sum, hi_sum)),
         windows: _mm512_reduce_or_epi32(windows) as u16,
         max_exponent: _mm512_reduce_max_epu32(max_exponent),
+    }
+}
+
+/// Values that [`bin_block`] copies at a time, nulls zeroed, before binning.
+const BIN_CHUNK: usize = 256;
+
+/// See `Isa::bin_block`. The binning itself is scalar (no vector scatter
+/// adds); with masks, each chunk of values is first copied with null lanes
+/// set to `+0.0` by masked loads, 16 at a time.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512 F.
+/// That is the only precondition: every load stays within `block` and
+/// `masks`, whatever their lengths (a block of more than `BLOCK` values
+/// with masks panics).
+#[target_feature(enable = "avx512f")]
+pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
+    assert!(block.len() <= BLOCK);
+    if masks.is_none() {
+        return portable::bin_values::<{ portable::BIN_PREFETCH }>(bins, block);
+    }
+    let mut copy = [0f32; BIN_CHUNK];
+    for start in (0..block.len()).step_by(BIN_CHUNK) {
+        let n = (block.len() - start).min(BIN_CHUNK);
+        for j in 0..n.div_ceil(16) {
+            _mm_prefetch::<_MM_HINT_T0>(
+                block.as_ptr().wrapping_add(start + 16 * j + portable::BIN_PREFETCH / 4) as *const i8,
+            );
+            let k = lane_mask(block, masks, start / 16 + j);
+            // SAFETY: lanes outside `k` are not accessed, and `k` has no lane
+            // past the end of `block`; `16 * j + 16 <= BIN_CHUNK`.
+            unsafe {
+                let v = _mm512_maskz_loadu_epi32(k, block.as_ptr().add(start + 16 * j) as *const i32);
+                _mm512_storeu_si512(copy.as_mut_ptr().add(16 * j) as *mut _, v);
+            }
+        }
+        portable::bin_values::<0>(bins, &copy[..n]);
     }
 }
