@@ -542,6 +542,58 @@ mod tests {
         assert_eq!(fast, slow);
     }
 
+    /// Values in every finite binade, both signs, subnormals and zeros: a
+    /// block of them goes to the exponent bins.
+    fn every_binade(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                let h = (i ^ seed).wrapping_mul(2_654_435_761).rotate_left(11) ^ seed;
+                let e = h % 255;
+                f32::from_bits((h & 1) << 31 | e << 23 | (h >> 9) & 0x7f_ffff)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn long_wide_runs_flush_the_bins_exactly_and_return_to_narrow_blocks() {
+        use crate::kernel::exponent_bins::FLUSH_VALUES;
+        // More than one flush interval of wide blocks (the bins flush before
+        // a block would pass it, and at the end), with a ragged last block;
+        // then narrow blocks (the span pass looks again after a run of wide
+        // blocks) and one more wide block.
+        let mut values = every_binade(FLUSH_VALUES + 3 * BLOCK + 77, 1);
+        values.extend(std::iter::repeat_n(0.1f32, 40 * BLOCK));
+        values.extend(every_binade(BLOCK, 2));
+        let (fast, slow) = both(&values, None);
+        assert_eq!(fast, slow);
+        // Under nulls at an odd bit offset, and with specials in the run.
+        values[5 * BLOCK + 3] = f32::NAN;
+        values[FLUSH_VALUES + 1] = f32::NEG_INFINITY;
+        let valid: Vec<bool> = (0..values.len() + 3).map(|i| i % 10 != 7).collect();
+        let nulls = NullBuffer::new(BooleanBuffer::from(&valid[..]).slice(3, values.len()));
+        let (fast, slow) = both(&values, Some(&nulls));
+        assert_eq!(fast, slow);
+        assert_eq!((fast.nan_count, fast.neg_inf_count), (1, 1));
+    }
+
+    #[test]
+    fn runs_of_one_bin_and_all_null_stretches_in_wide_data_are_exact() {
+        // The largest value of a binade over and over in one bin (the worst
+        // case for a bin's count and fraction fields), between wide blocks
+        // that put the kernel on the bin pass, and stretches of nulls
+        // (which go to bin 0) inside wide blocks.
+        let mut values = every_binade(2 * BLOCK, 3);
+        values.extend(std::iter::repeat_n(-f32::MAX, 20 * BLOCK));
+        values.extend(every_binade(2 * BLOCK, 4));
+        values.extend(std::iter::repeat_n(f32::from_bits(0x7f_ffff), 3 * BLOCK));
+        let (fast, slow) = both(&values, None);
+        assert_eq!(fast, slow);
+        let valid: Vec<bool> = (0..values.len()).map(|i| (i / 300) % 2 == 0).collect();
+        let nulls = NullBuffer::from(valid);
+        let (fast, slow) = both(&values, Some(&nulls));
+        assert_eq!(fast, slow);
+    }
+
     #[test]
     fn neighbouring_windows_are_never_summed_together() {
         // The top of window w + 1 and the bottom of window w are 2^55 units
