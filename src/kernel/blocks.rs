@@ -237,9 +237,8 @@ fn narrow_block_update(
         }
         Guess::Narrow
     } else {
-        // Windows far apart: one more pass, into the bins.
-        binned_block_update(isa, state, block, masks, bins);
-        Guess::Wide(WIDE_RUN)
+        // Windows far apart: find which are in between.
+        spread_block_update(isa, state, block, masks, high, bins)
     }
 }
 
