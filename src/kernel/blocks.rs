@@ -28,16 +28,22 @@
 //! - **a few windows** (say `[3e37, 0.75, -3e37]`): [`Isa::scan`] sums the
 //!   highest window seen last and reports which windows the block touches;
 //!   each other window costs one more pass.
-//! - **many windows** (wide-range data): [`Isa::all_window_sums`] sums every
-//!   window in one pass; while blocks keep touching many windows, the next
-//!   block goes straight to it.
+//! - **many windows** (wide-range data, magnitudes `1e-30 … 1e30`):
+//!   [`Isa::bin_block`] adds every value, whatever its exponent, to an
+//!   integer bin of its sign and exponent (the exponent bins of
+//!   [`super::exponent_bins`], Neal's "large accumulator"): one integer add
+//!   per value, carries deferred to a flush every `2^20` values and at the
+//!   end of the update. The next [`WIDE_RUN`] blocks go straight to the bins;
+//!   then the span pass looks again, so that data that become narrow return
+//!   to the cheapest pass.
 //!
-//! The guess only chooses the passes; every block's windows are summed
+//! The guess only chooses the passes; every block's values are summed
 //! exactly whichever guess was made. Each window sum goes into the
-//! [`ExactSum`](crate::ExactSum) once per block. A block holding NaN or an
-//! infinity (exponent 255) is counted value by value instead. Null slots are
-//! masked to `+0.0` inside the passes, so whatever they hold is never read
-//! into the result.
+//! [`ExactSum`](crate::ExactSum) once per block, the bins once per flush. A
+//! block holding NaN or an infinity (exponent 255) is counted value by value
+//! instead (in the bin pass, only its specials are). Null slots are masked
+//! to `+0.0` inside the passes, so whatever they hold is never read into
+//! the result.
 //!
 //! Every path here is bitwise equal to [`super::reference`]; the tests check
 //! it on adversarial data for every instruction set the machine supports.

@@ -20,6 +20,19 @@
 //! that its block holds at most [`BLOCK`] values, so no load can leave the
 //! block or its mask table.
 //!
+//! Each pass has its own choice of code per instruction set, by measurement
+//! (`cargo bench --bench kernel`, group `wide`, and `benches/compare.py
+//! wide`, the figures in `docs/benchmarks.md`): on the AVX-512 machine
+//! measured (an Intel Xeon), the AVX2 versions of [`Isa::span`],
+//! [`Isa::scan`] and [`Isa::window_sum`], which prefetch and keep two
+//! chains, ran as fast as or faster than the AVX-512 ones (on data in a few
+//! far-apart windows, 0.46–0.59 × the read ceiling against 0.33–0.40), so
+//! `Avx512` runs them; it keeps its own masked copy in [`Isa::bin_block`] (a
+//! validity mask is a k-mask as it is). So a forced `MAPMEAN_ISA=avx2` runs
+//! no faster code than the default. (Issue 12 saw `avx2` beat the default
+//! on wide data on a Zen 4 too: that was the AVX-512 all-window pass, which
+//! the exponent bins replaced on every instruction set.)
+//!
 //! [`portable`] is the reference the others are tested against, bit for bit.
 //! Layout after memchr: one module per target behind this dispatching front
 //! (`x86_64::{avx512, avx2}`, `aarch64::neon`), each compiled only for its
