@@ -1021,18 +1021,15 @@ def bench_wide(exact: dict[str, float]) -> WideResult:
 
 
 def prepare_wide(known: Optional[dict[str, float]] = None) -> dict[str, float]:
-    """Write the wide-range files (and the main files the comparison reuses,
-    if missing); return every file's exact mean (`known`: those of the main
-    files already written in this run)."""
+    """Write the wide-range files and the main files the comparison reuses
+    (unless `known` gives the exact means of those written in this run);
+    return every file's exact mean."""
     exact = {}
     for data_set in (*WIDE_SETS, *(d for d in DATA_SETS if d.name in WIDE_ISA_SETS)):
         if known and data_set.name in known:
             exact[data_set.name] = known[data_set.name]
-        elif data_set in WIDE_SETS or not data_set.path.exists():
-            exact[data_set.name] = prepare_data_set(data_set)[0]
         else:
-            table = pa.ipc.open_file(pa.memory_map(str(data_set.path))).read_all()
-            exact[data_set.name] = exact_mean(table)[0]
+            exact[data_set.name] = prepare_data_set(data_set)[0]
     return exact
 
 
