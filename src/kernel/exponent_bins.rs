@@ -276,7 +276,7 @@ mod tests {
     fn cancelling_signs_and_subnormals_sum_exactly() {
         let values: Vec<f32> = (0..10_000u32)
             .map(|i| {
-                let x = f32::from_bits((i * 2_654_435_761) % 0x7f80_0000);
+                let x = f32::from_bits(i.wrapping_mul(2_654_435_761) % 0x7f80_0000);
                 if i % 3 == 0 {
                     -x
                 } else {
