@@ -114,8 +114,9 @@ pub fn update_with(
     validity: Option<Validity<'_>>,
 ) {
     let mut guess = Guess::Narrow;
-    // Made at the first wide block, flushed at the end.
-    let mut bins: Option<ExponentBins> = None;
+    // Made at the first wide block (on the heap: 16 KiB that narrow data
+    // never touch), flushed at the end.
+    let mut bins: Option<Box<ExponentBins>> = None;
     for (block_index, block) in values.chunks(BLOCK).enumerate() {
         let masks =
             validity.map(|validity| block_masks(validity, block_index * BLOCK, block.len()));
@@ -197,7 +198,7 @@ fn block_update(
     block: &[f32],
     masks: Option<&Masks>,
     guess: Guess,
-    bins: &mut Option<ExponentBins>,
+    bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
     match guess {
         Guess::Narrow | Guess::Wide(0) => narrow_block_update(isa, state, block, masks, bins),
@@ -219,7 +220,7 @@ fn narrow_block_update(
     state: &mut MeanState,
     block: &[f32],
     masks: Option<&Masks>,
-    bins: &mut Option<ExponentBins>,
+    bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
     let span = isa.span(block, masks);
     if span.high >> SIGNIFICAND_BITS == SPECIAL_EXPONENT {
@@ -258,7 +259,7 @@ fn spread_block_update(
     block: &[f32],
     masks: Option<&Masks>,
     window: u32,
-    bins: &mut Option<ExponentBins>,
+    bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
     let scan = isa.scan(block, masks, window);
     if scan.max_exponent == SPECIAL_EXPONENT {
@@ -290,9 +291,9 @@ fn binned_block_update(
     state: &mut MeanState,
     block: &[f32],
     masks: Option<&Masks>,
-    bins: &mut Option<ExponentBins>,
+    bins: &mut Option<Box<ExponentBins>>,
 ) {
-    let bins = bins.get_or_insert_with(ExponentBins::new);
+    let bins = bins.get_or_insert_with(|| Box::new(ExponentBins::new()));
     bins.reserve(block.len(), &mut state.sum);
     isa.bin_block(&mut bins.bins, block, masks);
     if bins.has_specials() {
