@@ -841,7 +841,7 @@ TARGETS = (
     ("uniform", POLARS, 1.0),
     ("nulls10", CEILING_ALL, 0.8),
     ("nulls10", POLARS, 2.0),
-    ("wide", CEILING_ALL, 0.3),
+    ("wide", CEILING_ALL, 0.6),
 )
 
 
