@@ -36,6 +36,25 @@ enum Shape {
     Offset,
     WideRange,
     Cancellation,
+    /// Magnitudes log-uniform in 1e-30..1e30, random signs.
+    Wide30,
+    /// Magnitudes log-uniform in 1e-10..1e10, random signs.
+    Wide10,
+    /// Random bit patterns with a finite exponent: every exponent, both
+    /// signs, subnormals included (1 in 255).
+    AllExponents,
+    /// `Wide30` with one value in ten a random subnormal.
+    WideSubnormals,
+}
+
+/// `10^u`, `u` uniform in `[-decades, decades)`, with a random sign.
+fn log_uniform(rng: &mut Rng, decades: f32) -> f32 {
+    let x = 10f32.powf((rng.unit() * 2.0 - 1.0) * decades);
+    if rng.next() & 1 == 0 {
+        x
+    } else {
+        -x
+    }
 }
 
 fn values(n: usize, shape: Shape) -> Vec<f32> {
@@ -54,6 +73,20 @@ fn values(n: usize, shape: Shape) -> Vec<f32> {
                 }
             }
             Shape::Cancellation => [3e37, 0.75, -3e37][i % 3],
+            Shape::Wide30 => log_uniform(&mut rng, 30.0),
+            Shape::Wide10 => log_uniform(&mut rng, 10.0),
+            Shape::AllExponents => {
+                let bits = rng.next() as u32;
+                let exponent = (bits >> 23 & 0xff) % 255;
+                f32::from_bits(bits & 0x807f_ffff | exponent << 23)
+            }
+            Shape::WideSubnormals => {
+                if rng.next().is_multiple_of(10) {
+                    f32::from_bits(rng.next() as u32 & 0x807f_ffff)
+                } else {
+                    log_uniform(&mut rng, 30.0)
+                }
+            }
         })
         .collect()
 }
@@ -166,6 +199,47 @@ fn moments(c: &mut Criterion) {
     group.finish();
 }
 
+/// Wide-range data on every instruction set, 1 thread, with the read
+/// ceiling over the same bytes (`MAPMEAN_BENCH_WIDE_LOG2N`, default 24).
+fn by_wide_shape(c: &mut Criterion) {
+    let log2n = std::env::var("MAPMEAN_BENCH_WIDE_LOG2N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
+    let n = 1usize << log2n;
+    let mut group = c.benchmark_group("wide");
+    group.throughput(Throughput::Bytes(4 * n as u64));
+    let uniform = values(n, Shape::Uniform);
+    let bytes: Vec<u8> = uniform.iter().flat_map(|x| x.to_le_bytes()).collect();
+    group.bench_function("ceiling 1 thread", |b| {
+        b.iter(|| black_box(mapmean::ceiling::sum_words(&bytes, Some(1)).unwrap()))
+    });
+    drop(bytes);
+    for shape in [
+        Shape::Uniform,
+        Shape::Wide30,
+        Shape::Wide10,
+        Shape::WideRange,
+        Shape::AllExponents,
+        Shape::WideSubnormals,
+        Shape::Cancellation,
+    ] {
+        let v = values(n, shape);
+        let nulls = validity(n, 0.1);
+        for &isa in Isa::supported() {
+            group.bench_function(format!("{shape:?} {isa:?}"), |b| {
+                b.iter(|| black_box(run(isa, &v, None)))
+            });
+        }
+        if matches!(shape, Shape::Wide30) {
+            group.bench_function(format!("{shape:?} 10% null default"), |b| {
+                b.iter(|| black_box(run(Isa::detect(), &v, Some(&nulls))))
+            });
+        }
+    }
+    group.finish();
+}
+
 fn by_threads(c: &mut Criterion) {
     let n = 1 << 26;
     let v = values(n, Shape::Uniform);
@@ -192,6 +266,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = by_size, by_nulls, by_isa, by_shape, moments, by_threads
+    targets = by_size, by_nulls, by_isa, by_shape, by_wide_shape, moments, by_threads
 }
 criterion_main!(benches);

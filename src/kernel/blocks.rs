@@ -28,16 +28,22 @@
 //! - **a few windows** (say `[3e37, 0.75, -3e37]`): [`Isa::scan`] sums the
 //!   highest window seen last and reports which windows the block touches;
 //!   each other window costs one more pass.
-//! - **many windows** (wide-range data): [`Isa::all_window_sums`] sums every
-//!   window in one pass; while blocks keep touching many windows, the next
-//!   block goes straight to it.
+//! - **many windows** (wide-range data, magnitudes `1e-30 … 1e30`):
+//!   [`Isa::bin_block`] adds every value, whatever its exponent, to an
+//!   integer bin of its sign and exponent (the exponent bins of
+//!   [`super::exponent_bins`], Neal's "large accumulator"): one integer add
+//!   per value, carries deferred to a flush every `2^20` values and at the
+//!   end of the update. The next [`WIDE_RUN`] blocks go straight to the bins;
+//!   then the span pass looks again, so that data that become narrow return
+//!   to the cheapest pass.
 //!
-//! The guess only chooses the passes; every block's windows are summed
+//! The guess only chooses the passes; every block's values are summed
 //! exactly whichever guess was made. Each window sum goes into the
-//! [`ExactSum`](crate::ExactSum) once per block. A block holding NaN or an
-//! infinity (exponent 255) is counted value by value instead. Null slots are
-//! masked to `+0.0` inside the passes, so whatever they hold is never read
-//! into the result.
+//! [`ExactSum`](crate::ExactSum) once per block, the bins once per flush. A
+//! block holding NaN or an infinity (exponent 255) is counted value by value
+//! instead (in the bin pass, only its specials are). Null slots are masked
+//! to `+0.0` inside the passes, so whatever they hold is never read into
+//! the result.
 //!
 //! Every path here is bitwise equal to [`super::reference`]; the tests check
 //! it on adversarial data for every instruction set the machine supports.
@@ -45,9 +51,10 @@
 use arrow_buffer::bit_chunk_iterator::BitChunks;
 
 use super::arch::{Isa, Masks};
+use super::exponent_bins::{count_specials, ExponentBins};
 pub use super::geometry::BLOCK;
 use super::geometry::{
-    window_of, BLOCK_BITS, LAST_WINDOW, MASK_WORDS, SIGNIFICAND_BITS, WINDOW_BINADES,
+    window_of, BLOCK_BITS, MASK_WORDS, SIGNIFICAND_BITS, WINDOW_BINADES,
 };
 use super::{MeanState, Validity};
 /// How many binades apart the largest and smallest nonzero values of a block
@@ -64,8 +71,6 @@ const _: () = assert!(SPAN_BINADES >= WINDOW_BINADES - 1);
 const MANY_WINDOWS: u32 = 3;
 /// Largest biased exponent: NaN and infinities.
 const SPECIAL_EXPONENT: u32 = 255;
-// The special exponent lies in the last window (see `wide_block_update`).
-const _: () = assert!(SPECIAL_EXPONENT / WINDOW_BINADES == LAST_WINDOW as u32);
 
 /// Adds `values` (with `validity` covering exactly these values) to `state`,
 /// with the best instruction set of this machine.
@@ -109,6 +114,9 @@ pub fn update_with(
     validity: Option<Validity<'_>>,
 ) {
     let mut guess = Guess::Narrow;
+    // Made at the first wide block (on the heap: 16 KiB that narrow data
+    // never touch), flushed at the end.
+    let mut bins: Option<Box<ExponentBins>> = None;
     for (block_index, block) in values.chunks(BLOCK).enumerate() {
         let masks =
             validity.map(|validity| block_masks(validity, block_index * BLOCK, block.len()));
@@ -122,7 +130,10 @@ pub fn update_with(
             continue;
         }
         let masks = masks.as_ref().filter(|_| valid < block.len() as u64);
-        guess = block_update(isa, state, block, masks, guess);
+        guess = block_update(isa, state, block, masks, guess, &mut bins);
+    }
+    if let Some(bins) = &mut bins {
+        bins.flush_into(&mut state.sum);
     }
 }
 
@@ -168,9 +179,15 @@ enum Guess {
     /// Values in a few windows, the highest of them this one: [`Isa::scan`],
     /// which sums that window and tells which others hold values.
     Spread(u32),
-    /// Values in many windows: [`Isa::all_window_sums`] straight away.
-    Wide,
+    /// Values in many windows: [`Isa::bin_block`] straight away, for this
+    /// many more blocks before the span pass looks again.
+    Wide(u32),
 }
+
+/// After a wide block, this many blocks go straight to the bins before the
+/// span pass looks again whether the data have become narrow (the bin pass
+/// does not measure the block's range: it would cost more than the look).
+const WIDE_RUN: u32 = 16;
 
 /// One block; `state.count` and `state.null_count` are already updated.
 /// Returns the guess for the next block.
@@ -181,11 +198,15 @@ fn block_update(
     block: &[f32],
     masks: Option<&Masks>,
     guess: Guess,
+    bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
     match guess {
-        Guess::Narrow => narrow_block_update(isa, state, block, masks),
-        Guess::Spread(window) => spread_block_update(isa, state, block, masks, window),
-        Guess::Wide => wide_block_update(isa, state, block, masks),
+        Guess::Narrow | Guess::Wide(0) => narrow_block_update(isa, state, block, masks, bins),
+        Guess::Spread(window) => spread_block_update(isa, state, block, masks, window, bins),
+        Guess::Wide(left) => {
+            binned_block_update(isa, state, block, masks, bins);
+            Guess::Wide(left - 1)
+        }
     }
 }
 
@@ -199,6 +220,7 @@ fn narrow_block_update(
     state: &mut MeanState,
     block: &[f32],
     masks: Option<&Masks>,
+    bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
     let span = isa.span(block, masks);
     if span.high >> SIGNIFICAND_BITS == SPECIAL_EXPONENT {
@@ -220,16 +242,16 @@ fn narrow_block_update(
         for window in low..=high {
             state.sum.add_f64(isa.window_sum(block, masks, window));
         }
+        Guess::Narrow
     } else {
         // Windows far apart: find which are in between.
-        return spread_block_update(isa, state, block, masks, high);
+        spread_block_update(isa, state, block, masks, high, bins)
     }
-    Guess::Narrow
 }
 
 /// A block expected to hold values in a few windows, the highest `window`:
 /// one pass sums that window and finds the others, then one pass per other
-/// window, or one pass for all windows when there are many.
+/// window, or one pass into the bins when there are many.
 #[inline(always)]
 fn spread_block_update(
     isa: Isa,
@@ -237,6 +259,7 @@ fn spread_block_update(
     block: &[f32],
     masks: Option<&Masks>,
     window: u32,
+    bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
     let scan = isa.scan(block, masks, window);
     if scan.max_exponent == SPECIAL_EXPONENT {
@@ -245,10 +268,8 @@ fn spread_block_update(
     }
     let mut others = scan.windows & !(1 << window);
     if others.count_ones() >= MANY_WINDOWS {
-        for sum in isa.all_window_sums(block, masks) {
-            state.sum.add_f64(sum);
-        }
-        return Guess::Wide;
+        binned_block_update(isa, state, block, masks, bins);
+        return Guess::Wide(WIDE_RUN);
     }
     state.sum.add_f64(scan.sum);
     while others != 0 {
@@ -259,40 +280,33 @@ fn spread_block_update(
     guess_from(scan.windows)
 }
 
-/// A block after one that spread over many windows: straight to the pass
-/// that sums all windows. NaN and infinities have the exponent 255, in the
-/// last window, where they make that window's sum NaN or infinite; finite
-/// values never do (2^11 values below 2^128 sum to below 2^139). So a
-/// non-finite last window is exactly a block with specials.
+/// A block of values in many windows: one pass adds every value to the
+/// exponent bins ([`Isa::bin_block`]), flushed into `state.sum` when full
+/// and at the end of the update. NaN and infinities have the exponent 255
+/// and land in bins 255 and 511, which no finite value reaches: when those
+/// hold anything, they are emptied and the block's specials counted.
 #[inline(always)]
-fn wide_block_update(
+fn binned_block_update(
     isa: Isa,
     state: &mut MeanState,
     block: &[f32],
     masks: Option<&Masks>,
-) -> Guess {
-    let sums = isa.all_window_sums(block, masks);
-    if !sums[LAST_WINDOW].is_finite() {
-        block_with_specials(state, block, masks);
-        return Guess::Wide;
+    bins: &mut Option<Box<ExponentBins>>,
+) {
+    let bins = bins.get_or_insert_with(|| Box::new(ExponentBins::new()));
+    bins.reserve(block.len(), &mut state.sum);
+    isa.bin_block(&mut bins.bins, block, masks);
+    if bins.has_specials() {
+        bins.clear_specials();
+        count_specials(state, block, masks);
     }
-    // Windows whose sum cancelled to zero count as absent: the guess only
-    // steers which pass runs first, never what is summed.
-    let mut present = 0u16;
-    for (w, &sum) in sums.iter().enumerate() {
-        if sum != 0.0 {
-            state.sum.add_f64(sum);
-            present |= 1 << w;
-        }
-    }
-    guess_from(present)
 }
 
 /// The guess after a block that held values in `windows`.
 fn guess_from(windows: u16) -> Guess {
     match windows.count_ones() {
         0 | 1 => Guess::Narrow,
-        n if n > MANY_WINDOWS => Guess::Wide,
+        n if n > MANY_WINDOWS => Guess::Wide(WIDE_RUN),
         // The highest window present.
         _ => Guess::Spread(u16::BITS - 1 - windows.leading_zeros()),
     }
@@ -372,14 +386,6 @@ mod tests {
                     let exact = Isa::PORTABLE.window_sum(block, None, window_of(span.high));
                     assert!(same(span.sum, exact), "{spans:?} {exact}");
                 }
-            }
-            let all: Vec<[f64; WINDOWS]> = Isa::supported()
-                .iter()
-                .map(|isa| isa.all_window_sums(block, None))
-                .collect();
-            for (window, &sum) in all[0].iter().enumerate() {
-                let single = Isa::PORTABLE.window_sum(block, None, window as u32);
-                assert!(all.iter().all(|a| same(a[window], sum)) && same(sum, single));
             }
         }
         (fast, slow)
@@ -539,6 +545,58 @@ mod tests {
         let finite = [&values[..2 * BLOCK], &values[5 * BLOCK..]].concat();
         let (fast, slow) = both(&finite, None);
         assert!(fast.finish().unwrap().is_finite());
+        assert_eq!(fast, slow);
+    }
+
+    /// Values in every finite binade, both signs, subnormals and zeros: a
+    /// block of them goes to the exponent bins.
+    fn every_binade(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                let h = (i ^ seed).wrapping_mul(2_654_435_761).rotate_left(11) ^ seed;
+                let e = h % 255;
+                f32::from_bits((h & 1) << 31 | e << 23 | (h >> 9) & 0x7f_ffff)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn long_wide_runs_flush_the_bins_exactly_and_return_to_narrow_blocks() {
+        use crate::kernel::exponent_bins::FLUSH_VALUES;
+        // More than one flush interval of wide blocks (the bins flush before
+        // a block would pass it, and at the end), with a ragged last block;
+        // then narrow blocks (the span pass looks again after a run of wide
+        // blocks) and one more wide block.
+        let mut values = every_binade(FLUSH_VALUES + 3 * BLOCK + 77, 1);
+        values.extend(std::iter::repeat_n(0.1f32, 40 * BLOCK));
+        values.extend(every_binade(BLOCK, 2));
+        let (fast, slow) = both(&values, None);
+        assert_eq!(fast, slow);
+        // Under nulls at an odd bit offset, and with specials in the run.
+        values[5 * BLOCK + 3] = f32::NAN;
+        values[FLUSH_VALUES + 1] = f32::NEG_INFINITY;
+        let valid: Vec<bool> = (0..values.len() + 3).map(|i| i % 10 != 7).collect();
+        let nulls = NullBuffer::new(BooleanBuffer::from(&valid[..]).slice(3, values.len()));
+        let (fast, slow) = both(&values, Some(&nulls));
+        assert_eq!(fast, slow);
+        assert_eq!((fast.nan_count, fast.neg_inf_count), (1, 1));
+    }
+
+    #[test]
+    fn runs_of_one_bin_and_all_null_stretches_in_wide_data_are_exact() {
+        // The largest value of a binade over and over in one bin (the worst
+        // case for a bin's count and fraction fields), between wide blocks
+        // that put the kernel on the bin pass, and stretches of nulls
+        // (which go to bin 0) inside wide blocks.
+        let mut values = every_binade(2 * BLOCK, 3);
+        values.extend(std::iter::repeat_n(-f32::MAX, 20 * BLOCK));
+        values.extend(every_binade(2 * BLOCK, 4));
+        values.extend(std::iter::repeat_n(f32::from_bits(0x7f_ffff), 3 * BLOCK));
+        let (fast, slow) = both(&values, None);
+        assert_eq!(fast, slow);
+        let valid: Vec<bool> = (0..values.len()).map(|i| (i / 300) % 2 == 0).collect();
+        let nulls = NullBuffer::from(valid);
+        let (fast, slow) = both(&values, Some(&nulls));
         assert_eq!(fast, slow);
     }
 

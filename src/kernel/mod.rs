@@ -17,6 +17,7 @@
 internal_mod!(arch);
 internal_mod!(blocks);
 mod exact_sum;
+mod exponent_bins;
 internal_mod!(geometry);
 mod moments;
 internal_mod!(reference);

@@ -20,6 +20,19 @@
 //! that its block holds at most [`BLOCK`] values, so no load can leave the
 //! block or its mask table.
 //!
+//! Each pass has its own choice of code per instruction set, by measurement
+//! (`cargo bench --bench kernel`, group `wide`, and `benches/compare.py
+//! wide`, the figures in `docs/benchmarks.md`): on the AVX-512 machine
+//! measured (an Intel Xeon), the AVX2 versions of [`Isa::span`],
+//! [`Isa::scan`] and [`Isa::window_sum`], which prefetch and keep two
+//! chains, ran as fast as or faster than the AVX-512 ones (on data in a few
+//! far-apart windows, 0.46–0.59 × the read ceiling against 0.33–0.40), so
+//! `Avx512` runs them; it keeps its own masked copy in [`Isa::bin_block`] (a
+//! validity mask is a k-mask as it is). So a forced `MAPMEAN_ISA=avx2` runs
+//! no faster code than the default. (Issue 12 saw `avx2` beat the default
+//! on wide data on a Zen 4 too: that was the AVX-512 all-window pass, which
+//! the exponent bins replaced on every instruction set.)
+//!
 //! [`portable`] is the reference the others are tested against, bit for bit.
 //! Layout after memchr: one module per target behind this dispatching front
 //! (`x86_64::{avx512, avx2}`, `aarch64::neon`), each compiled only for its
@@ -40,6 +53,7 @@ pub(crate) mod x86_64;
 
 use std::sync::OnceLock;
 
+use super::exponent_bins::Bins;
 use super::geometry::{BLOCK, MASK_WORDS, WINDOWS};
 
 /// Validity masks of one block: bit `i` of word `i / 64` for value `i`.
@@ -197,33 +211,16 @@ impl Isa {
         assert!(block.len() <= BLOCK);
         debug_assert!((window as usize) < WINDOWS);
         match self.kind {
-            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
+            // SAFETY: the invariant of `Isa`: AVX2 was detected (for
+            // `Avx512` too: `supported` requires both). The AVX2 pass is the
+            // faster one on the AVX-512 machines measured (see the module
+            // docs).
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512 => unsafe { x86_64::avx512::window_sum(block, masks, window) },
-            // SAFETY: the invariant of `Isa`: AVX2 was detected.
-            #[cfg(target_arch = "x86_64")]
-            Kind::Avx2 => unsafe { x86_64::avx2::window_sum(block, masks, window) },
+            Kind::Avx512 | Kind::Avx2 => unsafe { x86_64::avx2::window_sum(block, masks, window) },
             // SAFETY: the invariant of `Isa`: NEON was detected.
             #[cfg(target_arch = "aarch64")]
             Kind::Neon => unsafe { aarch64::neon::window_sum(block, masks, window) },
             Kind::Portable => portable::window_sum(block, masks, window),
-        }
-    }
-
-    /// The exact sums of the valid values of every window at once, in one
-    /// pass: for blocks whose values spread over many windows.
-    ///
-    /// # Panics
-    ///
-    /// If `block` holds more than [`BLOCK`] values.
-    #[inline]
-    pub(crate) fn all_window_sums(self, block: &[f32], masks: Option<&Masks>) -> [f64; WINDOWS] {
-        assert!(block.len() <= BLOCK);
-        match self.kind {
-            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
-            #[cfg(target_arch = "x86_64")]
-            Kind::Avx512 => unsafe { x86_64::avx512::all_window_sums(block, masks) },
-            _ => portable::all_window_sums(block, masks),
         }
     }
 
@@ -261,16 +258,35 @@ impl Isa {
         assert!(block.len() <= BLOCK);
         debug_assert!((window as usize) < WINDOWS);
         match self.kind {
-            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
+            // SAFETY: as in `window_sum`.
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512 => unsafe { x86_64::avx512::scan(block, masks, window) },
-            // SAFETY: the invariant of `Isa`: AVX2 was detected.
-            #[cfg(target_arch = "x86_64")]
-            Kind::Avx2 => unsafe { x86_64::avx2::scan(block, masks, window) },
+            Kind::Avx512 | Kind::Avx2 => unsafe { x86_64::avx2::scan(block, masks, window) },
             // SAFETY: the invariant of `Isa`: NEON was detected.
             #[cfg(target_arch = "aarch64")]
             Kind::Neon => unsafe { aarch64::neon::scan(block, masks, window) },
             Kind::Portable => portable::scan(block, masks, window),
+        }
+    }
+
+    /// Adds every valid value of `block` to `bins` (see
+    /// [`super::exponent_bins`]: value `i` adds its entry to bin `bits >> 23`
+    /// of set `i % SETS`, null slots as `+0.0`). The caller reserves room
+    /// for the block first (`ExponentBins::reserve`).
+    ///
+    /// # Panics
+    ///
+    /// If `block` holds more than [`BLOCK`] values.
+    #[inline]
+    pub(crate) fn bin_block(self, bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
+        assert!(block.len() <= BLOCK);
+        match self.kind {
+            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512 => unsafe { x86_64::avx512::bin_block(bins, block, masks) },
+            // SAFETY: the invariant of `Isa`: AVX2 was detected.
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2 => unsafe { x86_64::avx2::bin_block(bins, block, masks) },
+            _ => portable::bin_block(bins, block, masks),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! slot holds is read into the result.
 
 use super::{Masks, Scan, Span};
-use crate::kernel::geometry::{window_of, SIGNIFICAND_BITS, WINDOWS, WINDOW_SHIFT};
+use crate::kernel::exponent_bins::{entry, Bins, SETS};
+use crate::kernel::geometry::{window_of, SIGNIFICAND_BITS, WINDOW_SHIFT};
 
 const LANES: usize = 16;
 
@@ -66,36 +67,53 @@ pub fn window_sum(block: &[f32], masks: Option<&Masks>, window: u32) -> f64 {
     sums.iter().sum()
 }
 
-/// See `Isa::all_window_sums`.
-pub fn all_window_sums(block: &[f32], masks: Option<&Masks>) -> [f64; WINDOWS] {
-    // Four sets of bins, used in turn, so that neighbouring values that fall
-    // in the same window do not wait on each other's add. Each bin holds a
-    // subset sum of its window, exact like the whole window's sum.
-    let mut sums = [[0f64; WINDOWS]; 4];
-    let window = |x: f32| window_of(x.to_bits()) as usize;
+/// See `Isa::bin_block`: value `i` adds its [`entry`] to bin `bits >> 23`
+/// of set `i % SETS`.
+pub fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
     match masks {
-        None => {
-            let mut quads = block.chunks_exact(4);
-            for quad in &mut quads {
-                for (set, &x) in sums.iter_mut().zip(quad) {
-                    set[window(x)] += x as f64;
-                }
-            }
-            for (set, &x) in sums.iter_mut().zip(quads.remainder()) {
-                set[window(x)] += x as f64;
-            }
-        }
+        None => bin_values::<BIN_PREFETCH>(bins, block),
         Some(m) => {
             for (i, &x) in block.iter().enumerate() {
-                if (m[i / 64] >> (i % 64)) & 1 == 1 {
-                    sums[i % 4][window(x)] += x as f64;
-                }
+                let valid = (m[i / 64] >> (i % 64)) & 1 == 1;
+                let bits = x.to_bits() & 0u32.wrapping_sub(valid as u32);
+                bins[i % SETS][(bits >> SIGNIFICAND_BITS) as usize] += entry(bits);
             }
         }
     }
-    let mut total = [0f64; WINDOWS];
-    for (w, t) in total.iter_mut().enumerate() {
-        *t = (sums[0][w] + sums[1][w]) + (sums[2][w] + sums[3][w]);
+}
+
+/// How far ahead of its loads [`bin_values`] prefetches, in bytes, when
+/// it reads the block itself.
+pub(crate) const BIN_PREFETCH: usize = 4096;
+
+/// Adds every value of `values` (all valid) to the bins, value `i` to set
+/// `i % SETS`: the loop every instruction set ends in, as no vector scatter
+/// adds.
+#[inline(always)]
+pub(crate) fn bin_values<const PREFETCH: usize>(bins: &mut Bins, values: &[f32]) {
+    // Sixteen values per iteration: the loop costs little beside the adds.
+    let mut groups = values.chunks_exact(4 * SETS);
+    for group in &mut groups {
+        // One cache line per iteration: ask for the line BIN_PREFETCH bytes
+        // ahead (a hint: it never faults, even past the end of the values).
+        #[cfg(target_arch = "x86_64")]
+        if PREFETCH > 0 {
+            // SAFETY: SSE is part of the x86-64 baseline, and a prefetch
+            // reads nothing into the program.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    group.as_ptr().wrapping_add(PREFETCH / 4) as *const i8,
+                )
+            }
+        }
+        for (k, &x) in group.iter().enumerate() {
+            let bits = x.to_bits();
+            // `bits >> 23 < 512 = BINS`: the index needs no check.
+            bins[k % SETS][(bits >> SIGNIFICAND_BITS) as usize] += entry(bits);
+        }
     }
-    total
+    for (k, &x) in groups.remainder().iter().enumerate() {
+        let bits = x.to_bits();
+        bins[k % SETS][(bits >> SIGNIFICAND_BITS) as usize] += entry(bits);
+    }
 }

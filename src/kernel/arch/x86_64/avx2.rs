@@ -4,7 +4,8 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{Masks, Scan, Span};
+use super::super::{portable, Masks, Scan, Span};
+use crate::kernel::exponent_bins::Bins;
 use crate::kernel::geometry::{BLOCK, SIGNIFICAND_BITS, WINDOW_SHIFT};
 
 /// How far ahead of the loads [`scan`] prefetches, in bytes.
@@ -301,5 +302,41 @@ fn span_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>) -> Span {
             .into_iter()
             .max()
             .unwrap_or(0),
+    }
+}
+
+/// Values that [`bin_block`] copies at a time, nulls zeroed, before binning.
+const BIN_CHUNK: usize = 256;
+
+/// See `Isa::bin_block`: as the AVX-512 pass, with the copy made 8 lanes at
+/// a time through the lane-mask table.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+/// That is the only precondition: every load stays within `block` and
+/// `masks`, whatever their lengths (a block of more than `BLOCK` values
+/// with masks panics).
+#[target_feature(enable = "avx2")]
+pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
+    assert!(block.len() <= BLOCK);
+    if masks.is_none() {
+        return portable::bin_values::<{ portable::BIN_PREFETCH }>(bins, block);
+    }
+    let mut copy = [0f32; BIN_CHUNK];
+    for start in (0..block.len()).step_by(BIN_CHUNK) {
+        let n = (block.len() - start).min(BIN_CHUNK);
+        for j in 0..n.div_ceil(8) {
+            if j % 2 == 0 {
+                _mm_prefetch::<_MM_HINT_T0>(
+                    block.as_ptr().wrapping_add(start + 8 * j + portable::BIN_PREFETCH / 4)
+                        as *const i8,
+                );
+            }
+            let v = load(block, masks, start / 8 + j);
+            // SAFETY: `8 * j + 8 <= BIN_CHUNK`.
+            unsafe { _mm256_storeu_si256(copy.as_mut_ptr().add(8 * j) as *mut _, v) };
+        }
+        portable::bin_values::<0>(bins, &copy[..n]);
     }
 }
