@@ -47,6 +47,20 @@ def test_queries_give_the_one_shot_results_bitwise_and_the_exact_mean(two_column
         assert mapmean.mean(data, "y").equals(data.mean("y"))
 
 
+def test_sum_variance_and_stddev_take_an_open_dataset_and_match_the_path(two_columns):
+    path, x, mask, y = two_columns
+    with mapmean.open(path) as data:
+        for column in ("x", "y"):
+            for _ in range(2):
+                assert mapmean.sum(data, column).equals(mapmean.sum(path, column))
+                assert mapmean.variance(data, column, ddof=1).equals(mapmean.variance(path, column, ddof=1))
+                assert mapmean.stddev(data, column).equals(mapmean.stddev(path, column))
+            assert mapmean.moments_state(data, column).to_bytes() == mapmean.moments_state(path, column).to_bytes()
+        assert mapmean.variance(data, "x", skip_nulls=False).as_py() is None
+    with pytest.raises(ValueError, match="closed"):
+        mapmean.variance(data, "y")
+
+
 def test_a_directory_a_pattern_and_a_list_are_merged_in_order(tmp_path, rng):
     parts = [_wide_values(rng, 1000 + 17 * i) for i in range(5)]
     for i, part in enumerate(parts):
