@@ -122,10 +122,6 @@ pub struct MomentsState {
     pub squares: ExactSquareSum,
 }
 
-/// Values per step of [`MomentsState::update_values`]: one block of the mean
-/// kernel, so the squares are taken while it is in L1.
-const STEP: usize = super::blocks::BLOCK;
-
 /// Offset of the limbs of the sum of squares in the byte form: after the
 /// header, the five counts and the six limbs of the sum, laid out as in
 /// [`MeanState::to_bytes`].
@@ -209,14 +205,7 @@ impl MomentsState {
         // checked merge covers a `self` that is nearly full.
         let mut part = MomentsState::default();
         let mut squares = SquareBlocks::new();
-        for (i, step) in values.chunks(STEP).enumerate() {
-            let validity = validity.map(|v| v.shifted(i * STEP));
-            let before = part.mean.count;
-            part.mean.update_values(step, validity)?;
-            if part.mean.count != before {
-                squares.add(step, validity, &mut part.squares);
-            }
-        }
+        squares.add_with_mean(values, validity, &mut part.mean, &mut part.squares);
         squares.flush(&mut part.squares);
         self.merge(&part)
     }
