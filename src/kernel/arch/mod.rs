@@ -181,8 +181,13 @@ impl Isa {
             let mut kinds = Vec::new();
             #[cfg(target_arch = "x86_64")]
             {
-                // `span` runs AVX2 code for `Avx512`: require both.
-                if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx2")
+                // `Avx512` runs some AVX2 passes, and the sum of squares
+                // uses AVX-512 DQ, BW and VL: require all of them.
+                if std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512dq")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vl")
+                    && std::is_x86_feature_detected!("avx2")
                 {
                     kinds.push(Kind::Avx512);
                 }
