@@ -570,8 +570,9 @@ impl SquareBlocks {
             // offers it only where the CPU has AVX-512 F/BW/DQ/VL.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => unsafe { split_pass_avx512(block, g) },
+            // SAFETY: likewise, `Kernel::Avx2` only where the CPU has AVX2.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => split_pass(block, g),
+            Kernel::Avx2 => unsafe { split_pass_avx2(block, g) },
             Kernel::Portable => split_pass(block, g),
         }
     }
@@ -661,7 +662,10 @@ unsafe fn add_block_avx2(
     guess: &mut u32,
 ) {
     // `Isa` offers AVX2 without checking for FMA: separate multiply and add.
-    add_block(block, sum, bins, guess, split_pass)
+    add_block(block, sum, bins, guess, |block, g| {
+        // SAFETY: this function's own contract: the CPU has AVX2.
+        unsafe { split_pass_avx2(block, g) }
+    })
 }
 
 /// Adds the squares of one block (at most [`BLOCK`] values; invalid ones
@@ -858,8 +862,6 @@ fn split_pass(block: &[f32], g: u32) -> SplitPass {
     let (mut low, mut high) = ([u32::MAX; SPLIT_LANES], [0u32; SPLIT_LANES]);
     let mut top = [0u32; SPLIT_LANES];
     let mut acc = [[0f64; SPLIT_LANES]; 8];
-    // Plain multiply and add: the product is exact, so is the sum.
-    let madd = |a: f64, b: f64, c: f64| c + a * b;
     let mut lane_step = |lane: usize, x: f32, acc: &mut [[f64; SPLIT_LANES]; 8]| {
         let bits = x.to_bits() & 0x7fff_ffff;
         low[lane] = low[lane].min(bits.wrapping_sub(1));
@@ -870,14 +872,15 @@ fn split_pass(block: &[f32], g: u32) -> SplitPass {
         let xh = f32::from_bits(x.to_bits() & !0xfff);
         let xl = x - xh;
         let (xh, xl) = (xh as f64, xl as f64);
+        // Plain multiplies and adds: each product is exact, so is each sum.
         let (uh, ul) = if in_upper { (xh, xl) } else { (0.0, 0.0) };
         let (lh, ll) = if in_lower { (xh, xl) } else { (0.0, 0.0) };
-        acc[0][lane] = madd(uh, uh, acc[0][lane]);
-        acc[1][lane] = madd(uh, ul, acc[1][lane]);
-        acc[2][lane] = madd(ul, ul, acc[2][lane]);
-        acc[3][lane] = madd(lh, lh, acc[3][lane]);
-        acc[4][lane] = madd(lh, ll, acc[4][lane]);
-        acc[5][lane] = madd(ll, ll, acc[5][lane]);
+        acc[0][lane] += uh * uh;
+        acc[1][lane] += uh * ul;
+        acc[2][lane] += ul * ul;
+        acc[3][lane] += lh * lh;
+        acc[4][lane] += lh * ll;
+        acc[5][lane] += ll * ll;
         acc[6][lane] += uh + ul;
         acc[7][lane] += lh + ll;
     };
@@ -899,6 +902,114 @@ fn split_pass(block: &[f32], g: u32) -> SplitPass {
         sums: [sums[0], sums[1], sums[2], sums[3], sums[4], sums[5]],
         sums_x: [sums[6], sums[7]],
         special: top.into_iter().max().unwrap_or(0) >= 0x7f80_0000,
+    }
+}
+
+/// [`split_pass`] in AVX2 intrinsics, 8 values a step: the same windows
+/// and sums as the AVX-512 pass, with lane masks widened to 64 bits and
+/// separate multiplies and adds (AVX2 does not imply FMA; the products are
+/// exact either way), the lower window's only in the steps that hold one of
+/// its values.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn split_pass_avx2(block: &[f32], g: u32) -> SplitPass {
+    use std::arch::x86_64::*;
+    let b = split_bottom(g);
+    let (upper, lower) = (first_bits(g), first_bits(b));
+    let upper_end = first_bits(g + SPLIT_WINDOW);
+    // All `|x|` bit patterns and bounds are below 2^31: signed compares
+    // order them. `x in [start, end)` is `x > start - 1 && end > x`.
+    let window = |start: u32, end: u32| (_mm256_set1_epi32(start as i32 - 1), _mm256_set1_epi32(end as i32));
+    let (upper_start, upper_end) = window(upper, upper_end);
+    let (lower_start, lower_end) = window(lower, upper);
+    let abs = _mm256_set1_epi32(0x7fff_ffff);
+    let one = _mm256_set1_epi32(1);
+    let infinity = _mm256_set1_epi32(0x7f80_0000);
+    let high_part = _mm256_set1_epi32(!0xfff);
+    let mut low = _mm256_set1_epi32(-1);
+    let mut high = _mm256_setzero_si256();
+    let mut top = _mm256_setzero_si256();
+    // [hh, hl, ll, x] × [lanes 0..4, lanes 4..8], upper window then lower.
+    let mut acc = [_mm256_setzero_pd(); 16];
+    for start in (0..block.len()).step_by(8) {
+        let n = (block.len() - start).min(8);
+        let x = if n == 8 {
+            // SAFETY: `start + 8 <= block.len()`.
+            unsafe { _mm256_loadu_si256(block.as_ptr().add(start).cast()) }
+        } else {
+            let mut chunk = [0f32; 8];
+            chunk[..n].copy_from_slice(&block[start..]);
+            // SAFETY: `chunk` holds 8 values.
+            unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) }
+        };
+        _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(start + PREFETCH_AHEAD / 4).cast());
+        let bits = _mm256_and_si256(x, abs);
+        low = _mm256_min_epu32(low, _mm256_sub_epi32(bits, one));
+        let finite = _mm256_cmpgt_epi32(infinity, bits);
+        high = _mm256_max_epu32(high, _mm256_and_si256(bits, finite));
+        top = _mm256_max_epu32(top, bits);
+        let in_upper = _mm256_and_si256(
+            _mm256_cmpgt_epi32(bits, upper_start),
+            _mm256_cmpgt_epi32(upper_end, bits),
+        );
+        let in_lower = _mm256_and_si256(
+            _mm256_cmpgt_epi32(bits, lower_start),
+            _mm256_cmpgt_epi32(lower_end, bits),
+        );
+        let xh = _mm256_castsi256_ps(_mm256_and_si256(x, high_part));
+        let xl = _mm256_sub_ps(_mm256_castsi256_ps(x), xh);
+        let h = [
+            _mm256_cvtps_pd(_mm256_castps256_ps128(xh)),
+            _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(xh)),
+        ];
+        let l = [
+            _mm256_cvtps_pd(_mm256_castps256_ps128(xl)),
+            _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(xl)),
+        ];
+        let mut add = |mask: __m256i, base: usize| {
+            let halves = [
+                _mm256_cvtepi32_epi64(_mm256_castsi256_si128(mask)),
+                _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(mask)),
+            ];
+            for half in 0..2 {
+                let keep = _mm256_castsi256_pd(halves[half]);
+                let (h, l) = (_mm256_and_pd(h[half], keep), _mm256_and_pd(l[half], keep));
+                let at = base + half;
+                acc[at] = _mm256_add_pd(acc[at], _mm256_mul_pd(h, h));
+                acc[at + 2] = _mm256_add_pd(acc[at + 2], _mm256_mul_pd(h, l));
+                acc[at + 4] = _mm256_add_pd(acc[at + 4], _mm256_mul_pd(l, l));
+                acc[at + 6] = _mm256_add_pd(acc[at + 6], _mm256_add_pd(h, l));
+            }
+        };
+        add(in_upper, 0);
+        if _mm256_testz_si256(in_lower, in_lower) == 0 {
+            add(in_lower, 8);
+        }
+    }
+    let lanes = |v: __m256i| {
+        let mut out = [0u32; 8];
+        // SAFETY: `out` holds 8 `u32`, 32 bytes.
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) };
+        out
+    };
+    let total = |i: usize| {
+        let mut out = [0f64; 4];
+        // SAFETY: `out` holds 4 `f64`, 32 bytes.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), _mm256_add_pd(acc[i], acc[i + 1])) };
+        out.iter().sum::<f64>()
+    };
+    let low = lanes(low).into_iter().min().unwrap_or(u32::MAX).wrapping_add(1);
+    let high = lanes(high).into_iter().max().unwrap_or(0);
+    let exponent = |bits: u32| (bits >> 23).max(1);
+    SplitPass {
+        range: (high != 0).then(|| (exponent(low), exponent(high))),
+        sums: [total(0), total(2), total(4), total(8), total(10), total(12)],
+        sums_x: [total(6), total(14)],
+        special: lanes(top).into_iter().max().unwrap_or(0) >= 0x7f80_0000,
     }
 }
 
