@@ -1,4 +1,5 @@
-//! `exact_mean` in DataFusion SQL, next to DataFusion's own `avg`.
+//! `exact_mean` and `exact_var` in DataFusion SQL, next to DataFusion's own
+//! `avg` and `var_samp`.
 //!
 //! ```sh
 //! cargo run --profile datafusion --features datafusion --example datafusion_sql -- [data.arrow]
@@ -43,9 +44,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     mapmean::datafusion::register(&ctx);
     ctx.register_arrow("t", &path, ArrowReadOptions::default())
         .await?;
-    ctx.sql("SELECT g, exact_mean(x) AS exact, avg(x) AS float_avg FROM t GROUP BY g ORDER BY g")
-        .await?
-        .show()
-        .await?;
+    ctx.sql(
+        "SELECT g, exact_mean(x) AS exact, avg(x) AS float_avg, \
+         exact_var(x) AS exact_var, var_samp(x) AS float_var FROM t GROUP BY g ORDER BY g",
+    )
+    .await?
+    .show()
+    .await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! `exact_mean` in DataFusion SQL (feature `datafusion`): exact per group,
-//! bitwise the same for every partitioning and batch size.
+//! mapmean's exact aggregates in DataFusion SQL (feature `datafusion`):
+//! `exact_mean`, `exact_sum`, `exact_var(_pop)` and `exact_stddev(_pop)`,
+//! exact per group, bitwise the same for every partitioning and batch size.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,15 +13,17 @@ use datafusion::error::Result;
 use datafusion::execution::options::ArrowReadOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use mapmean::ipc::{write::write_batches, IpcFormat};
-use mapmean::MeanState;
+use mapmean::{MeanState, MomentsState, VarianceOptions};
 
 const GROUPS: i64 = 10_000;
 const ROWS: usize = 300_000;
 
 /// Group 0 cancels ([3e37, 0.75, -3e37] repeated), group 1 is all null,
 /// group 2 holds +inf, group 3 NaN, group 4 both infinities, group 5 only
-/// 1.0 and 2.0; every other group holds values over many binades with
-/// scattered nulls.
+/// 1.0 and 2.0, group 6 a large offset (1e4 plus multiples of 2^-10, the
+/// Float32 spacing there), group 7 one value among nulls, group 8 one
+/// constant (0.1) with nulls; every other group holds values over many
+/// binades with scattered nulls.
 fn table() -> (Int64Array, Float32Array) {
     let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
@@ -41,6 +44,9 @@ fn table() -> (Int64Array, Float32Array) {
             3 => Some(if i % 5 == 0 { f32::NAN } else { 1.0 }),
             4 => Some([f32::INFINITY, f32::NEG_INFINITY, 1.0][i % 3]),
             5 => Some(if i % 2 == 0 { 1.0 } else { 2.0 }),
+            6 => Some(1e4 + ((r >> 40) % 2048) as f32 / 1024.0),
+            7 => None,
+            8 => (i % 4 != 0).then_some(0.1),
             _ if (r >> 20) % 11 == 0 => None,
             _ => {
                 // Sign, a wide spread of exponents (tiny to 1e30), 24 random bits.
@@ -62,6 +68,10 @@ fn table() -> (Int64Array, Float32Array) {
             g[i] = 5;
             x[i] = Some(1.0);
         }
+    }
+    // Group 7: exactly one value.
+    if let Some(first) = (0..ROWS).find(|&i| g[i] == 7) {
+        x[first] = Some(42.5);
     }
     (Int64Array::from(g), Float32Array::from(x))
 }
@@ -102,6 +112,54 @@ fn reference(g: &Int64Array, x: &Float32Array) -> HashMap<i64, Option<f64>> {
                 .expect("a group's rows fit a MeanState");
             (group, state.finish())
         })
+        .collect()
+}
+
+/// The six aggregates of mapmean, in the column order of [`ALL_GROUP_BY`].
+const STATISTICS: [&str; 6] = [
+    "exact_mean",
+    "exact_sum",
+    "exact_var",
+    "exact_var_pop",
+    "exact_stddev",
+    "exact_stddev_pop",
+];
+
+/// Every aggregate per group, the aliases of the sample ones included (the
+/// last two columns repeat columns 3 and 5).
+const ALL_GROUP_BY: &str = "SELECT g, exact_mean(x), exact_sum(x), exact_var(x), exact_var_pop(x), \
+     exact_stddev(x), exact_stddev_pop(x), exact_var_samp(x), exact_stddev_samp(x) FROM t GROUP BY g";
+
+/// A group's results in the order of [`STATISTICS`], from its values
+/// through `MomentsState` (and `MeanState` for the mean), with the kernel's
+/// own finishing: the reference the aggregates must match bit for bit.
+fn moments_results(values: &Float32Array) -> Vec<Option<f64>> {
+    let mut moments = MomentsState::default();
+    moments
+        .update(values)
+        .expect("a group's rows fit a MomentsState");
+    let mut mean = MeanState::default();
+    mean.update(values).expect("a group's rows fit a MeanState");
+    let (sample, population) = (VarianceOptions::new(1), VarianceOptions::new(0));
+    vec![
+        mean.finish(),
+        moments.sum(),
+        moments.variance_with(&sample),
+        moments.variance_with(&population),
+        moments.stddev_with(&sample),
+        moments.stddev_with(&population),
+    ]
+}
+
+/// The reference of every aggregate, each group's values gathered apart.
+fn moments_reference(g: &Int64Array, x: &Float32Array) -> HashMap<i64, Vec<Option<f64>>> {
+    let mut values: HashMap<i64, Vec<Option<f32>>> = HashMap::new();
+    for (group, value) in g.values().iter().zip(x.iter()) {
+        values.entry(*group).or_default().push(value);
+    }
+    values
+        .into_iter()
+        .map(|(group, v)| (group, moments_results(&Float32Array::from(v))))
         .collect()
 }
 
@@ -147,18 +205,71 @@ fn assert_bitwise_equal(got: &HashMap<i64, Option<f64>>, want: &HashMap<i64, Opt
     }
 }
 
+/// Every Float64 column after the Int64 group column, by group.
+async fn grouped_rows(ctx: &SessionContext, sql: &str) -> Result<HashMap<i64, Vec<Option<f64>>>> {
+    let mut rows = HashMap::new();
+    for batch in ctx.sql(sql).await?.collect().await? {
+        let g = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("g is Int64");
+        let columns: Vec<&Float64Array> = batch.columns()[1..]
+            .iter()
+            .map(|c| {
+                c.as_any()
+                    .downcast_ref::<Float64Array>()
+                    .expect("Float64 results")
+            })
+            .collect();
+        for (i, group) in g.values().iter().enumerate() {
+            let row = columns
+                .iter()
+                .map(|c| c.is_valid(i).then(|| c.value(i)))
+                .collect();
+            assert!(rows.insert(*group, row).is_none(), "group {group} twice");
+        }
+    }
+    Ok(rows)
+}
+
+/// Compares every statistic of every group by bit pattern; the last two
+/// columns of [`ALL_GROUP_BY`] (the aliases) must equal columns 3 and 5.
+fn assert_all_bitwise_equal(
+    got: &HashMap<i64, Vec<Option<f64>>>,
+    want: &HashMap<i64, Vec<Option<f64>>>,
+) {
+    assert_eq!(got.len(), want.len());
+    let bits = |row: &[Option<f64>]| row.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
+    for (group, w) in want {
+        let g = &got[group];
+        let mut w = w.clone();
+        w.push(w[2]); // exact_var_samp = exact_var
+        w.push(w[4]); // exact_stddev_samp = exact_stddev
+        assert_eq!(
+            bits(g),
+            bits(&w),
+            "group {group} ({STATISTICS:?} + aliases): got {g:?}, want {w:?}"
+        );
+    }
+}
+
 const GROUP_BY: &str = "SELECT g, exact_mean(x) FROM t GROUP BY g";
 
 #[tokio::test]
 async fn group_by_over_an_ipc_file_is_exact_for_every_group_and_every_partitioning() -> Result<()> {
     let (g, x) = table();
     let want = reference(&g, &x);
+    let all = moments_reference(&g, &x);
     assert_eq!(want.len(), GROUPS as usize);
     assert_eq!(want[&0], Some(0.25), "the cancelling group");
     assert_eq!(want[&1], None, "the all-null group");
     assert_eq!(want[&2], Some(f64::INFINITY));
     assert!(want[&3].is_some_and(f64::is_nan));
     assert!(want[&4].is_some_and(f64::is_nan));
+    for (group, results) in &all {
+        assert_eq!(results[0].map(f64::to_bits), want[group].map(f64::to_bits));
+    }
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("t.arrow");
@@ -177,16 +288,65 @@ async fn group_by_over_an_ipc_file_is_exact_for_every_group_and_every_partitioni
             assert_eq!(got[&1], None);
             assert_eq!(got[&2], Some(f64::INFINITY));
             assert_eq!(got[&5].map(|m| m > 1.0 && m < 2.0), Some(true));
+
+            assert_all_bitwise_equal(&grouped_rows(&ctx, ALL_GROUP_BY).await?, &all);
         }
     }
+    Ok(())
+}
+
+/// The special groups of [`table`] give what SQL and pyarrow say, not only
+/// what the reference says.
+#[tokio::test]
+async fn sums_variances_and_deviations_follow_the_null_nan_and_infinity_rules() -> Result<()> {
+    let (g, x) = table();
+    let ctx = context(2, 8_192);
+    let batches = batches(&g, &x, 8_192);
+    ctx.register_table(
+        "t",
+        Arc::new(MemTable::try_new(batches[0].schema(), vec![batches])?),
+    )?;
+    let got = grouped_rows(&ctx, ALL_GROUP_BY).await?;
+    let nan = |v: &Option<f64>| v.is_some_and(f64::is_nan);
+    let rows_of = |group: i64| g.values().iter().filter(|&&k| k == group).count() as f64;
+
+    // Cancelling: the sum is exactly 0.75 per [3e37, 0.75, -3e37].
+    assert_eq!(got[&0][1], Some(0.75 * rows_of(0) / 3.0));
+    // All null: NULL everywhere, as sum, var_samp, var_pop, stddev give.
+    assert!(got[&1].iter().all(Option::is_none), "{:?}", got[&1]);
+    // +inf among finite values: the sum is +inf, the spread NaN.
+    assert_eq!(got[&2][1], Some(f64::INFINITY));
+    assert!(got[&2][2..].iter().all(nan), "{:?}", got[&2]);
+    // NaN, and both infinities: NaN everywhere.
+    assert!(got[&3].iter().all(nan) && got[&4].iter().all(nan));
+    // One value among nulls: no sample variance, a population variance of 0.
+    assert_eq!(got[&7][..2], [Some(42.5), Some(42.5)]);
+    assert_eq!(got[&7][2..], [None, Some(0.0), None, Some(0.0), None, None]);
+    // A constant: exactly zero spread.
+    assert!(
+        got[&8][2..].iter().all(|v| *v == Some(0.0)),
+        "{:?}",
+        got[&8]
+    );
+    // A large offset: the spread of the noise (U(0, 2) on a grid of 2^-10:
+    // variance about 1/3), far from what cancellation would leave.
+    let variance = got[&6][2].unwrap_or_default();
+    assert!((variance - 1.0 / 3.0).abs() < 0.02, "{variance}");
+    // The correctly rounded root of the exact variance is within one ulp of
+    // the root of the rounded variance.
+    let stddev = got[&6][4].unwrap_or_default();
+    assert!(
+        (stddev - variance.sqrt()).abs() <= variance.sqrt() * f64::EPSILON,
+        "{stddev}"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn states_crossing_memory_partitions_give_the_same_bits() -> Result<()> {
     let (g, x) = table();
-    let want = reference(&g, &x);
-    for (partitions, rows_per_batch) in [(1, 300_000), (3, 4_096), (8, 333)] {
+    let want = moments_reference(&g, &x);
+    for (partitions, rows_per_batch) in [(1, 300_000), (2, 1_000), (3, 4_096), (8, 333)] {
         let all = batches(&g, &x, rows_per_batch);
         let mut split = vec![Vec::new(); partitions];
         for (i, batch) in all.into_iter().enumerate() {
@@ -195,7 +355,7 @@ async fn states_crossing_memory_partitions_give_the_same_bits() -> Result<()> {
         let table = MemTable::try_new(split[0][0].schema(), split)?;
         let ctx = context(partitions, 8_192);
         ctx.register_table("t", Arc::new(table))?;
-        assert_bitwise_equal(&grouped_means(&ctx, GROUP_BY).await?, &want);
+        assert_all_bitwise_equal(&grouped_rows(&ctx, ALL_GROUP_BY).await?, &want);
     }
     Ok(())
 }
@@ -203,7 +363,7 @@ async fn states_crossing_memory_partitions_give_the_same_bits() -> Result<()> {
 #[tokio::test]
 async fn skipping_partial_aggregation_sends_row_states_and_stays_exact() -> Result<()> {
     let (g, x) = table();
-    let want = reference(&g, &x);
+    let want = moments_reference(&g, &x);
     let mut config = SessionConfig::new().with_target_partitions(4);
     let execution = &mut config.options_mut().execution;
     execution.skip_partial_aggregation_probe_rows_threshold = 10;
@@ -218,47 +378,62 @@ async fn skipping_partial_aggregation_sends_row_states_and_stays_exact() -> Resu
         "t",
         Arc::new(MemTable::try_new(split[0][0].schema(), split)?),
     )?;
-    assert_bitwise_equal(&grouped_means(&ctx, GROUP_BY).await?, &want);
+    assert_all_bitwise_equal(&grouped_rows(&ctx, ALL_GROUP_BY).await?, &want);
     Ok(())
 }
 
 #[tokio::test]
-async fn without_group_by_the_mean_of_the_whole_column_is_exact() -> Result<()> {
+async fn without_group_by_every_aggregate_of_the_whole_column_is_exact() -> Result<()> {
     let (g, x) = table();
+    let keep: Float32Array = g
+        .values()
+        .iter()
+        .zip(x.iter())
+        .filter(|(g, _)| **g >= 5)
+        .map(|(_, x)| x)
+        .collect();
+    let want = moments_results(&keep);
+    assert!(
+        want.iter().all(|v| v.is_some_and(f64::is_finite)),
+        "{want:?}"
+    );
     let mut whole = MeanState::default();
     whole.update(&x).expect("the rows fit a MeanState");
-    for partitions in [1, 2, 8] {
-        let ctx = context(partitions, 4_096);
-        let mut split = vec![Vec::new(); partitions];
-        for (i, batch) in batches(&g, &x, 10_000).into_iter().enumerate() {
-            split[i % partitions].push(batch);
-        }
-        ctx.register_table(
-            "t",
-            Arc::new(MemTable::try_new(split[0][0].schema(), split)?),
-        )?;
-        let sql = "SELECT exact_mean(x) FROM t WHERE g >= 5";
-        let got = ctx.sql(sql).await?.collect().await?;
-        let mean = got[0]
-            .column(0)
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .map(|m| m.value(0));
-        let mut finite = MeanState::default();
-        let keep: Float32Array = g
-            .values()
-            .iter()
-            .zip(x.iter())
-            .filter(|(g, _)| **g >= 5)
-            .map(|(_, x)| x)
-            .collect();
-        finite.update(&keep).expect("the rows fit a MeanState");
-        assert_eq!(mean.map(f64::to_bits), finite.finish().map(f64::to_bits));
-    }
     assert!(
         whole.finish().is_some_and(f64::is_nan),
         "groups 3 and 4 hold NaN"
     );
+    let sql = format!(
+        "SELECT {} FROM t WHERE g >= 5",
+        STATISTICS.map(|s| format!("{s}(x)")).join(", ")
+    );
+    for partitions in [1, 2, 8] {
+        for batch_size in [1_000, 4_096] {
+            let ctx = context(partitions, batch_size);
+            let mut split = vec![Vec::new(); partitions];
+            for (i, batch) in batches(&g, &x, 10_000).into_iter().enumerate() {
+                split[i % partitions].push(batch);
+            }
+            ctx.register_table(
+                "t",
+                Arc::new(MemTable::try_new(split[0][0].schema(), split)?),
+            )?;
+            let got = ctx.sql(&sql).await?.collect().await?;
+            let row: Vec<Option<u64>> = got[0]
+                .columns()
+                .iter()
+                .map(|c| {
+                    let c = c.as_any().downcast_ref::<Float64Array>().expect("Float64");
+                    c.is_valid(0).then(|| c.value(0).to_bits())
+                })
+                .collect();
+            let want: Vec<Option<u64>> = want.iter().map(|v| v.map(f64::to_bits)).collect();
+            assert_eq!(
+                row, want,
+                "{partitions} partitions, batches of {batch_size}"
+            );
+        }
+    }
     Ok(())
 }
 
@@ -280,17 +455,42 @@ async fn the_filter_clause_and_an_empty_table_follow_sql_rules() -> Result<()> {
     assert_eq!(column(0), Some(pos));
     assert_eq!(column(1), Some(0.25));
 
-    let empty = "SELECT exact_mean(x) FROM (VALUES (CAST(1 AS REAL))) AS t(x) WHERE x > 5";
-    let got = ctx.sql(empty).await?.collect().await?;
-    assert!(got[0].column(0).is_null(0), "no rows: null, as avg gives");
+    let sql = "SELECT exact_sum(y) FILTER (WHERE y > 0), exact_var_pop(y) FILTER (WHERE y < 1) \
+               FROM (SELECT CAST(x AS REAL) AS y FROM (VALUES (3e37), (0.75), (-3e37), (NULL)) AS t(x))";
+    let got = ctx.sql(sql).await?.collect().await?;
+    let column = |i: usize| {
+        got[0]
+            .column(i)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .map(|m| m.value(0))
+    };
+    assert_eq!(column(0), Some(pos * 2.0)); // 3e37 + 0.75 rounds to 3e37
+    let x = 3e37_f64 as f32 as f64;
+    // Population variance of {0.75, -x}: ((x + 0.75) / 2)², which rounds
+    // as (x / 2)² does (exact in f64) since 0.75 is far below an ulp of x.
+    assert_eq!(column(1), Some((x / 2.0) * (x / 2.0)));
+
+    // No rows: NULL for every aggregate, as avg, sum, var_pop and stddev_pop give.
+    let empty = format!(
+        "SELECT {} FROM (VALUES (CAST(1 AS REAL))) AS t(x) WHERE x > 5",
+        STATISTICS.map(|s| format!("{s}(x)")).join(", ")
+    );
+    let got = ctx.sql(&empty).await?.collect().await?;
+    for (i, name) in STATISTICS.iter().enumerate() {
+        assert!(got[0].column(i).is_null(0), "{name}: no rows gives NULL");
+    }
     Ok(())
 }
 
 #[tokio::test]
 async fn other_input_types_are_refused_at_planning_with_a_clear_message() -> Result<()> {
     let ctx = context(1, 8_192);
-    for (sql_type, arrow_type) in [("DOUBLE", "Float64"), ("INT", "Int32")] {
-        let sql = format!("SELECT exact_mean(CAST(1 AS {sql_type}))");
+    let pairs = STATISTICS
+        .iter()
+        .flat_map(|name| [(name, "DOUBLE", "Float64"), (name, "INT", "Int32")]);
+    for (name, sql_type, arrow_type) in pairs {
+        let sql = format!("SELECT {name}(CAST(1 AS {sql_type}))");
         let err = match ctx.sql(&sql).await {
             Ok(frame) => frame.collect().await.err(),
             Err(err) => Some(err),
@@ -298,7 +498,7 @@ async fn other_input_types_are_refused_at_planning_with_a_clear_message() -> Res
         .map(|e| e.to_string())
         .unwrap_or_default();
         assert!(
-            err.contains("exact_mean") && err.contains("Float32") && err.contains(arrow_type),
+            err.contains(name) && err.contains("Float32") && err.contains(arrow_type),
             "{err}"
         );
     }
@@ -343,7 +543,7 @@ async fn distinct_gives_the_mean_of_distinct_values_or_an_error() -> Result<()> 
 }
 
 #[tokio::test]
-async fn the_ffi_form_imported_back_answers_the_same_bits() -> Result<()> {
+async fn the_ffi_forms_imported_back_answer_the_same_bits() -> Result<()> {
     use datafusion::logical_expr::{AggregateUDF, AggregateUDFImpl};
 
     let (g, x) = table();
@@ -355,9 +555,25 @@ async fn the_ffi_form_imported_back_answers_the_same_bits() -> Result<()> {
 
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
     ctx.register_udaf(udaf);
+    // Every other aggregate through `ffi(name)`, aliases carried along.
+    for name in &STATISTICS[1..] {
+        let ffi = mapmean::datafusion::ffi(name)?;
+        let imported: Arc<dyn AggregateUDFImpl> = (&ffi).into();
+        let udaf = AggregateUDF::new_from_shared_impl(imported);
+        assert_eq!(udaf.name(), *name);
+        ctx.register_udaf(udaf);
+    }
     let batches = batches(&g, &x, 4_096);
     let table = MemTable::try_new(batches[0].schema(), vec![batches])?;
     ctx.register_table("t", Arc::new(table))?;
     assert_bitwise_equal(&grouped_means(&ctx, GROUP_BY).await?, &want);
+    assert_all_bitwise_equal(
+        &grouped_rows(&ctx, ALL_GROUP_BY).await?,
+        &moments_reference(&g, &x),
+    );
+    let unknown = mapmean::datafusion::ffi("exact_median")
+        .err()
+        .map(|e| e.to_string());
+    assert!(unknown.is_some_and(|e| e.contains("exact_median") && e.contains("exact_var")));
     Ok(())
 }

@@ -1,19 +1,40 @@
-//! `exact_mean`: mapmean's exact mean as a DataFusion aggregate function
-//! (cargo feature `datafusion`).
+//! Exact aggregates of mapmean for DataFusion SQL (cargo feature
+//! `datafusion`): `exact_mean`, `exact_sum`, `exact_var`, `exact_var_pop`,
+//! `exact_stddev` and `exact_stddev_pop`.
 //!
-//! SQL `exact_mean(x)` over a Float32 column returns a Float64: the mean of
-//! the valid values, correctly rounded, with the null, NaN and infinity rules
-//! of [`MeanState::finish`](crate::MeanState::finish) (those of
-//! `pyarrow.compute.mean`): null when a group has no valid value, NaN when a
-//! value is NaN or both infinities occur, `±inf` for infinities of one sign.
+//! Each takes a Float32 column and returns a Float64, correctly rounded from
+//! the exact value, with the null, NaN and infinity rules of
+//! `pyarrow.compute` (see [`statistic`]):
 //!
-//! Every accumulator keeps one [`MeanState`](crate::MeanState) per group. The
-//! partial state that crosses partitions (DataFusion's multi-phase
-//! aggregation) is one Binary column holding the state's byte form
-//! ([`MeanState::to_bytes`](crate::MeanState::to_bytes)); states are exact
-//! integers, so the result is bitwise the same for any `target_partitions`,
-//! batch size or row order.
+//! | SQL                                          | result                                 | NULL when                  | NaN when                                   | `±inf` when |
+//! |----------------------------------------------|----------------------------------------|----------------------------|--------------------------------------------|-------------|
+//! | `exact_mean(x)`                              | the mean                               | no valid value             | a NaN, or both infinities                  | infinities of one sign |
+//! | `exact_sum(x)`                               | the sum (never `-0.0`)                 | no valid value             | a NaN, or both infinities                  | infinities of one sign |
+//! | `exact_var(x)`, alias `exact_var_samp(x)`    | the sample variance (divisor `n - 1`)  | fewer than 2 valid values  | any NaN or infinity                        | never |
+//! | `exact_var_pop(x)`                           | the population variance (divisor `n`)  | no valid value             | any NaN or infinity                        | never |
+//! | `exact_stddev(x)`, alias `exact_stddev_samp(x)` | the sample standard deviation       | fewer than 2 valid values  | any NaN or infinity                        | never |
+//! | `exact_stddev_pop(x)`                        | the population standard deviation      | no valid value             | any NaN or infinity                        | never |
 //!
+//! NULL values are skipped; the NULL cases are those of DataFusion's own
+//! `sum`, `var_samp`, `var_pop`, `stddev` and `stddev_pop`. The variance is
+//! `(n·Σx² - (Σx)²) / (n·(n - ddof))` in exact integers, rounded once
+//! (exactly `0.0` for constant data); the standard deviation is the
+//! correctly rounded square root of that exact variance, not the root of a
+//! rounded one.
+//!
+//! Every accumulator keeps one exact state per group:
+//! [`MeanState`](crate::MeanState) for the mean and the sum,
+//! [`MomentsState`](crate::MomentsState) (which adds the exact `Σx²`) for the
+//! variance and the standard deviation. The partial state that crosses
+//! partitions (DataFusion's multi-phase aggregation) is one Binary column
+//! holding the state's byte form (96 or 176 bytes,
+//! [`MeanState::to_bytes`](crate::MeanState::to_bytes),
+//! [`MomentsState::to_bytes`](crate::MomentsState::to_bytes)), validated when
+//! it is merged; states are exact integers, so the result is bitwise the
+//! same for any `target_partitions`, batch size or row order.
+//!
+//! - [`statistic`]: what each aggregate computes ([`Statistic`]) and keeps
+//!   ([`GroupState`]);
 //! - [`accumulator`]: the one-group [`Accumulator`];
 //! - [`groups`]: the [`GroupsAccumulator`]
 //!   that `GROUP BY` uses, with per-group states in one flat vector.
@@ -28,27 +49,35 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> datafusion::error::Result<()> {
+//! use arrow_array::Float64Array;
 //! use datafusion::prelude::SessionContext;
 //!
 //! let ctx = SessionContext::new();
 //! mapmean::datafusion::register(&ctx);
 //! let batches = ctx
-//!     .sql("SELECT exact_mean(CAST(x AS REAL)) FROM (VALUES (3e37), (0.75), (-3e37)) AS t(x)")
+//!     .sql("SELECT exact_mean(x), exact_sum(x), exact_var(x) \
+//!           FROM (SELECT CAST(x AS REAL) AS x FROM (VALUES (3e37), (0.75), (-3e37)) AS t(x))")
 //!     .await?
 //!     .collect()
 //!     .await?;
-//! let means = batches[0].column(0).as_any().downcast_ref::<arrow_array::Float64Array>();
-//! assert_eq!(means.map(|m| m.value(0)), Some(0.25)); // a float sum says 0.0
+//! let column = |i: usize| batches[0].column(i).as_any().downcast_ref::<Float64Array>().map(|c| c.value(0));
+//! assert_eq!(column(0), Some(0.25)); // a float sum says 0.0
+//! assert_eq!(column(1), Some(0.75));
+//! // The exact sample variance is x² + 0.1875 (x the Float32 nearest 3e37),
+//! // whose nearest f64 is x² (exact in f64: 48 significant bits).
+//! let x = f64::from(3e37_f32);
+//! assert_eq!(column(2), Some(x * x));
 //! # Ok(())
 //! # }
 //! ```
 
 pub mod accumulator;
 pub mod groups;
+pub mod statistic;
 
 use std::sync::Arc;
 
-use ::datafusion::common::{not_impl_err, plan_err, DataFusionError, Result};
+use ::datafusion::common::{not_impl_err, plan_datafusion_err, plan_err, DataFusionError, Result};
 use ::datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use ::datafusion::logical_expr::utils::format_state_name;
 use ::datafusion::logical_expr::{
@@ -59,10 +88,13 @@ use ::datafusion::prelude::SessionContext;
 use arrow_schema::{DataType, Field, FieldRef};
 use datafusion_ffi::udaf::FFI_AggregateUDF;
 
-pub use accumulator::ExactMeanAccumulator;
-pub use groups::ExactMeanGroupsAccumulator;
+pub use accumulator::{ExactAccumulator, ExactMeanAccumulator};
+pub use groups::{ExactGroupsAccumulator, ExactMeanGroupsAccumulator};
+pub use statistic::{GroupState, Mean, Statistic, Stddev, Sum, Variance};
 
-/// The SQL name of the aggregate.
+use statistic::sealed::State;
+
+/// The SQL name of `exact_mean` (see [`Statistic::name`] for the others).
 pub const NAME: &str = "exact_mean";
 
 /// The `exact_mean` aggregate function, ready to register on any
@@ -79,10 +111,110 @@ pub const NAME: &str = "exact_mean";
 /// assert!(ctx.udaf("exact_mean").is_ok());
 /// ```
 pub fn exact_mean() -> AggregateUDF {
-    AggregateUDF::from(ExactMean::new())
+    AggregateUDF::from(ExactAggregate::new(Mean))
 }
 
-/// Registers [`exact_mean`] on `ctx`, so SQL can call `exact_mean(x)`.
+/// The `exact_sum` aggregate function: the correctly rounded exact sum
+/// ([`Sum`]), NULL for a group without valid values, as SQL `SUM`.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> datafusion::error::Result<()> {
+/// use datafusion::prelude::SessionContext;
+///
+/// let ctx = SessionContext::new();
+/// ctx.register_udaf(mapmean::datafusion::exact_sum());
+/// let sql = "SELECT exact_sum(CAST(x AS REAL)) FROM (VALUES (1e8), (1.0), (-1e8)) AS t(x)";
+/// let batches = ctx.sql(sql).await?.collect().await?;
+/// assert_eq!(batches[0].column(0).as_any().downcast_ref::<arrow_array::Float64Array>().map(|s| s.value(0)), Some(1.0));
+/// # Ok(())
+/// # }
+/// ```
+pub fn exact_sum() -> AggregateUDF {
+    AggregateUDF::from(ExactAggregate::new(Sum))
+}
+
+/// The `exact_var` aggregate function (alias `exact_var_samp`): the sample
+/// variance ([`Variance::Sample`]), NULL for fewer than two valid values, as
+/// SQL `var_samp`.
+///
+/// # Example
+///
+/// ```
+/// use datafusion::execution::FunctionRegistry; // for `udaf`
+/// use datafusion::prelude::SessionContext;
+///
+/// let ctx = SessionContext::new();
+/// ctx.register_udaf(mapmean::datafusion::exact_var());
+/// assert!(ctx.udaf("exact_var").is_ok() && ctx.udaf("exact_var_samp").is_ok());
+/// ```
+pub fn exact_var() -> AggregateUDF {
+    AggregateUDF::from(ExactAggregate::new(Variance::Sample))
+}
+
+/// The `exact_var_pop` aggregate function: the population variance
+/// ([`Variance::Population`]), NULL without valid values, as SQL `var_pop`.
+///
+/// # Example
+///
+/// ```
+/// assert_eq!(mapmean::datafusion::exact_var_pop().name(), "exact_var_pop");
+/// ```
+pub fn exact_var_pop() -> AggregateUDF {
+    AggregateUDF::from(ExactAggregate::new(Variance::Population))
+}
+
+/// The `exact_stddev` aggregate function (alias `exact_stddev_samp`): the
+/// sample standard deviation ([`Stddev::Sample`]), NULL for fewer than two
+/// valid values, as SQL `stddev`.
+///
+/// # Example
+///
+/// ```
+/// let stddev = mapmean::datafusion::exact_stddev();
+/// assert_eq!((stddev.name(), stddev.aliases()), ("exact_stddev", &["exact_stddev_samp".to_string()][..]));
+/// ```
+pub fn exact_stddev() -> AggregateUDF {
+    AggregateUDF::from(ExactAggregate::new(Stddev::Sample))
+}
+
+/// The `exact_stddev_pop` aggregate function: the population standard
+/// deviation ([`Stddev::Population`]), NULL without valid values, as SQL
+/// `stddev_pop`.
+///
+/// # Example
+///
+/// ```
+/// assert_eq!(mapmean::datafusion::exact_stddev_pop().name(), "exact_stddev_pop");
+/// ```
+pub fn exact_stddev_pop() -> AggregateUDF {
+    AggregateUDF::from(ExactAggregate::new(Stddev::Population))
+}
+
+/// Every aggregate of this module: [`exact_mean`], [`exact_sum`],
+/// [`exact_var`], [`exact_var_pop`], [`exact_stddev`], [`exact_stddev_pop`].
+///
+/// # Example
+///
+/// ```
+/// let names: Vec<String> = mapmean::datafusion::aggregates().iter().map(|a| a.name().to_string()).collect();
+/// assert_eq!(names, ["exact_mean", "exact_sum", "exact_var", "exact_var_pop", "exact_stddev", "exact_stddev_pop"]);
+/// ```
+pub fn aggregates() -> Vec<AggregateUDF> {
+    vec![
+        exact_mean(),
+        exact_sum(),
+        exact_var(),
+        exact_var_pop(),
+        exact_stddev(),
+        exact_stddev_pop(),
+    ]
+}
+
+/// Registers every aggregate of [`aggregates`] on `ctx` (with its aliases),
+/// so SQL can call `exact_mean(x)`, `exact_sum(x)`, `exact_var(x)`, ….
 ///
 /// # Example
 ///
@@ -93,16 +225,16 @@ pub fn exact_mean() -> AggregateUDF {
 /// let ctx = SessionContext::new();
 /// mapmean::datafusion::register(&ctx);
 /// assert!(ctx.udaf("exact_mean").is_ok());
+/// assert!(ctx.udaf("exact_stddev_samp").is_ok());
 /// ```
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udaf(exact_mean());
+    for aggregate in aggregates() {
+        ctx.register_udaf(aggregate);
+    }
 }
 
-/// [`exact_mean`] in the ABI-stable form of `datafusion-ffi` 55, for a
-/// DataFusion built apart from this crate: another shared library, or
-/// datafusion-python, whose `AggregateUDF.from_pycapsule` imports it from a
-/// PyCapsule named `datafusion_aggregate_udf` (what the `mapmean-datafusion`
-/// Python wheel hands over).
+/// [`exact_mean`] in the ABI-stable form of `datafusion-ffi` 55 (the same as
+/// `ffi("exact_mean")`, see [`ffi`]).
 ///
 /// # Example
 ///
@@ -119,36 +251,116 @@ pub fn exact_mean_ffi() -> FFI_AggregateUDF {
     FFI_AggregateUDF::from(Arc::new(exact_mean()))
 }
 
-/// The implementation behind [`exact_mean`]: signature, types and
-/// accumulators.
+/// The aggregate called `name` (or one of its aliases) among
+/// [`aggregates`], in the ABI-stable form of `datafusion-ffi` 55, for a
+/// DataFusion built apart from this crate: another shared library, or
+/// datafusion-python, whose `AggregateUDF.from_pycapsule` imports it from a
+/// PyCapsule named `datafusion_aggregate_udf` (what the `mapmean-datafusion`
+/// Python wheel hands over). The imported aggregate keeps its name and
+/// aliases.
+///
+/// # Errors
+///
+/// A DataFusion plan error naming the known aggregates if `name` is none of
+/// them.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use datafusion::logical_expr::{AggregateUDF, AggregateUDFImpl};
+///
+/// let ffi = mapmean::datafusion::ffi("exact_var_samp")?;
+/// let imported: Arc<dyn AggregateUDFImpl> = (&ffi).into();
+/// assert_eq!(AggregateUDF::new_from_shared_impl(imported).name(), "exact_var");
+/// assert!(mapmean::datafusion::ffi("exact_median").is_err());
+/// # Ok::<(), datafusion::error::DataFusionError>(())
+/// ```
+pub fn ffi(name: &str) -> Result<FFI_AggregateUDF> {
+    let all = aggregates();
+    let known: Vec<String> = all.iter().map(|a| a.name().to_string()).collect();
+    let aggregate = all
+        .into_iter()
+        .find(|a| a.name() == name || a.aliases().iter().any(|alias| alias == name))
+        .ok_or_else(|| {
+            plan_datafusion_err!(
+                "mapmean has no aggregate {name:?}; its aggregates are {}",
+                known.join(", ")
+            )
+        })?;
+    Ok(FFI_AggregateUDF::from(Arc::new(aggregate)))
+}
+
+/// The implementation behind every aggregate of this module, generic over
+/// the [`Statistic`]: signature, types and accumulators.
 ///
 /// # Example
 ///
 /// ```
 /// use datafusion::logical_expr::AggregateUDFImpl;
-/// use mapmean::datafusion::ExactMean;
+/// use mapmean::datafusion::{ExactAggregate, Stddev};
 ///
-/// assert_eq!(ExactMean::new().name(), "exact_mean");
+/// let stddev = ExactAggregate::new(Stddev::Sample);
+/// assert_eq!((stddev.name(), stddev.aliases()), ("exact_stddev", &["exact_stddev_samp".to_string()][..]));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ExactMean {
+pub struct ExactAggregate<T: Statistic> {
+    statistic: T,
     signature: Signature,
+    aliases: Vec<String>,
 }
 
-impl ExactMean {
-    /// A new `exact_mean` implementation.
-    pub fn new() -> Self {
-        ExactMean {
+/// The implementation behind [`exact_mean`].
+///
+/// # Example
+///
+/// ```
+/// use datafusion::logical_expr::AggregateUDFImpl;
+/// use mapmean::datafusion::{ExactMean, Mean};
+///
+/// assert_eq!(ExactMean::new(Mean).name(), "exact_mean");
+/// ```
+pub type ExactMean = ExactAggregate<Mean>;
+
+impl<T: Statistic> ExactAggregate<T> {
+    /// The aggregate computing `statistic`, named and aliased as the
+    /// statistic says ([`Statistic::name`], [`Statistic::aliases`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use datafusion::logical_expr::AggregateUDF;
+    /// use mapmean::datafusion::{ExactAggregate, Variance};
+    ///
+    /// let var_pop = AggregateUDF::from(ExactAggregate::new(Variance::Population));
+    /// assert_eq!(var_pop.name(), "exact_var_pop");
+    /// ```
+    pub fn new(statistic: T) -> Self {
+        ExactAggregate {
+            statistic,
             // User-defined, so that `coerce_types` can reject every type but
             // Float32 with a message that says what to do.
             signature: Signature::user_defined(Volatility::Immutable),
+            aliases: statistic.aliases().iter().map(|a| a.to_string()).collect(),
         }
+    }
+
+    /// The statistic this aggregate computes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::datafusion::{ExactAggregate, Sum};
+    /// assert_eq!(ExactAggregate::new(Sum).statistic(), Sum);
+    /// ```
+    pub fn statistic(&self) -> T {
+        self.statistic
     }
 }
 
-impl Default for ExactMean {
+impl<T: Statistic + Default> Default for ExactAggregate<T> {
     fn default() -> Self {
-        Self::new()
+        Self::new(T::default())
     }
 }
 
@@ -157,9 +369,13 @@ pub(crate) fn external(error: crate::Error) -> DataFusionError {
     DataFusionError::External(Box::new(error))
 }
 
-impl AggregateUDFImpl for ExactMean {
+impl<T: Statistic> AggregateUDFImpl for ExactAggregate<T> {
     fn name(&self) -> &str {
-        NAME
+        self.statistic.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
     }
 
     fn signature(&self) -> &Signature {
@@ -167,15 +383,16 @@ impl AggregateUDFImpl for ExactMean {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let name = self.name();
         match arg_types {
             [DataType::Float32] => Ok(vec![DataType::Float32]),
             [other] => plan_err!(
-                "{NAME} takes a Float32 (REAL) column, got {other}; \
-                 mapmean computes exact means of Float32 values only \
+                "{name} takes a Float32 (REAL) column, got {other}; \
+                 mapmean computes exact statistics of Float32 values only \
                  (CAST(x AS REAL) first if rounding to Float32 is intended)"
             ),
             _ => plan_err!(
-                "{NAME} takes exactly one Float32 argument, got {}",
+                "{name} takes exactly one Float32 argument, got {}",
                 arg_types.len()
             ),
         }
@@ -184,22 +401,25 @@ impl AggregateUDFImpl for ExactMean {
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types {
             [DataType::Float32] => Ok(DataType::Float64),
-            _ => plan_err!("{NAME} takes one Float32 argument, got {arg_types:?}"),
+            _ => plan_err!(
+                "{} takes one Float32 argument, got {arg_types:?}",
+                self.name()
+            ),
         }
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        // DataFusion leaves DISTINCT to the aggregate; a mean over all values
-        // returned for `exact_mean(DISTINCT x)` would be a wrong answer.
+        // DataFusion leaves DISTINCT to the aggregate; a result over all
+        // values returned for `exact_mean(DISTINCT x)` would be a wrong answer.
         if args.is_distinct {
-            return not_impl_err!("{NAME}(DISTINCT ...) is not supported");
+            return not_impl_err!("{}(DISTINCT ...) is not supported", self.name());
         }
-        Ok(Box::new(ExactMeanAccumulator::default()))
+        Ok(Box::new(ExactAccumulator::new(self.statistic)))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![Arc::new(Field::new(
-            format_state_name(args.name, "mean_state"),
+            format_state_name(args.name, <T::State as State>::FIELD),
             DataType::Binary,
             true,
         ))])
@@ -213,7 +433,7 @@ impl AggregateUDFImpl for ExactMean {
         &self,
         _args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(ExactMeanGroupsAccumulator::default()))
+        Ok(Box::new(ExactGroupsAccumulator::new(self.statistic)))
     }
 
     fn reverse_expr(&self) -> ReversedUDAF {

@@ -1,6 +1,7 @@
-"""mapmean's ``exact_mean`` for DataFusion, as an FFI aggregate (import ``mapmean.datafusion``).
+"""mapmean's exact aggregates for DataFusion, as FFI aggregates (import ``mapmean.datafusion``).
 
-This package only carries the compiled glue: :class:`ExactMean` exposes
+This package only carries the compiled glue: :class:`ExactAggregate` (built
+from an SQL name such as ``"exact_var"``) exposes
 ``__datafusion_aggregate_udf__`` (a PyCapsule around the Rust aggregate),
 which ``datafusion.AggregateUDF.from_pycapsule`` and ``datafusion.udaf``
 accept. Use it through :mod:`mapmean.datafusion`.
@@ -8,6 +9,6 @@ accept. Use it through :mod:`mapmean.datafusion`.
 
 from __future__ import annotations
 
-from ._mapmean_datafusion import ExactMean, __version__
+from ._mapmean_datafusion import ExactAggregate, __version__
 
-__all__ = ["ExactMean", "__version__"]
+__all__ = ["ExactAggregate", "__version__"]
