@@ -524,11 +524,11 @@ impl SquareBlocks {
     }
 
     /// Adds the valid `values` (`validity`, if any, covers exactly these
-    /// values) to `mean` and the squares of the valid finite ones to `sum`:
-    /// one pass per block where the block's values lie in the split windows
-    /// of the last block and hold no NaN or infinity (the split pass sums
-    /// them too, exactly, see [`split_pass`]), else the mean kernel and
-    /// [`SquareBlocks::add`]'s path. `mean` must be a part that holds fewer
+    /// values) to `mean` and the squares of the valid finite ones to `sum`,
+    /// by [`SquareBlocks::add`]'s path. Where a split pass covered a block
+    /// holding no NaN or infinity, that pass's exact `Σx` (see
+    /// [`split_pass`]) and the validity bitmap's counts are the block's mean
+    /// part; other blocks also go through the mean kernel. `mean` must be a part that holds fewer
     /// than `2^63` rows, so that its counts cannot wrap (the caller merges it
     /// into the real state with the overflow checks).
     pub(crate) fn add_with_mean(
@@ -541,50 +541,27 @@ impl SquareBlocks {
         for (i, original) in values.chunks(BLOCK).enumerate() {
             let validity = validity.map(|v| v.shifted(i * BLOCK));
             let (block, valid) = mask_block(&mut self.masked, original, validity);
-            let g = self.guess;
-            if g != 0 {
-                let pass = Self::split_pass(self.kernel, block, g);
-                let fits = match pass.range {
-                    None => true,
-                    Some((low, high)) => low >= split_bottom(g) && high < g + SPLIT_WINDOW,
-                };
-                if fits && !pass.special {
+            match Self::add_masked_block(self.kernel, &mut self.bins, &mut self.guess, block, sum) {
+                Some(pass) if !pass.special => {
                     mean.count += valid as u64;
                     mean.null_count += (block.len() - valid) as u64;
                     mean.sum.add_f64(pass.sums_x[0]);
                     mean.sum.add_f64(pass.sums_x[1]);
-                    pass.add_to(sum, g);
-                    continue;
                 }
+                _ => super::blocks::update(mean, original, validity),
             }
-            super::blocks::update(mean, original, validity);
-            Self::add_masked_block(self.kernel, &mut self.bins, &mut self.guess, block, sum);
         }
     }
 
-    /// [`split_pass`] for `kernel`'s instruction set.
-    #[inline]
-    fn split_pass(kernel: Kernel, block: &[f32], g: u32) -> SplitPass {
-        match kernel {
-            // SAFETY: `Kernel::Avx512` is only chosen through `Isa`, which
-            // offers it only where the CPU has AVX-512 F/BW/DQ/VL.
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => unsafe { split_pass_avx512(block, g) },
-            // SAFETY: likewise, `Kernel::Avx2` only where the CPU has AVX2.
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => unsafe { split_pass_avx2(block, g) },
-            Kernel::Portable => split_pass(block, g),
-        }
-    }
-
-    /// Adds the squares of one block whose invalid values are already zero.
+    /// Adds the squares of one block whose invalid values are already zero;
+    /// returns the split pass that covered it, if one did (see [`add_block`]).
     fn add_masked_block(
         kernel: Kernel,
         bins: &mut SquareBins,
         guess: &mut u32,
         block: &[f32],
         sum: &mut ExactSquareSum,
-    ) {
+    ) -> Option<SplitPass> {
         match kernel {
             // SAFETY: `Kernel::Avx512` and `Kernel::Avx2` are only chosen
             // through `Isa`, which offers them only where the CPU has
@@ -641,7 +618,7 @@ unsafe fn add_block_avx512(
     sum: &mut ExactSquareSum,
     bins: &mut SquareBins,
     guess: &mut u32,
-) {
+) -> Option<SplitPass> {
     add_block(block, sum, bins, guess, |block, g| {
         // SAFETY: this function's own contract: the CPU has AVX-512 F and DQ.
         unsafe { split_pass_avx512(block, g) }
@@ -660,7 +637,7 @@ unsafe fn add_block_avx2(
     sum: &mut ExactSquareSum,
     bins: &mut SquareBins,
     guess: &mut u32,
-) {
+) -> Option<SplitPass> {
     // `Isa` offers AVX2 without checking for FMA: separate multiply and add.
     add_block(block, sum, bins, guess, |block, g| {
         // SAFETY: this function's own contract: the CPU has AVX2.
@@ -677,6 +654,9 @@ unsafe fn add_block_avx2(
 /// `2 · SPLIT_WINDOW` exponents, else by the integer windows from the top
 /// of its range or through the bins when it spans more than [`MAX_WINDOWS`]
 /// of those. `split_pass` is [`split_pass`] for the instruction set.
+///
+/// Returns the split pass whose windows covered the block (its `Σx` is then
+/// the block's exact sum), or `None` if the block went another way.
 #[inline(always)]
 fn add_block(
     block: &[f32],
@@ -684,7 +664,7 @@ fn add_block(
     bins: &mut SquareBins,
     guess: &mut u32,
     split_pass: impl Fn(&[f32], u32) -> SplitPass,
-) {
+) -> Option<SplitPass> {
     debug_assert!(block.len() <= BLOCK);
     let (low, high) = if *guess != 0 {
         let g = *guess;
@@ -692,25 +672,25 @@ fn add_block(
         // so NaN and infinities (e' = 255) are outside the windows.
         let pass = split_pass(block, g);
         let Some((low, high)) = pass.range else {
-            return; // zeros, NaN and infinities only
+            return Some(pass); // zeros, NaN and infinities only: nothing to add
         };
         if low >= split_bottom(g) && high < g + SPLIT_WINDOW {
             pass.add_to(sum, g);
-            return;
+            return Some(pass);
         }
         (low, high)
     } else {
-        match exponent_range(block) {
-            Some(range) => range,
-            None => return,
-        }
+        exponent_range(block)?
     };
     let g = high.saturating_sub(SPLIT_WINDOW - 1).max(1);
     *guess = g;
     if low >= split_bottom(g) {
-        split_pass(block, g).add_to(sum, g);
+        let pass = split_pass(block, g);
+        pass.add_to(sum, g);
+        Some(pass)
     } else {
         add_windows(block, sum, bins, low, high);
+        None
     }
 }
 
