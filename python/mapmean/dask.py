@@ -36,6 +36,7 @@ exact sum of squares), bitwise equal to :func:`mapmean.sum`,
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import uuid
@@ -292,9 +293,8 @@ def sum(
     <pyarrow.DoubleScalar: 1.0>
     """
     _check_int("min_count", min_count)
-    MomentsState().sum(skip_nulls=skip_nulls, min_count=min_count)  # argument checks first
-    state = moments_state(data, column, files_per_task=files_per_task, split_every=split_every, threads=threads)
-    return pa.scalar(state.sum(skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
+    finish = functools.partial(MomentsState.sum, skip_nulls=skip_nulls, min_count=min_count)
+    return _finished(finish, data, column, files_per_task, split_every, threads)
 
 
 def variance(
@@ -335,9 +335,8 @@ def variance(
     """
     _check_int("ddof", ddof)
     _check_int("min_count", min_count)
-    MomentsState().variance(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count)  # argument checks first
-    state = moments_state(data, column, files_per_task=files_per_task, split_every=split_every, threads=threads)
-    return pa.scalar(state.variance(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
+    finish = functools.partial(MomentsState.variance, ddof=ddof, skip_nulls=skip_nulls, min_count=min_count)
+    return _finished(finish, data, column, files_per_task, split_every, threads)
 
 
 def stddev(
@@ -378,9 +377,23 @@ def stddev(
     """
     _check_int("ddof", ddof)
     _check_int("min_count", min_count)
-    MomentsState().stddev(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count)  # argument checks first
+    finish = functools.partial(MomentsState.stddev, ddof=ddof, skip_nulls=skip_nulls, min_count=min_count)
+    return _finished(finish, data, column, files_per_task, split_every, threads)
+
+
+def _finished(
+    finish: Callable[[MomentsState], Optional[float]],
+    data: Any,
+    column: Optional[str],
+    files_per_task: int,
+    split_every: int,
+    threads: Optional[int],
+) -> pa.DoubleScalar:
+    """``finish`` of the merged moments state of ``data``, as a ``pyarrow.DoubleScalar``.
+    ``finish`` runs on an empty state first, so that bad options fail before any task runs."""
+    finish(MomentsState())
     state = moments_state(data, column, files_per_task=files_per_task, split_every=split_every, threads=threads)
-    return pa.scalar(state.stddev(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
+    return pa.scalar(finish(state), type=pa.float64())
 
 
 # --- Tasks: everything below the client runs these, with bytes in and out. ---
