@@ -272,7 +272,8 @@ def sum(
     <pyarrow.DoubleScalar: 1.0>
     """
     _check_int("min_count", min_count)
-    state = _state(source, column, threads, moments=True)
+    # The mean's state holds the exact sum: no sum of squares is computed.
+    state = _state(source, column, threads, moments=False)
     return pa.scalar(state.sum(skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
 
 

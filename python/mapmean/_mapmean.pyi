@@ -97,6 +97,8 @@ class MeanState:
             If a count, or the rows in all (``count + null_count``), would
             pass 2**64 - 1; this state is then unchanged.
         """
+    def sum(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
+        """The sum under pyarrow's rules (``pyarrow.compute.sum``), or None where it is null."""
     def finish(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
         """The mean under pyarrow's rules, or None where it is null."""
     def to_arrow(self, column: str = "values", *, skip_nulls: bool = True, min_count: int = 1) -> Any:

@@ -28,10 +28,11 @@ Examples
 >>> mapmean.dask.mean(x)
 <pyarrow.DoubleScalar: 0.25>
 
-:func:`sum`, :func:`variance` and :func:`stddev` do the same with
-:class:`~mapmean.MomentsState` (176 bytes: the counts, the exact sum and the
-exact sum of squares), bitwise equal to :func:`mapmean.sum`,
-:func:`mapmean.variance` and :func:`mapmean.stddev` over the concatenated data.
+:func:`sum` does the same with the MeanState, which holds the exact sum;
+:func:`variance` and :func:`stddev` with :class:`~mapmean.MomentsState` (176
+bytes: the counts, the exact sum and the exact sum of squares). Each is bitwise
+equal to :func:`mapmean.sum`, :func:`mapmean.variance` and
+:func:`mapmean.stddev` over the concatenated data.
 """
 
 from __future__ import annotations
@@ -293,8 +294,9 @@ def sum(
     <pyarrow.DoubleScalar: 1.0>
     """
     _check_int("min_count", min_count)
-    finish = functools.partial(MomentsState.sum, skip_nulls=skip_nulls, min_count=min_count)
-    return _finished(finish, data, column, files_per_task, split_every, threads)
+    # The mean's state holds the exact sum: the tasks compute no sum of squares.
+    finish = functools.partial(MeanState.sum, skip_nulls=skip_nulls, min_count=min_count)
+    return _finished(finish, data, column, files_per_task, split_every, threads, moments=False)
 
 
 def variance(
@@ -336,7 +338,7 @@ def variance(
     _check_int("ddof", ddof)
     _check_int("min_count", min_count)
     finish = functools.partial(MomentsState.variance, ddof=ddof, skip_nulls=skip_nulls, min_count=min_count)
-    return _finished(finish, data, column, files_per_task, split_every, threads)
+    return _finished(finish, data, column, files_per_task, split_every, threads, moments=True)
 
 
 def stddev(
@@ -378,21 +380,24 @@ def stddev(
     _check_int("ddof", ddof)
     _check_int("min_count", min_count)
     finish = functools.partial(MomentsState.stddev, ddof=ddof, skip_nulls=skip_nulls, min_count=min_count)
-    return _finished(finish, data, column, files_per_task, split_every, threads)
+    return _finished(finish, data, column, files_per_task, split_every, threads, moments=True)
 
 
 def _finished(
-    finish: Callable[[MomentsState], Optional[float]],
+    finish: Callable[[Any], Optional[float]],
     data: Any,
     column: Optional[str],
     files_per_task: int,
     split_every: int,
     threads: Optional[int],
+    *,
+    moments: bool,
 ) -> pa.DoubleScalar:
-    """``finish`` of the merged moments state of ``data``, as a ``pyarrow.DoubleScalar``.
-    ``finish`` runs on an empty state first, so that bad options fail before any task runs."""
-    finish(MomentsState())
-    state = moments_state(data, column, files_per_task=files_per_task, split_every=split_every, threads=threads)
+    """``finish`` of the merged state of ``data`` (``moments``: the MomentsState, else the
+    MeanState), as a ``pyarrow.DoubleScalar``. ``finish`` runs on an empty state first, so
+    that bad options fail before any task runs."""
+    finish(MomentsState() if moments else MeanState())
+    state = _state(data, column, files_per_task, split_every, threads, moments=moments)
     return pa.scalar(finish(state), type=pa.float64())
 
 

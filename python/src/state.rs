@@ -87,6 +87,15 @@ impl PyMeanState {
         Ok(self.inner.merge(&other.inner)?)
     }
 
+    /// The sum under pyarrow's rules (``pyarrow.compute.sum``), or None
+    /// where it is null.
+    #[pyo3(signature = (*, skip_nulls=true, min_count=1))]
+    fn sum(&self, skip_nulls: bool, min_count: i64) -> PyResult<Option<f64>> {
+        Ok(self
+            .inner
+            .sum_with(&arguments::options(skip_nulls, min_count)?))
+    }
+
     /// The mean under pyarrow's rules, or None where it is null.
     #[pyo3(signature = (*, skip_nulls=true, min_count=1))]
     fn finish(&self, skip_nulls: bool, min_count: i64) -> PyResult<Option<f64>> {

@@ -292,6 +292,16 @@ def test_sum_follows_pyarrow(name, options):
 
 
 @pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_the_mean_state_sums_as_the_moments_state(name, options):
+    # mapmean.sum reads only a MeanState: its sum must be the moments state's, rule for rule.
+    array = pa.array(CASES[name], pa.float32())
+    want = mapmean.moments_state(array).sum(**options)
+    assert same(mapmean.mean_state(array).sum(**options), want)
+    assert same(mapmean.sum(array, **options).as_py(), want)
+
+
+@pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("options", VAR_OPTIONS, ids=str)
 @pytest.mark.parametrize("function", ["variance", "stddev"])
 def test_variance_and_stddev_follow_pyarrow(name, options, function):

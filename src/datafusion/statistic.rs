@@ -200,13 +200,7 @@ impl Statistic for Sum {
     }
 
     fn finish(&self, state: &MeanState) -> Option<f64> {
-        // A moments state's sum reads only its mean part (counts and `Σx`),
-        // so the sum of squares, not kept here, is not needed.
-        MomentsState {
-            mean: *state,
-            ..MomentsState::default()
-        }
-        .sum()
+        state.sum()
     }
 }
 

@@ -363,17 +363,67 @@ impl MeanState {
         if (!options.skip_nulls && self.null_count > 0) || self.count < options.min_count {
             return None;
         }
-        Some(
-            if self.nan_count > 0 || (self.pos_inf_count > 0 && self.neg_inf_count > 0) {
-                f64::NAN
-            } else if self.pos_inf_count > 0 {
-                f64::INFINITY
-            } else if self.neg_inf_count > 0 {
-                f64::NEG_INFINITY
-            } else {
-                self.sum.mean(self.count)
-            },
-        )
+        Some(self.special().unwrap_or_else(|| self.sum.mean(self.count)))
+    }
+
+    /// The sum under pyarrow's defaults (skip nulls, `min_count = 1`): the
+    /// exact sum correctly rounded to `f64`, from this state alone (a sum
+    /// needs no sum of squares).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mapmean::MeanState;
+    /// let mut state = MeanState::default();
+    /// assert_eq!(state.sum(), None); // no values: null, as pyarrow
+    /// state.update_values(&[1e30, 1.0, -1e30], None)?;
+    /// assert_eq!(state.sum(), Some(1.0));
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
+    pub fn sum(&self) -> Option<f64> {
+        self.sum_with(&MeanOptions::default())
+    }
+
+    /// The sum under `options`, following `pyarrow.compute.sum`:
+    ///
+    /// - `None` (null) if `skip_nulls` is false and any value is null, or if
+    ///   fewer than `min_count` values are valid;
+    /// - NaN if a valid value is NaN, or if both `+inf` and `-inf` occur;
+    /// - `±inf` if only infinities of one sign occur;
+    /// - otherwise the exact sum of the valid values correctly rounded to
+    ///   `f64` (`0.0` for no values with `min_count = 0`; never `-0.0`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use arrow_array::Float32Array;
+    /// use mapmean::{MeanOptions, MeanState};
+    /// let mut state = MeanState::default();
+    /// state.update(&Float32Array::from(vec![3e37, 0.75, -3e37]))?;
+    /// assert_eq!(state.sum(), Some(0.75));
+    /// let strict = MeanOptions { skip_nulls: true, min_count: 4 };
+    /// assert_eq!(state.sum_with(&strict), None);
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
+    pub fn sum_with(&self, options: &MeanOptions) -> Option<f64> {
+        if (!options.skip_nulls && self.null_count > 0) || self.count < options.min_count {
+            return None;
+        }
+        Some(self.special().unwrap_or_else(|| self.sum.to_f64()))
+    }
+
+    /// NaN or `±inf` when the special values decide the sum and the mean, as
+    /// in pyarrow: NaN if a valid value is NaN or both infinities occur.
+    fn special(&self) -> Option<f64> {
+        if self.nan_count > 0 || (self.pos_inf_count > 0 && self.neg_inf_count > 0) {
+            Some(f64::NAN)
+        } else if self.pos_inf_count > 0 {
+            Some(f64::INFINITY)
+        } else if self.neg_inf_count > 0 {
+            Some(f64::NEG_INFINITY)
+        } else {
+            None
+        }
     }
 
     /// Number of valid values that are finite (neither NaN nor infinite).

@@ -311,7 +311,8 @@ impl MomentsState {
         self.sum_with(&MeanOptions::default())
     }
 
-    /// The sum under `options`, following `pyarrow.compute.sum`:
+    /// The sum under `options`, as [`MeanState::sum_with`] (it reads only
+    /// the counts and `Σx`), following `pyarrow.compute.sum`:
     ///
     /// - `None` (null) if `skip_nulls` is false and any value is null, or if
     ///   fewer than `min_count` values are valid;
@@ -332,11 +333,7 @@ impl MomentsState {
     /// assert_eq!(state.sum_with(&strict), None);
     /// ```
     pub fn sum_with(&self, options: &MeanOptions) -> Option<f64> {
-        let m = &self.mean;
-        if (!options.skip_nulls && m.null_count > 0) || m.count < options.min_count {
-            return None;
-        }
-        Some(special_sum(m).unwrap_or_else(|| m.sum.to_f64()))
+        self.mean.sum_with(options)
     }
 
     /// The mean under `options`, as [`MeanState::finish_with`].
@@ -579,19 +576,6 @@ enum Exact {
     Special(f64),
     /// `num / den · 2^-298`.
     Ratio { num: BigUint, den: BigUint },
-}
-
-/// NaN or `±inf` when the special values decide a sum, as in pyarrow.
-fn special_sum(m: &MeanState) -> Option<f64> {
-    if m.nan_count > 0 || (m.pos_inf_count > 0 && m.neg_inf_count > 0) {
-        Some(f64::NAN)
-    } else if m.pos_inf_count > 0 {
-        Some(f64::INFINITY)
-    } else if m.neg_inf_count > 0 {
-        Some(f64::NEG_INFINITY)
-    } else {
-        None
-    }
 }
 
 /// The sum as a signed integer in units of `2^-149`.
