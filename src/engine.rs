@@ -25,13 +25,16 @@ use crate::source::{guard, pipe, Source};
 /// nothing, small enough to balance two to a few dozen threads.
 pub(crate) const TASK_LEN: usize = 1 << 20;
 
-/// Up to this many values (4 MiB of `f32`, which the kernel reads from
-/// cache in a few hundred microseconds) a computation runs on the calling
+/// Up to this many values (512 KiB of `f32`, which the kernel reads from
+/// cache in under 50 microseconds) a computation runs on the calling
 /// thread: waking a pool's workers and gathering their states costs more
-/// than it saves. Measured on the shared 2-vCPU machine (docs/benchmarks.md):
-/// one thread beat two at every size from 2^16 to 2^21 values, by up to
-/// 1.5 times, as the second core is rarely idle there.
-pub(crate) const INLINE_LEN: usize = 1 << 20;
+/// than it saves. Measured on the 2-vCPU machine with its second core idle
+/// (in-cache numpy arrays, `mapmean.mean` against polars `Series.mean()`,
+/// three alternating runs): taking two threads from 2^18 values on instead
+/// of from 2^21 moved mapmean's time over polars' from 0.63–0.69 to 0.78–0.92
+/// at 2^19 values and from 0.67–0.89 to 0.77–1.17 at 2^20, and from
+/// 0.46–0.50 to 0.52–0.63 at 2^18.
+pub(crate) const INLINE_LEN: usize = 1 << 17;
 
 /// The shortest task worth sending to another thread (see [`INLINE_LEN`]).
 const MIN_TASK_LEN: usize = 1 << 15;
@@ -120,7 +123,7 @@ pub type Part<'a> = (&'a [f32], Option<Validity<'a>>);
 
 /// Computes the [`MeanState`] of `parts` on `threads` threads (`None`: all
 /// cores), splitting each part into tasks of up to 2^20 values (shorter for
-/// arrays that a few such tasks would leave threads idle on). Up to 2^20
+/// arrays that a few such tasks would leave threads idle on). Up to 2^17
 /// values in all, or with one thread, it runs on the calling thread alone.
 ///
 /// # Errors
@@ -141,7 +144,7 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
 }
 
 /// Computes any [`Accumulate`] state of `parts` on `threads` threads
-/// (`None`: all cores), on the calling thread up to 2^20 values (or with one
+/// (`None`: all cores), on the calling thread up to 2^17 values (or with one
 /// thread), else split into tasks given to every worker, merging their states
 /// exactly.
 ///
