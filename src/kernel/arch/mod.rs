@@ -23,13 +23,16 @@
 //! Each pass has its own choice of code per instruction set, by measurement
 //! (`cargo bench --bench kernel`, group `wide`, and `benches/compare.py
 //! wide`, the figures in `docs/benchmarks.md`): on the AVX-512 machine
-//! measured (an Intel Xeon), the AVX2 versions of [`Isa::span`],
-//! [`Isa::scan`] and [`Isa::window_sum`], which prefetch and keep two
-//! chains, ran as fast as or faster than the AVX-512 ones (on data in a few
-//! far-apart windows, 0.46–0.59 × the read ceiling against 0.33–0.40), so
-//! `Avx512` runs them; it keeps its own masked copy in [`Isa::bin_block`] (a
-//! validity mask is a k-mask as it is). So a forced `MAPMEAN_ISA=avx2` runs
-//! no faster code than the default. (Issue 12 saw `avx2` beat the default
+//! measured (an Intel Xeon), the AVX2 versions of [`Isa::scan`] and
+//! [`Isa::window_sum`], which prefetch and keep two chains, ran as fast as
+//! or faster than the AVX-512 ones (on data in a few far-apart windows,
+//! 0.46–0.59 × the read ceiling against 0.33–0.40), so `Avx512` runs them;
+//! it keeps its own [`Isa::span`] (16 lanes: in cache 0.136 ns per value
+//! against the AVX2 pass's 0.154 at 2^16 values, and the same 0.48 ns
+//! streaming 256 MiB on one thread, medians of 15 alternating rounds) and
+//! its own masked copy in [`Isa::bin_block`] (a validity mask is a k-mask as
+//! it is). So a forced `MAPMEAN_ISA=avx2` runs no faster code than the
+//! default. (Issue 12 saw `avx2` beat the default
 //! on wide data on a Zen 4 too: that was the AVX-512 all-window pass, which
 //! the exponent bins replaced on every instruction set.)
 //!
@@ -241,10 +244,12 @@ impl Isa {
     pub(crate) fn span(self, block: &[f32], masks: Option<&Masks>) -> Span {
         assert!(block.len() <= BLOCK);
         match self.kind {
-            // SAFETY: the invariant of `Isa`: AVX2 was detected (for
-            // `Avx512` too: `supported` requires both).
+            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
             #[cfg(target_arch = "x86_64")]
-            Kind::Avx512 | Kind::Avx2 => unsafe { x86_64::avx2::span(block, masks) },
+            Kind::Avx512 => unsafe { x86_64::avx512::span(block, masks) },
+            // SAFETY: the invariant of `Isa`: AVX2 was detected.
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2 => unsafe { x86_64::avx2::span(block, masks) },
             // SAFETY: the invariant of `Isa`: NEON was detected.
             #[cfg(target_arch = "aarch64")]
             Kind::Neon => unsafe { aarch64::neon::span(block, masks) },
