@@ -926,7 +926,7 @@ unsafe fn split_pass_avx2(block: &[f32], g: u32) -> SplitPass {
             // SAFETY: `chunk` holds 8 values.
             unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) }
         };
-        _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(start + PREFETCH_AHEAD / 4).cast());
+        crate::kernel::arch::x86_64::prefetch_ahead(block.as_ptr().wrapping_add(start), PREFETCH_AHEAD);
         let bits = _mm256_and_si256(x, abs);
         low = _mm256_min_epu32(low, _mm256_sub_epi32(bits, one));
         let finite = _mm256_cmpgt_epi32(infinity, bits);
@@ -1036,7 +1036,7 @@ unsafe fn split_pass_avx512(block: &[f32], g: u32) -> SplitPass {
         // The pass does more work per cache line than the hardware
         // prefetcher expects: ask for the line PREFETCH_AHEAD bytes on. A
         // prefetch never faults, past the block's end included.
-        _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(start + PREFETCH_AHEAD / 4).cast());
+        crate::kernel::arch::x86_64::prefetch_ahead(block.as_ptr().wrapping_add(start), PREFETCH_AHEAD);
         let bits = _mm512_and_si512(x, abs);
         low = _mm512_min_epu32(low, _mm512_sub_epi32(bits, one));
         let finite = _mm512_cmplt_epu32_mask(bits, infinity);

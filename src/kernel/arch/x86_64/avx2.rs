@@ -166,9 +166,9 @@ fn for_each_vector<const MASKED: bool, const PREFETCH: usize>(
     };
     for p in 0..pairs {
         // One cache line per iteration: ask for the line PREFETCH bytes
-        // ahead, so that more reads are in flight than the loop alone keeps
-        // (a hint: it never faults, even past the end of the block).
-        _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(16 * p + PREFETCH / 4) as *const i8);
+        // ahead (and one farther into L2, see `prefetch_ahead`), so that
+        // more reads are in flight than the loop alone keeps.
+        super::prefetch_ahead(block.as_ptr().wrapping_add(16 * p), PREFETCH);
         for k in 0..2 {
             let j = 2 * p + k;
             // SAFETY: `8 * j + 8 <= 16 * pairs <= block.len()`.
@@ -328,10 +328,7 @@ pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
         let n = (block.len() - start).min(BIN_CHUNK);
         for j in 0..n.div_ceil(8) {
             if j % 2 == 0 {
-                _mm_prefetch::<_MM_HINT_T0>(
-                    block.as_ptr().wrapping_add(start + 8 * j + portable::BIN_PREFETCH / 4)
-                        as *const i8,
-                );
+                super::prefetch_ahead(block.as_ptr().wrapping_add(start + 8 * j), portable::BIN_PREFETCH);
             }
             let v = load(block, masks, start / 8 + j);
             // SAFETY: `8 * j + 8 <= BIN_CHUNK`.

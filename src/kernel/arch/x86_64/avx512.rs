@@ -41,9 +41,7 @@ pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
     for start in (0..block.len()).step_by(BIN_CHUNK) {
         let n = (block.len() - start).min(BIN_CHUNK);
         for j in 0..n.div_ceil(16) {
-            _mm_prefetch::<_MM_HINT_T0>(
-                block.as_ptr().wrapping_add(start + 16 * j + portable::BIN_PREFETCH / 4) as *const i8,
-            );
+            super::prefetch_ahead(block.as_ptr().wrapping_add(start + 16 * j), portable::BIN_PREFETCH);
             let k = lane_mask(block, masks, start / 16 + j);
             // SAFETY: lanes outside `k` are not accessed, and `k` has no lane
             // past the end of `block`; `16 * j + 16 <= BIN_CHUNK`.
@@ -90,7 +88,7 @@ fn span_impl<const MASKED: bool>(block: &[f32], masks: Option<&Masks>) -> Span {
     for p in 0..pairs {
         for c in 0..2 {
             let j = 2 * p + c;
-            _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(16 * j + SPAN_PREFETCH / 4) as *const i8);
+            super::prefetch_ahead(block.as_ptr().wrapping_add(16 * j), SPAN_PREFETCH);
             let v = if MASKED {
                 let k = lane_mask(block, masks, j);
                 // SAFETY: `16 * j + 16 <= 16 * full <= block.len()`.
