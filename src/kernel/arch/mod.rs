@@ -106,7 +106,8 @@ pub(crate) struct Span {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Isa {
     /// Invariant: the CPU running this process supports `kind` (for
-    /// `Avx512`, AVX-512 F and AVX2). Only [`Isa::supported`] builds a
+    /// `Avx512`, AVX-512 F, DQ, BW, VL, AVX2 and BMI2; for `Avx2`, AVX2 and
+    /// BMI2). Only [`Isa::supported`] builds a
     /// `kind` other than `Portable`, after detecting it.
     kind: Kind,
 }
@@ -185,16 +186,20 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             {
                 // `Avx512` runs some AVX2 passes, and the sum of squares
-                // uses AVX-512 DQ, BW and VL: require all of them.
+                // uses AVX-512 DQ, BW and VL: require all of them. Both
+                // kinds bin wide data with BMI2's `shrx` (every AVX2 CPU
+                // known has BMI2; one without gets the portable passes).
+                let bmi2 = std::is_x86_feature_detected!("bmi2");
                 if std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512dq")
                     && std::is_x86_feature_detected!("avx512bw")
                     && std::is_x86_feature_detected!("avx512vl")
                     && std::is_x86_feature_detected!("avx2")
+                    && bmi2
                 {
                     kinds.push(Kind::Avx512);
                 }
-                if std::is_x86_feature_detected!("avx2") {
+                if std::is_x86_feature_detected!("avx2") && bmi2 {
                     kinds.push(Kind::Avx2);
                 }
             }
@@ -290,10 +295,11 @@ impl Isa {
     pub(crate) fn bin_block(self, bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
         assert!(block.len() <= BLOCK);
         match self.kind {
-            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
+            // SAFETY: the invariant of `Isa`: AVX-512 F and BMI2 were
+            // detected.
             #[cfg(target_arch = "x86_64")]
             Kind::Avx512 => unsafe { x86_64::avx512::bin_block(bins, block, masks) },
-            // SAFETY: the invariant of `Isa`: AVX2 was detected.
+            // SAFETY: the invariant of `Isa`: AVX2 and BMI2 were detected.
             #[cfg(target_arch = "x86_64")]
             Kind::Avx2 => unsafe { x86_64::avx2::bin_block(bins, block, masks) },
             _ => portable::bin_block(bins, block, masks),

@@ -313,15 +313,15 @@ const BIN_CHUNK: usize = 256;
 ///
 /// # Safety
 ///
-/// The CPU must support AVX2.
+/// The CPU must support AVX2 and BMI2.
 /// That is the only precondition: every load stays within `block` and
 /// `masks`, whatever their lengths (a block of more than `BLOCK` values
 /// with masks panics).
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,bmi2")]
 pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
     assert!(block.len() <= BLOCK);
     if masks.is_none() {
-        return portable::bin_values::<{ portable::BIN_PREFETCH }>(bins, block);
+        return portable::bin_values::<{ portable::BIN_PREFETCH }>(bins, block, portable::opaque_shift());
     }
     let mut copy = [0f32; BIN_CHUNK];
     for start in (0..block.len()).step_by(BIN_CHUNK) {
@@ -334,6 +334,6 @@ pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
             // SAFETY: `8 * j + 8 <= BIN_CHUNK`.
             unsafe { _mm256_storeu_si256(copy.as_mut_ptr().add(8 * j) as *mut _, v) };
         }
-        portable::bin_values::<0>(bins, &copy[..n]);
+        portable::bin_values::<0>(bins, &copy[..n], portable::opaque_shift());
     }
 }

@@ -27,15 +27,15 @@ const BIN_CHUNK: usize = 256;
 ///
 /// # Safety
 ///
-/// The CPU must support AVX-512 F.
+/// The CPU must support AVX-512 F and BMI2.
 /// That is the only precondition: every load stays within `block` and
 /// `masks`, whatever their lengths (a block of more than `BLOCK` values
 /// with masks panics).
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,bmi2")]
 pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
     assert!(block.len() <= BLOCK);
     if masks.is_none() {
-        return portable::bin_values::<{ portable::BIN_PREFETCH }>(bins, block);
+        return portable::bin_values::<{ portable::BIN_PREFETCH }>(bins, block, portable::opaque_shift());
     }
     let mut copy = [0f32; BIN_CHUNK];
     for start in (0..block.len()).step_by(BIN_CHUNK) {
@@ -50,7 +50,7 @@ pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
                 _mm512_storeu_si512(copy.as_mut_ptr().add(16 * j) as *mut _, v);
             }
         }
-        portable::bin_values::<0>(bins, &copy[..n]);
+        portable::bin_values::<0>(bins, &copy[..n], portable::opaque_shift());
     }
 }
 
