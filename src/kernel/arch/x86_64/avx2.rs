@@ -321,7 +321,7 @@ const BIN_CHUNK: usize = 256;
 pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
     assert!(block.len() <= BLOCK);
     if masks.is_none() {
-        return portable::bin_values::<{ portable::BIN_PREFETCH }>(bins, block, portable::opaque_shift());
+        return portable::bin_values::<{ portable::BIN_PREFETCH }>(bins, block, super::opaque_shift());
     }
     let mut copy = [0f32; BIN_CHUNK];
     for start in (0..block.len()).step_by(BIN_CHUNK) {
@@ -334,6 +334,6 @@ pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
             // SAFETY: `8 * j + 8 <= BIN_CHUNK`.
             unsafe { _mm256_storeu_si256(copy.as_mut_ptr().add(8 * j) as *mut _, v) };
         }
-        portable::bin_values::<0>(bins, &copy[..n], portable::opaque_shift());
+        portable::bin_values::<0>(bins, &copy[..n], super::opaque_shift());
     }
 }

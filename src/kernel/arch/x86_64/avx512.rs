@@ -35,7 +35,7 @@ const BIN_CHUNK: usize = 256;
 pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
     assert!(block.len() <= BLOCK);
     if masks.is_none() {
-        return portable::bin_values::<{ portable::BIN_PREFETCH }>(bins, block, portable::opaque_shift());
+        return portable::bin_values::<{ portable::BIN_PREFETCH }>(bins, block, super::opaque_shift());
     }
     let mut copy = [0f32; BIN_CHUNK];
     for start in (0..block.len()).step_by(BIN_CHUNK) {
@@ -50,7 +50,7 @@ pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
                 _mm512_storeu_si512(copy.as_mut_ptr().add(16 * j) as *mut _, v);
             }
         }
-        portable::bin_values::<0>(bins, &copy[..n], portable::opaque_shift());
+        portable::bin_values::<0>(bins, &copy[..n], super::opaque_shift());
     }
 }
 

@@ -27,3 +27,10 @@ pub(crate) fn prefetch_ahead(at: *const f32, near: usize) {
         _mm_prefetch::<_MM_HINT_T1>(at.wrapping_byte_add(FAR * near) as *const i8);
     }
 }
+
+/// The bin shift (`SIGNIFICAND_BITS`), hidden from the optimiser, for
+/// `portable::bin_values` in passes compiled for BMI2 (see there).
+#[inline(always)]
+pub(crate) fn opaque_shift() -> u32 {
+    std::hint::black_box(crate::kernel::geometry::SIGNIFICAND_BITS)
+}
