@@ -32,8 +32,8 @@ pub(crate) const TASK_LEN: usize = 1 << 20;
 /// (in-cache numpy arrays, `mapmean.mean` against polars `Series.mean()`,
 /// three alternating runs): taking two threads from 2^18 values on instead
 /// of from 2^21 moved mapmean's time over polars' from 0.63–0.69 to 0.78–0.92
-/// at 2^19 values and from 0.67–0.89 to 0.77–1.17 at 2^20, and from
-/// 0.46–0.50 to 0.52–0.63 at 2^18.
+/// at 2^19 values and from 0.67–0.89 to 0.77–1.14 at 2^20, and from
+/// 0.48–0.50 to 0.52–0.63 at 2^18.
 pub(crate) const INLINE_LEN: usize = 1 << 17;
 
 /// The shortest task worth sending to another thread (see [`INLINE_LEN`]).
