@@ -17,14 +17,17 @@
 //!
 //! Which pass starts a block depends on what the previous block held:
 //!
-//! - **narrow** (most data: uniform, normal, offset): [`Isa::span`] adds
-//!   every value as `f64` with no window test, and finds the smallest and
-//!   largest nonzero magnitude. If their exponents are at most 18 binades
-//!   apart, the same bit budget holds for the whole block (see
-//!   `SPAN_BINADES`) and the sum is exact: one pass, the least work per
-//!   value. If not, each window from the smallest to the largest costs one
-//!   more pass over the block, which is then in L1 ([`Isa::window_sum`]);
-//!   windows far apart go to the next case.
+//! - **narrow** (most data: uniform, normal, offset): on AVX-512,
+//!   [`Isa::flagged_sum`] adds every value as `f64` and asks the processor
+//!   whether any addition rounded (its inexact flag). If none did, that sum
+//!   is exact: one pass, the least work per value. Otherwise, and on the
+//!   other instruction sets, [`Isa::span`] adds every value as `f64` with no
+//!   window test, and finds the smallest and largest nonzero magnitude. If
+//!   their exponents are at most 18 binades apart, the same bit budget holds
+//!   for the whole block (see `SPAN_BINADES`) and the sum is exact. If not,
+//!   each window from the smallest to the largest costs one more pass over
+//!   the block, which is then in L1 ([`Isa::window_sum`]); windows far apart
+//!   go to the next case.
 //! - **a few windows** (say `[3e37, 0.75, -3e37]`): [`Isa::scan`] sums the
 //!   highest window seen last and reports which windows the block touches;
 //!   each other window costs one more pass.
@@ -210,10 +213,12 @@ fn block_update(
     }
 }
 
-/// A block expected to be narrow: one pass that sums every value and finds
-/// the smallest and largest nonzero magnitude. When their exponents are at
-/// most [`SPAN_BINADES`] apart, that sum is exact; otherwise the block's
-/// windows are summed by further passes over it, in L1.
+/// A block expected to be narrow: one pass that sums every value, exact
+/// when the processor saw no addition round ([`Isa::flagged_sum`]); if that
+/// fails or is not available, one pass that sums every value and finds the
+/// smallest and largest nonzero magnitude. When their exponents are at most
+/// [`SPAN_BINADES`] apart, that sum is exact; otherwise the block's windows
+/// are summed by further passes over it, in L1.
 #[inline(always)]
 fn narrow_block_update(
     isa: Isa,
@@ -222,6 +227,10 @@ fn narrow_block_update(
     masks: Option<&Masks>,
     bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
+    if let Some(sum) = isa.flagged_sum(block, masks).filter(|sum| sum.is_finite()) {
+        state.sum.add_f64(sum);
+        return Guess::Narrow;
+    }
     let span = isa.span(block, masks);
     if span.high >> SIGNIFICAND_BITS == SPECIAL_EXPONENT {
         block_with_specials(state, block, masks);
@@ -329,6 +338,7 @@ mod tests {
     use super::*;
     use crate::kernel::geometry::WINDOWS;
     use crate::kernel::reference;
+    use crate::kernel::ExactSum;
     use arrow_buffer::{BooleanBuffer, NullBuffer};
     use proptest::prelude::*;
 
@@ -643,5 +653,94 @@ mod tests {
         let (fast, slow) = both(&values, None);
         assert_eq!(fast, slow);
         assert_eq!(fast.finish(), Some(f32::MAX as f64));
+    }
+
+    /// Sets the thread's inexact flag (a status flag: allowed, and what any
+    /// rounding operation does), as Python code would leave it.
+    #[cfg(target_arch = "x86_64")]
+    fn set_inexact_flag() {
+        let mut csr = 0u32;
+        // SAFETY: reads MXCSR into `csr` and writes it back with bit 5 (a
+        // status flag) set; the controls are unchanged.
+        unsafe {
+            std::arch::asm!(
+                "stmxcsr dword ptr [{0}]",
+                "or dword ptr [{0}], 0x20",
+                "ldmxcsr dword ptr [{0}]",
+                in(reg) &mut csr,
+                options(nostack),
+            );
+        }
+    }
+
+    /// The exact sum of the valid values of a block, as an `ExactSum`.
+    fn exact_block_sum(block: &[f32], masks: Option<&Masks>) -> ExactSum {
+        let mut sum = ExactSum::default();
+        for (j, &x) in block.iter().enumerate() {
+            if masks.is_none_or(|m| (m[j / 64] >> (j % 64)) & 1 == 1) {
+                sum.add_f32(x);
+            }
+        }
+        sum
+    }
+
+    #[test]
+    fn flagged_sums_are_exact_or_refused() {
+        // 24-bit multiples of 2^-24 (numpy's float32 `random`): their sums
+        // fit in 53 bits, so the flagged pass must accept them where it
+        // exists; 2^30 + 2^-30 rounds, so every pass must refuse it.
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let narrow: Vec<f32> = (0..BLOCK)
+            .map(|_| (next() >> 40) as f32 / 16_777_216.0)
+            .collect();
+        let masks: Masks = std::array::from_fn(|_| next());
+        for isa in Isa::supported() {
+            let has_pass = format!("{isa:?}") == "Avx512";
+            for len in [0, 1, 7, 8, 9, 31, 32, 33, 63, 100, BLOCK - 1, BLOCK] {
+                for masks in [None, Some(&masks)] {
+                    let block = &narrow[..len];
+                    for flag_set_before in [false, true] {
+                        #[cfg(target_arch = "x86_64")]
+                        if flag_set_before {
+                            set_inexact_flag();
+                        }
+                        let sum = isa.flagged_sum(block, masks);
+                        assert_eq!(sum.is_some(), has_pass, "{isa:?} {len}");
+                        if let Some(sum) = sum {
+                            let mut got = ExactSum::default();
+                            got.add_f64(sum);
+                            assert_eq!(got, exact_block_sum(block, masks), "{isa:?} {len}");
+                        }
+                    }
+                    let mut rounding = block.to_vec();
+                    rounding.resize(len.max(2), 0.0);
+                    rounding[..2].copy_from_slice(&[2f32.powi(30), 2f32.powi(-30)]);
+                    let masks = masks.map(|&m| {
+                        let mut m = m;
+                        m[0] |= 3;
+                        m
+                    });
+                    assert_eq!(isa.flagged_sum(&rounding, masks.as_ref()), None, "{isa:?} {len}");
+                }
+            }
+            // Nulls are never read: NaN under them leaves the sum exact.
+            let mut values = narrow.clone();
+            for (j, x) in values.iter_mut().enumerate() {
+                if (masks[j / 64] >> (j % 64)) & 1 == 0 {
+                    *x = f32::NAN;
+                }
+            }
+            let sum = isa.flagged_sum(&values, Some(&masks));
+            assert_eq!(sum.is_some(), has_pass);
+            // A valid NaN or infinity makes the sum non-finite, or refused.
+            values[3] = f32::INFINITY;
+            assert!(isa.flagged_sum(&values, None).is_none_or(|s| !s.is_finite()));
+        }
     }
 }
