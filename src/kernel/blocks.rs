@@ -116,7 +116,7 @@ pub fn update_with(
     values: &[f32],
     validity: Option<Validity<'_>>,
 ) {
-    let mut guess = Guess::Narrow;
+    let mut guess = Guess::Narrow { flagged: true };
     // Made at the first wide block (on the heap: 16 KiB that narrow data
     // never touch), flushed at the end.
     let mut bins: Option<Box<ExponentBins>> = None;
@@ -177,8 +177,10 @@ fn block_masks(validity: Validity<'_>, start: usize, len: usize) -> Masks {
 #[derive(Clone, Copy, Debug)]
 enum Guess {
     /// Values at most [`SPAN_BINADES`] binades apart: [`Isa::span`], which
-    /// sums without selecting.
-    Narrow,
+    /// sums without selecting; with `flagged`, [`Isa::flagged_sum`] first
+    /// (not after a block whose sum it could not prove exact, which will
+    /// likely need the window passes again).
+    Narrow { flagged: bool },
     /// Values in a few windows, the highest of them this one: [`Isa::scan`],
     /// which sums that window and tells which others hold values.
     Spread(u32),
@@ -204,7 +206,10 @@ fn block_update(
     bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
     match guess {
-        Guess::Narrow | Guess::Wide(0) => narrow_block_update(isa, state, block, masks, bins),
+        Guess::Narrow { flagged } => narrow_block_update(isa, state, block, masks, flagged, bins),
+        // The look after a run of wide blocks: most likely still wide, so
+        // not worth the flagged pass first.
+        Guess::Wide(0) => narrow_block_update(isa, state, block, masks, false, bins),
         Guess::Spread(window) => spread_block_update(isa, state, block, masks, window, bins),
         Guess::Wide(left) => {
             binned_block_update(isa, state, block, masks, bins);
@@ -213,37 +218,45 @@ fn block_update(
     }
 }
 
-/// A block expected to be narrow: one pass that sums every value, exact
-/// when the processor saw no addition round ([`Isa::flagged_sum`]); if that
-/// fails or is not available, one pass that sums every value and finds the
-/// smallest and largest nonzero magnitude. When their exponents are at most
-/// [`SPAN_BINADES`] apart, that sum is exact; otherwise the block's windows
-/// are summed by further passes over it, in L1.
+/// A block expected to be narrow: with `flagged`, one pass that sums every
+/// value, exact when the processor saw no addition round
+/// ([`Isa::flagged_sum`]); if that fails or is not available, one pass
+/// that sums every value and finds the smallest and largest nonzero
+/// magnitude. When their exponents are at most [`SPAN_BINADES`] apart, that
+/// sum is exact; otherwise the block's windows are summed by further passes
+/// over it, in L1.
 #[inline(always)]
 fn narrow_block_update(
     isa: Isa,
     state: &mut MeanState,
     block: &[f32],
     masks: Option<&Masks>,
+    flagged: bool,
     bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
-    if let Some(sum) = isa.flagged_sum(block, masks).filter(|sum| sum.is_finite()) {
+    if let Some(sum) = flagged
+        .then(|| isa.flagged_sum(block, masks))
+        .flatten()
+        .filter(|sum| sum.is_finite())
+    {
         state.sum.add_f64(sum);
-        return Guess::Narrow;
+        return Guess::Narrow { flagged: true };
     }
     let span = isa.span(block, masks);
     if span.high >> SIGNIFICAND_BITS == SPECIAL_EXPONENT {
         block_with_specials(state, block, masks);
-        return Guess::Narrow;
+        return Guess::Narrow { flagged };
     }
     if span.low == 0 {
         // Only zeros: nothing to add.
-        return Guess::Narrow;
+        return Guess::Narrow { flagged };
     }
     // Exponents at most SPAN_BINADES apart: the sum is exact (see there).
     if span.high >> SIGNIFICAND_BITS <= (span.low >> SIGNIFICAND_BITS).max(1) + SPAN_BINADES {
         state.sum.add_f64(span.sum);
-        return Guess::Narrow;
+        // The flagged pass would have proved it too, unless it just failed
+        // (under MXCSR controls it does not run with).
+        return Guess::Narrow { flagged: !flagged };
     }
     let (low, high) = (window_of(span.low), window_of(span.high));
     if high - low < MANY_WINDOWS {
@@ -251,7 +264,7 @@ fn narrow_block_update(
         for window in low..=high {
             state.sum.add_f64(isa.window_sum(block, masks, window));
         }
-        Guess::Narrow
+        Guess::Narrow { flagged: false }
     } else {
         // Windows far apart: find which are in between.
         spread_block_update(isa, state, block, masks, high, bins)
@@ -314,7 +327,7 @@ fn binned_block_update(
 /// The guess after a block that held values in `windows`.
 fn guess_from(windows: u16) -> Guess {
     match windows.count_ones() {
-        0 | 1 => Guess::Narrow,
+        0 | 1 => Guess::Narrow { flagged: true },
         n if n > MANY_WINDOWS => Guess::Wide(WIDE_RUN),
         // The highest window present.
         _ => Guess::Spread(u16::BITS - 1 - windows.leading_zeros()),
