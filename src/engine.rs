@@ -25,16 +25,16 @@ use crate::source::{guard, pipe, Source};
 /// nothing, small enough to balance two to a few dozen threads.
 pub(crate) const TASK_LEN: usize = 1 << 20;
 
-/// Up to this many values (512 KiB of `f32`, which the kernel reads from
-/// cache in under 50 microseconds) a computation runs on the calling
-/// thread: waking a pool's workers and gathering their states costs more
-/// than it saves. Measured on the 2-vCPU machine with its second core idle
-/// (in-cache numpy arrays, `mapmean.mean` against polars `Series.mean()`,
-/// three alternating runs): taking two threads from 2^18 values on instead
-/// of from 2^21 moved mapmean's time over polars' from 0.63–0.69 to 0.78–0.92
-/// at 2^19 values and from 0.67–0.89 to 0.77–1.14 at 2^20, and from
-/// 0.48–0.50 to 0.52–0.63 at 2^18.
-pub(crate) const INLINE_LEN: usize = 1 << 17;
+/// Up to this many values (256 KiB of `f32`, which the kernel reads from
+/// cache in about 5 microseconds) a computation runs on the calling thread
+/// alone: handing part of it to another thread costs more than it saves.
+/// Measured on the 2-vCPU machine with its second core idle (in-cache numpy
+/// arrays, `mapmean.mean` against polars `Series.mean()`, three alternating
+/// runs): with the calling thread working beside a helper
+/// ([`shared_with_helpers`]), 2^17 values took 0.83–1.07 × polars' time
+/// against 0.76–0.79 on one thread; 2^16 values, 0.63–0.70 against
+/// 0.61–0.64, within the noise, so they stay on one thread.
+pub(crate) const INLINE_LEN: usize = 1 << 16;
 
 /// The shortest task worth sending to another thread (see [`INLINE_LEN`]).
 const MIN_TASK_LEN: usize = 1 << 15;
@@ -123,7 +123,7 @@ pub type Part<'a> = (&'a [f32], Option<Validity<'a>>);
 
 /// Computes the [`MeanState`] of `parts` on `threads` threads (`None`: all
 /// cores), splitting each part into tasks of up to 2^20 values (shorter for
-/// arrays that a few such tasks would leave threads idle on). Up to 2^17
+/// arrays that a few such tasks would leave threads idle on). Up to 2^16
 /// values in all, or with one thread, it runs on the calling thread alone.
 ///
 /// # Errors
@@ -144,9 +144,10 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
 }
 
 /// Computes any [`Accumulate`] state of `parts` on `threads` threads
-/// (`None`: all cores), on the calling thread up to 2^17 values (or with one
+/// (`None`: all cores), on the calling thread up to 2^16 values (or with one
 /// thread), else split into tasks given to every worker, merging their states
-/// exactly.
+/// exactly. On the global pool up to 2^22 values, the calling thread works
+/// on the tasks too, beside one helper per other worker.
 ///
 /// # Errors
 ///
@@ -174,6 +175,8 @@ pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize
             state.update_values(values, validity)?;
         }
         state
+    } else if threads.is_none() && len <= SHARED_MAX_LEN {
+        shared_with_helpers(parts)?
     } else {
         let workers = threads.unwrap_or_else(rayon::current_num_threads);
         let task_len = task_len(len, workers);
@@ -210,6 +213,158 @@ pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize
         .into_iter()
         .flatten()
     }))?;
+    Ok(state)
+}
+
+/// Up to this many values (16 MiB of `f32`) on the global pool, the calling
+/// thread works alongside the pool's workers ([`shared_with_helpers`]): a
+/// rayon `par_iter` from outside the pool instead sends every task to the
+/// workers and puts the caller to sleep until they are done, which cost
+/// about as much as the second core saved at 2^18 values: there, the time
+/// over polars' went from 0.77–0.81 to 1.10–1.50 (2^19: 0.86–1.31 to
+/// 1.43–1.60), alternating runs as for [`INLINE_LEN`].
+const SHARED_MAX_LEN: usize = 1 << 22;
+
+/// Values per claim in [`shared_with_helpers`]: 64 KiB of `f32`, about
+/// 5 microseconds of work in cache, the most a finished thread waits for
+/// another.
+const CLAIM_LEN: usize = 1 << 14;
+
+/// A helper of [`shared_with_helpers`]: not started yet.
+const PENDING: u8 = 0;
+/// A helper that started: it reads the values until it stores `DONE`.
+const RUNNING: u8 = 1;
+/// A helper that finished and stored its result.
+const DONE: u8 = 2;
+/// A helper that the calling thread cancelled before it started: it will
+/// read nothing.
+const CANCELLED: u8 = 3;
+
+/// One helper's progress and result.
+struct Helper<S> {
+    status: std::sync::atomic::AtomicU8,
+    result: Mutex<Option<Result<S>>>,
+}
+
+/// Cancels every helper that has not started and waits for the others to
+/// finish, when dropped: on every way out of [`shared_with_helpers`],
+/// unwinding included, so that no helper reads the values after it.
+struct Finish<'h, S>(&'h [Arc<Helper<S>>]);
+
+impl<S> Drop for Finish<'_, S> {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        for helper in self.0 {
+            if helper
+                .status
+                .compare_exchange(PENDING, CANCELLED, AcqRel, Acquire)
+                .is_ok()
+            {
+                continue;
+            }
+            // Running: it stops at its next claim, a few microseconds.
+            let mut spins = 0u32;
+            while helper.status.load(Acquire) != DONE {
+                spins += 1;
+                if spins < 1 << 12 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+}
+
+/// Adds the tasks that `next` hands out, one claim at a time, to a new
+/// state; on an error, claims the rest so that every thread stops.
+fn claim_tasks<S: Accumulate>(
+    tasks: &[Part<'_>],
+    next: &std::sync::atomic::AtomicUsize,
+) -> Result<S> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut state = S::default();
+    loop {
+        let Some(&(values, validity)) = tasks.get(next.fetch_add(1, Relaxed)) else {
+            return Ok(state);
+        };
+        if let Err(error) = state.update_values(values, validity) {
+            next.store(tasks.len(), Relaxed);
+            return Err(error);
+        }
+    }
+}
+
+/// The state of `parts` on the global pool, with the calling thread taking
+/// part: the values are cut into claims of [`CLAIM_LEN`], and the calling
+/// thread and one helper job per other worker take claims in turn until none
+/// is left. The calling thread starts at once; a helper that has not started
+/// when the claims run out is cancelled, not waited for. Exact merging makes
+/// the result bitwise the same whichever thread took which claim.
+fn shared_with_helpers<S: Accumulate>(parts: &[Part<'_>]) -> Result<S> {
+    use std::sync::atomic::{
+        AtomicU8, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
+    };
+    let tasks: Vec<Part<'_>> = parts
+        .iter()
+        .flat_map(|&(values, validity)| {
+            values
+                .chunks(CLAIM_LEN)
+                .enumerate()
+                .map(move |(i, task)| (task, validity.map(|v| v.shifted(i * CLAIM_LEN))))
+        })
+        .collect();
+    let next = Arc::new(AtomicUsize::new(0));
+    let helpers: Vec<Arc<Helper<S>>> = (1..rayon::current_num_threads().min(tasks.len()))
+        .map(|_| {
+            Arc::new(Helper {
+                status: AtomicU8::new(PENDING),
+                result: Mutex::new(None),
+            })
+        })
+        .collect();
+    let finish = Finish(&helpers);
+    // SAFETY: only the lifetime changes. A helper reads `tasks`, and the
+    // values it borrows, only between its switch from PENDING to RUNNING and
+    // its store of DONE. `finish`, dropped before `tasks` and before this
+    // function returns or unwinds (it is declared after `tasks`, and the
+    // borrows of `parts` outlive the call), either switches each helper from
+    // PENDING to CANCELLED, after which the helper's own switch fails and it
+    // reads nothing, or waits until it has stored DONE (an acquire load of
+    // the release store, after its last read).
+    let shared: &'static [Part<'static>] =
+        unsafe { std::mem::transmute::<&[Part<'_>], &'static [Part<'static>]>(&tasks[..]) };
+    for helper in &helpers {
+        let (helper, next) = (helper.clone(), next.clone());
+        rayon::spawn(move || {
+            if helper
+                .status
+                .compare_exchange(PENDING, RUNNING, AcqRel, Acquire)
+                .is_err()
+            {
+                return;
+            }
+            let result = catch_panic(|| claim_tasks::<S>(shared, &next));
+            *helper
+                .result
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(result);
+            helper.status.store(DONE, Release);
+        });
+    }
+    let mine = claim_tasks::<S>(&tasks, &next);
+    drop(finish);
+    let mut state = mine?;
+    for helper in &helpers {
+        let result = helper
+            .result
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(result) = result {
+            state.merge(&result?)?;
+        }
+    }
     Ok(state)
 }
 
@@ -610,6 +765,50 @@ pub fn open_column(path: impl AsRef<OsStr>, column: Option<&str>) -> Result<Floa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn helpers_that_never_started_are_cancelled_and_running_ones_awaited() {
+        use std::sync::atomic::{AtomicU8, Ordering::Acquire, Ordering::Release};
+        let helper = |status| {
+            Arc::new(Helper::<MeanState> {
+                status: AtomicU8::new(status),
+                result: Mutex::new(None),
+            })
+        };
+        let (pending, running) = (helper(PENDING), helper(RUNNING));
+        let finisher = {
+            let running = running.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                running.status.store(DONE, Release);
+            })
+        };
+        drop(Finish(&[pending.clone(), running.clone()]));
+        assert_eq!(pending.status.load(Acquire), CANCELLED);
+        assert_eq!(running.status.load(Acquire), DONE);
+        finisher.join().unwrap();
+    }
+
+    #[test]
+    fn callers_sharing_the_pool_all_get_the_one_pass_state() {
+        // Eight callers at once keep the workers busy, so that helpers start
+        // late or are cancelled; every result must still be the same.
+        let values: Vec<f32> = (0..(1usize << 18) + 77)
+            .map(|i| ((i as f32) * 0.37).sin() * 10f32.powi((i % 40) as i32 - 20))
+            .collect();
+        let mut one = MeanState::default();
+        one.update_values(&values, None).unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..20 {
+                        let state: MeanState = shared_with_helpers(&[(&values, None)]).unwrap();
+                        assert_eq!(state, one);
+                    }
+                });
+            }
+        });
+    }
 
     #[test]
     fn thread_counts_give_bitwise_identical_states() {

@@ -472,7 +472,7 @@ impl MeanState {
 /// assert_eq!(state.variance(), Some(1.0));
 /// # Ok::<(), mapmean::Error>(())
 /// ```
-pub trait Accumulate: Default + Clone + Send + Sync {
+pub trait Accumulate: Default + Clone + Send + Sync + 'static {
     /// Adds `values`, where `validity` (if any) covers exactly these values.
     ///
     /// # Errors
