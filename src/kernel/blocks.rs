@@ -719,8 +719,8 @@ mod tests {
                 for masks in [None, Some(&masks)] {
                     let block = &narrow[..len];
                     for flag_set_before in [false, true] {
-                        #[cfg(target_arch = "x86_64")]
                         if flag_set_before {
+                            #[cfg(target_arch = "x86_64")]
                             set_inexact_flag();
                         }
                         let sum = isa.flagged_sum(block, masks);

@@ -282,7 +282,10 @@ impl Isa {
             // SAFETY: the invariant of `Isa`: AVX-512 F and DQ were detected.
             #[cfg(target_arch = "x86_64")]
             Kind::Avx512 => unsafe { x86_64::avx512::flagged_sum(block, masks) },
-            _ => None,
+            _ => {
+                let _ = masks;
+                None
+            }
         }
     }
 
