@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import pathlib
+import threading
 from typing import Any, BinaryIO, Literal, Mapping, Optional, Protocol, Sequence, Union
 
 import numpy as np
@@ -52,6 +53,31 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = pa.float64()
+
+
+_NULL_DOUBLE = pa.scalar(None, type=_FLOAT64)
+_DOUBLE_SLOTS = threading.local()
+
+
+def _double_scalar(value: Optional[float]) -> pa.DoubleScalar:
+    """A ``pyarrow.DoubleScalar`` holding ``value`` (null for None).
+
+    The value is written into this thread's one-element float64 array and
+    read back as its element, which copies it into a new scalar: about
+    0.3 µs, against 1.7-2 µs for ``pa.scalar(value, type=pa.float64())``,
+    which is most of the call on small arrays. The array is the thread's own,
+    so threads never read each other's value, and it is never handed out.
+    """
+    if value is None:
+        return _NULL_DOUBLE
+    try:
+        slot, array = _DOUBLE_SLOTS.pair
+    except AttributeError:
+        slot = np.zeros(1, dtype=np.float64)
+        array = pa.array(slot)  # a view of `slot`, no copy
+        _DOUBLE_SLOTS.pair = (slot, array)
+    slot[0] = value
+    return array[0]
 
 
 class ArrowArrayExportable(Protocol):
@@ -161,10 +187,10 @@ def mean(
             _check_int("min_count", min_count)
         if threads is not None:
             _check_int("threads", threads)
-        return pa.scalar(_mapmean._mean_ndarray(source, threads, skip_nulls, min_count), type=_FLOAT64)
+        return _double_scalar(_mapmean._mean_ndarray(source, threads, skip_nulls, min_count))
     _check_int("min_count", min_count)
     state = mean_state(source, column, threads=threads)
-    return pa.scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count), type=_FLOAT64)
+    return _double_scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count))
 
 
 def mean_state(source: Source, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState:
@@ -274,7 +300,7 @@ def sum(
     _check_int("min_count", min_count)
     # The mean's state holds the exact sum: no sum of squares is computed.
     state = _state(source, column, threads, moments=False)
-    return pa.scalar(state.sum(skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
+    return _double_scalar(state.sum(skip_nulls=skip_nulls, min_count=min_count))
 
 
 def variance(
@@ -324,9 +350,7 @@ def variance(
     _check_int("ddof", ddof)
     _check_int("min_count", min_count)
     state = _state(source, column, threads, moments=True)
-    return pa.scalar(
-        state.variance(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count), type=pa.float64()
-    )
+    return _double_scalar(state.variance(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count))
 
 
 def stddev(
@@ -361,9 +385,7 @@ def stddev(
     _check_int("ddof", ddof)
     _check_int("min_count", min_count)
     state = _state(source, column, threads, moments=True)
-    return pa.scalar(
-        state.stddev(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count), type=pa.float64()
-    )
+    return _double_scalar(state.stddev(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count))
 
 
 def moments_state(source: Source, column: Optional[str] = None, *, threads: Optional[int] = None) -> MomentsState:
@@ -564,7 +586,7 @@ class Dataset:
         """
         _check_int("min_count", min_count)
         state = self.mean_state(column, threads=threads)
-        return pa.scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count), type=_FLOAT64)
+        return _double_scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count))
 
     def mean_state(self, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState:
         """The exact, mergeable state behind :meth:`mean` (see :func:`mean_state`).

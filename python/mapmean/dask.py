@@ -53,7 +53,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("mapmean.dask needs dask and distributed: pip install 'mapmean[dask]'") from error
 
 import mapmean
-from mapmean import MeanState, MomentsState, _check_int, _mapmean
+from mapmean import MeanState, MomentsState, _check_int, _double_scalar, _mapmean
 
 __all__ = ["mean", "mean_state", "sum", "variance", "stddev", "moments_state"]
 
@@ -159,7 +159,7 @@ def mean(
     # The same checks (and messages) as mapmean.mean, before any task runs.
     MeanState().finish(skip_nulls=skip_nulls, min_count=min_count)
     state = mean_state(data, column, files_per_task=files_per_task, split_every=split_every, threads=threads)
-    return pa.scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count), type=pa.float64())
+    return _double_scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count))
 
 
 def mean_state(
@@ -398,7 +398,7 @@ def _finished(
     that bad options fail before any task runs."""
     finish(MomentsState() if moments else MeanState())
     state = _state(data, column, files_per_task, split_every, threads, moments=moments)
-    return pa.scalar(finish(state), type=pa.float64())
+    return _double_scalar(finish(state))
 
 
 # --- Tasks: everything below the client runs these, with bytes in and out. ---

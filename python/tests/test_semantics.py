@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import hypothesis.strategies as st
 import mapmean
@@ -335,3 +336,59 @@ def test_property_rules_agree_with_pyarrow_on_small_values(items, skip_nulls, mi
         assert bits(got) == bits(0.0)
     else:
         assert_same(got, want, f"{items} offset={offset}")
+
+
+def test_result_scalars_keep_their_values_and_are_float64():
+    # The scalar is copied out of a per-thread array that the next call
+    # overwrites: earlier results must not change.
+    first = mapmean.mean(np.array([1.0, 2.0], F32))
+    results = [mapmean.mean(np.array([x], F32)) for x in (5.0, nan, -inf, 0.25)]
+    second = mapmean.sum(np.array([3.0, 4.0], F32))
+    assert first.as_py() == 1.5 and second.as_py() == 7.0
+    assert results[0].as_py() == 5.0 and results[2].as_py() == -inf
+    assert math.isnan(results[1].as_py()) and results[3].as_py() == 0.25
+    for r in [first, second, *results]:
+        assert isinstance(r, pa.DoubleScalar) and r.type == pa.float64() and r.is_valid
+    null = mapmean.mean(np.array([], F32))
+    assert null.type == pa.float64() and not null.is_valid and null.as_py() is None
+
+
+def test_results_computed_on_many_threads_at_once_are_each_their_own():
+    import threading
+
+    arrays = [np.full(100 + i, i, dtype=F32) for i in range(8)]
+    failures = []
+
+    def work(i):
+        for _ in range(300):
+            got = mapmean.mean(arrays[i]).as_py()
+            if got != float(i):
+                failures.append((i, got))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
+
+
+def test_each_thread_writes_results_into_its_own_array():
+    import threading
+
+    seen = []
+
+    def work():
+        mapmean._double_scalar(1.0)
+        seen.append(mapmean._DOUBLE_SLOTS.pair[1])
+
+    for _ in range(2):  # one after the other: the second finds the first's
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    assert len(seen) == 2 and seen[0] is not seen[1]
