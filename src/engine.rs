@@ -27,13 +27,13 @@ pub(crate) const TASK_LEN: usize = 1 << 20;
 
 /// Up to this many values (256 KiB of `f32`, which the kernel reads from
 /// cache in about 5 microseconds) a computation runs on the calling thread
-/// alone: handing part of it to another thread costs more than it saves.
+/// alone: handing part of it to another thread costs about what it saves.
 /// Measured on the 2-vCPU machine with its second core idle (in-cache numpy
-/// arrays, `mapmean.mean` against polars `Series.mean()`, three alternating
-/// runs): with the calling thread working beside a helper
-/// ([`shared_with_helpers`]), 2^17 values took 0.83–1.07 × polars' time
-/// against 0.76–0.79 on one thread; 2^16 values, 0.63–0.70 against
-/// 0.61–0.64, within the noise, so they stay on one thread.
+/// arrays, polars' `Series.mean()` time over `mapmean.mean`'s, three
+/// alternating runs): with the calling thread working beside a helper
+/// ([`shared_with_helpers`]), 2^17 values gave 0.83–1.07 against 0.76–0.79
+/// on one thread; 2^16 values, 0.78–0.86 against 0.77–0.81 (within the
+/// noise, so they stay on one thread).
 pub(crate) const INLINE_LEN: usize = 1 << 16;
 
 /// The shortest task worth sending to another thread (see [`INLINE_LEN`]).
@@ -220,14 +220,14 @@ pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize
 /// thread works alongside the pool's workers ([`shared_with_helpers`]): a
 /// rayon `par_iter` from outside the pool instead sends every task to the
 /// workers and puts the caller to sleep until they are done, which cost
-/// about as much as the second core saved at 2^18 values: there, the time
-/// over polars' went from 0.77–0.81 to 1.10–1.50 (2^19: 0.86–1.31 to
+/// about as much as the second core saved at 2^18 values: there, polars'
+/// time over mapmean's went from 0.77–0.81 to 1.10–1.50 (2^19: 0.86–1.31 to
 /// 1.43–1.60), alternating runs as for [`INLINE_LEN`].
 const SHARED_MAX_LEN: usize = 1 << 22;
 
 /// Values per claim in [`shared_with_helpers`]: 64 KiB of `f32`, about
-/// 5 microseconds of work in cache, the most a finished thread waits for
-/// another.
+/// 1.5 microseconds of work in cache, the most a thread that has run out of
+/// claims waits for a running helper.
 const CLAIM_LEN: usize = 1 << 14;
 
 /// A helper of [`shared_with_helpers`]: not started yet.
@@ -262,7 +262,7 @@ impl<S> Drop for Finish<'_, S> {
             {
                 continue;
             }
-            // Running: it stops at its next claim, a few microseconds.
+            // Running: it stops after its current claim.
             let mut spins = 0u32;
             while helper.status.load(Acquire) != DONE {
                 spins += 1;

@@ -35,9 +35,10 @@
 //! default. AVX-512 alone has [`Isa::flagged_sum`], an `asm!` block that
 //! lets the processor's inexact flag prove a block's `f64` sum exact instead
 //! of tracking magnitudes: in cache 0.08 ns per value against the span
-//! pass's 0.12 (2^16 values, one thread, with the per-block work around it). (Issue 12 saw `avx2` beat the default
-//! on wide data on a Zen 4 too: that was the AVX-512 all-window pass, which
-//! the exponent bins replaced on every instruction set.)
+//! pass's 0.12 (2^16 values, one thread, with the per-block work around
+//! it). (Issue 12 saw `avx2` beat the default on wide data on a Zen 4 too:
+//! that was the AVX-512 all-window pass, which the exponent bins replaced on
+//! every instruction set.)
 //!
 //! [`portable`] is the reference the others are tested against, bit for bit.
 //! Layout after memchr: one module per target behind this dispatching front
