@@ -74,8 +74,12 @@ def _double_scalar(value: Optional[float]) -> pa.DoubleScalar:
         slot, array = _DOUBLE_SLOTS.pair
     except AttributeError:
         slot = np.zeros(1, dtype=np.float64)
-        array = pa.array(slot)  # a view of `slot`, no copy
+        array = pa.array(slot)  # a view of `slot`, no copy ...
+        if array.buffers()[1].address != slot.ctypes.data:
+            array = None  # ... or, should a pyarrow copy, the slow way
         _DOUBLE_SLOTS.pair = (slot, array)
+    if array is None:
+        return pa.scalar(value, type=_FLOAT64)
     slot[0] = value
     return array[0]
 

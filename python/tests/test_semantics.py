@@ -392,3 +392,19 @@ def test_each_thread_writes_results_into_its_own_array():
         thread.start()
         thread.join()
     assert len(seen) == 2 and seen[0] is not seen[1]
+
+
+def test_results_are_right_even_if_pyarrow_copied_the_slot(monkeypatch):
+    import threading
+
+    real_array = pa.array
+    monkeypatch.setattr(mapmean.pa, "array", lambda values: real_array(values.copy()))
+    got = []
+
+    def work():  # a fresh thread: its slot is made under the patch
+        got.extend(mapmean._double_scalar(x).as_py() for x in (1.5, 2.5))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert got == [1.5, 2.5]
