@@ -180,15 +180,7 @@ pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize
     } else {
         let workers = threads.unwrap_or_else(rayon::current_num_threads);
         let task_len = task_len(len, workers);
-        let tasks: Vec<Part<'_>> = parts
-            .iter()
-            .flat_map(|&(values, validity)| {
-                values
-                    .chunks(task_len)
-                    .enumerate()
-                    .map(move |(i, task)| (task, validity.map(|v| v.shifted(i * task_len))))
-            })
-            .collect();
+        let tasks = split_parts(parts, task_len);
         let run = || {
             tasks
                 .par_iter()
@@ -214,6 +206,20 @@ pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize
         .flatten()
     }))?;
     Ok(state)
+}
+
+/// `parts` cut into tasks of at most `task_len` values, each with the slice
+/// of its part's validity that covers it.
+fn split_parts<'a>(parts: &[Part<'a>], task_len: usize) -> Vec<Part<'a>> {
+    parts
+        .iter()
+        .flat_map(|&(values, validity)| {
+            values
+                .chunks(task_len)
+                .enumerate()
+                .map(move |(i, task)| (task, validity.map(|v| v.shifted(i * task_len))))
+        })
+        .collect()
 }
 
 /// Up to this many values (16 MiB of `f32`) on the global pool, the calling
@@ -305,15 +311,7 @@ fn shared_with_helpers<S: Accumulate>(parts: &[Part<'_>]) -> Result<S> {
     use std::sync::atomic::{
         AtomicU8, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
     };
-    let tasks: Vec<Part<'_>> = parts
-        .iter()
-        .flat_map(|&(values, validity)| {
-            values
-                .chunks(CLAIM_LEN)
-                .enumerate()
-                .map(move |(i, task)| (task, validity.map(|v| v.shifted(i * CLAIM_LEN))))
-        })
-        .collect();
+    let tasks = split_parts(parts, CLAIM_LEN);
     let next = Arc::new(AtomicUsize::new(0));
     let helpers: Vec<Arc<Helper<S>>> = (1..rayon::current_num_threads().min(tasks.len()))
         .map(|_| {
