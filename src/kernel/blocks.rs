@@ -53,7 +53,7 @@
 
 use arrow_buffer::bit_chunk_iterator::BitChunks;
 
-use super::arch::{Isa, Masks};
+use super::arch::{subnormals_read_as_zero, Isa, Masks};
 use super::exponent_bins::{count_specials, ExponentBins};
 pub use super::geometry::BLOCK;
 use super::geometry::{
@@ -117,6 +117,9 @@ pub fn update_with(
     validity: Option<Validity<'_>>,
 ) {
     let mut guess = Guess::Narrow { flagged: true };
+    // Under a floating-point environment that reads subnormals as zero, the
+    // blocks that hold one go to the bins (see `subnormals_read_as_zero`).
+    let flushed = subnormals_read_as_zero();
     // Made at the first wide block (on the heap: 16 KiB that narrow data
     // never touch), flushed at the end.
     let mut bins: Option<Box<ExponentBins>> = None;
@@ -133,7 +136,7 @@ pub fn update_with(
             continue;
         }
         let masks = masks.as_ref().filter(|_| valid < block.len() as u64);
-        guess = block_update(isa, state, block, masks, guess, &mut bins);
+        guess = block_update(isa, state, block, masks, guess, flushed, &mut bins);
     }
     if let Some(bins) = &mut bins {
         bins.flush_into(&mut state.sum);
@@ -203,14 +206,19 @@ fn block_update(
     block: &[f32],
     masks: Option<&Masks>,
     guess: Guess,
+    flushed: bool,
     bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
     match guess {
-        Guess::Narrow { flagged } => narrow_block_update(isa, state, block, masks, flagged, bins),
+        Guess::Narrow { flagged } => {
+            narrow_block_update(isa, state, block, masks, flagged, flushed, bins)
+        }
         // The look after a run of wide blocks: most likely still wide, so
         // not worth the flagged pass first.
-        Guess::Wide(0) => narrow_block_update(isa, state, block, masks, false, bins),
-        Guess::Spread(window) => spread_block_update(isa, state, block, masks, window, bins),
+        Guess::Wide(0) => narrow_block_update(isa, state, block, masks, false, flushed, bins),
+        Guess::Spread(window) => {
+            spread_block_update(isa, state, block, masks, window, flushed, bins)
+        }
         Guess::Wide(left) => {
             binned_block_update(isa, state, block, masks, bins);
             Guess::Wide(left - 1)
@@ -224,7 +232,8 @@ fn block_update(
 /// that sums every value and finds the smallest and largest nonzero
 /// magnitude. When their exponents are at most [`SPAN_BINADES`] apart, that
 /// sum is exact; otherwise the block's windows are summed by further passes
-/// over it, in L1.
+/// over it, in L1. With `flushed` (subnormals read as zero), a block that
+/// holds a subnormal goes to the bins.
 #[inline(always)]
 fn narrow_block_update(
     isa: Isa,
@@ -232,6 +241,7 @@ fn narrow_block_update(
     block: &[f32],
     masks: Option<&Masks>,
     flagged: bool,
+    flushed: bool,
     bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
     if let Some(sum) = flagged
@@ -251,6 +261,12 @@ fn narrow_block_update(
         // Only zeros: nothing to add.
         return Guess::Narrow { flagged };
     }
+    if flushed && span.low >> SIGNIFICAND_BITS == 0 {
+        // A subnormal, which every `f64` pass would read as zero (the
+        // magnitudes are integer comparisons, right in any environment).
+        binned_block_update(isa, state, block, masks, bins);
+        return Guess::Narrow { flagged };
+    }
     // Exponents at most SPAN_BINADES apart: the sum is exact (see there).
     if span.high >> SIGNIFICAND_BITS <= (span.low >> SIGNIFICAND_BITS).max(1) + SPAN_BINADES {
         state.sum.add_f64(span.sum);
@@ -267,13 +283,15 @@ fn narrow_block_update(
         Guess::Narrow { flagged: false }
     } else {
         // Windows far apart: find which are in between.
-        spread_block_update(isa, state, block, masks, high, bins)
+        spread_block_update(isa, state, block, masks, high, flushed, bins)
     }
 }
 
 /// A block expected to hold values in a few windows, the highest `window`:
 /// one pass sums that window and finds the others, then one pass per other
-/// window, or one pass into the bins when there are many.
+/// window, or one pass into the bins when there are many. With `flushed`
+/// (subnormals read as zero), a block with values in window 0, where the
+/// subnormals lie, goes to the bins too.
 #[inline(always)]
 fn spread_block_update(
     isa: Isa,
@@ -281,6 +299,7 @@ fn spread_block_update(
     block: &[f32],
     masks: Option<&Masks>,
     window: u32,
+    flushed: bool,
     bins: &mut Option<Box<ExponentBins>>,
 ) -> Guess {
     let scan = isa.scan(block, masks, window);
@@ -292,6 +311,10 @@ fn spread_block_update(
     if others.count_ones() >= MANY_WINDOWS {
         binned_block_update(isa, state, block, masks, bins);
         return Guess::Wide(WIDE_RUN);
+    }
+    if flushed && scan.windows & 1 != 0 {
+        binned_block_update(isa, state, block, masks, bins);
+        return guess_from(scan.windows);
     }
     state.sum.add_f64(scan.sum);
     while others != 0 {
@@ -755,5 +778,50 @@ mod tests {
             values[3] = f32::INFINITY;
             assert!(isa.flagged_sum(&values, None).is_none_or(|s| !s.is_finite()));
         }
+    }
+
+    /// Blocks that hold subnormals, alone, beside small normals (one span),
+    /// beside 1.0 (far windows), beside values in many windows (the bins),
+    /// under nulls; and data without subnormals.
+    fn subnormal_sets() -> Vec<(Vec<f32>, Option<NullBuffer>)> {
+        let sub = |i: u32| f32::from_bits(1 + i.wrapping_mul(2_654_435_761) % 0x7f_ffff);
+        let n = 3 * BLOCK + 17;
+        let mixed = |other: &dyn Fn(u32) -> f32| -> Vec<f32> {
+            (0..n as u32).map(|i| if i % 3 == 0 { sub(i) } else { other(i) }).collect()
+        };
+        let nulls = NullBuffer::from((0..n).map(|i| i % 7 != 1).collect::<Vec<_>>());
+        vec![
+            ((0..n as u32).map(sub).collect(), None),
+            (mixed(&|i| -sub(i) * 300.0), None),
+            (mixed(&|i| if i % 2 == 0 { 1e-35 } else { -2e-38 }), None),
+            (mixed(&|i| 1.0 + i as f32), None),
+            (mixed(&|i| 1.0 + i as f32), Some(nulls.clone())),
+            (every_binade(n, 7).into_iter().enumerate().map(|(i, x)| if i % 5 == 0 { sub(i as u32) } else { x }).collect(), None),
+            (every_binade(n, 8), Some(nulls)),
+            ((0..n).map(|i| i as f32 * 0.25).collect(), None),
+        ]
+    }
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn subnormals_read_as_zero_by_the_environment_still_count() {
+        use crate::kernel::arch::with_subnormals_read_as_zero;
+        assert!(!subnormals_read_as_zero());
+        for (values, nulls) in subnormal_sets() {
+            let validity = nulls.as_ref().map(Validity::from_nulls);
+            let mut exact = MeanState::default();
+            reference::update(&mut exact, &values, validity);
+            for &isa in Isa::supported() {
+                let (flushed, state) = with_subnormals_read_as_zero(|| {
+                    let mut state = MeanState::default();
+                    update_with(isa, &mut state, &values, validity);
+                    (subnormals_read_as_zero(), state)
+                });
+                assert!(flushed);
+                assert_eq!(state, exact, "{isa:?}");
+            }
+        }
+        // The environment is restored.
+        assert!(!subnormals_read_as_zero());
     }
 }

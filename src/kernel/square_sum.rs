@@ -77,6 +77,7 @@
 //! block's squares, so the result is bitwise the same for every instruction
 //! set, block split and thread count.
 
+use super::arch::subnormals_read_as_zero;
 use super::geometry::BLOCK;
 use super::{MeanState, Validity};
 
@@ -516,10 +517,11 @@ impl SquareBlocks {
         validity: Option<Validity<'_>>,
         sum: &mut ExactSquareSum,
     ) {
+        let flushed = subnormals_read_as_zero();
         for (i, block) in values.chunks(BLOCK).enumerate() {
             let validity = validity.map(|v| v.shifted(i * BLOCK));
             let (block, _) = mask_block(&mut self.masked, block, validity);
-            Self::add_masked_block(self.kernel, &mut self.bins, &mut self.guess, block, sum);
+            Self::add_masked_block(self.kernel, &mut self.bins, &mut self.guess, block, flushed, sum);
         }
     }
 
@@ -538,10 +540,12 @@ impl SquareBlocks {
         mean: &mut MeanState,
         sum: &mut ExactSquareSum,
     ) {
+        let flushed = subnormals_read_as_zero();
         for (i, original) in values.chunks(BLOCK).enumerate() {
             let validity = validity.map(|v| v.shifted(i * BLOCK));
             let (block, valid) = mask_block(&mut self.masked, original, validity);
-            match Self::add_masked_block(self.kernel, &mut self.bins, &mut self.guess, block, sum) {
+            let squares = &mut self.bins;
+            match Self::add_masked_block(self.kernel, squares, &mut self.guess, block, flushed, sum) {
                 Some(pass) if !pass.special => {
                     mean.count += valid as u64;
                     mean.null_count += (block.len() - valid) as u64;
@@ -560,6 +564,7 @@ impl SquareBlocks {
         bins: &mut SquareBins,
         guess: &mut u32,
         block: &[f32],
+        flushed: bool,
         sum: &mut ExactSquareSum,
     ) -> Option<SplitPass> {
         match kernel {
@@ -567,10 +572,10 @@ impl SquareBlocks {
             // through `Isa`, which offers them only where the CPU has
             // those features (`Isa::supported`).
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => unsafe { add_block_avx512(block, sum, bins, guess) },
+            Kernel::Avx512 => unsafe { add_block_avx512(block, sum, bins, guess, flushed) },
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => unsafe { add_block_avx2(block, sum, bins, guess) },
-            Kernel::Portable => add_block(block, sum, bins, guess, split_pass),
+            Kernel::Avx2 => unsafe { add_block_avx2(block, sum, bins, guess, flushed) },
+            Kernel::Portable => add_block(block, sum, bins, guess, flushed, split_pass),
         }
     }
 
@@ -618,8 +623,9 @@ unsafe fn add_block_avx512(
     sum: &mut ExactSquareSum,
     bins: &mut SquareBins,
     guess: &mut u32,
+    flushed: bool,
 ) -> Option<SplitPass> {
-    add_block(block, sum, bins, guess, |block, g| {
+    add_block(block, sum, bins, guess, flushed, |block, g| {
         // SAFETY: this function's own contract: the CPU has AVX-512 F and DQ.
         unsafe { split_pass_avx512(block, g) }
     })
@@ -637,9 +643,10 @@ unsafe fn add_block_avx2(
     sum: &mut ExactSquareSum,
     bins: &mut SquareBins,
     guess: &mut u32,
+    flushed: bool,
 ) -> Option<SplitPass> {
     // `Isa` offers AVX2 without checking for FMA: separate multiply and add.
-    add_block(block, sum, bins, guess, |block, g| {
+    add_block(block, sum, bins, guess, flushed, |block, g| {
         // SAFETY: this function's own contract: the CPU has AVX2.
         unsafe { split_pass_avx2(block, g) }
     })
@@ -654,6 +661,10 @@ unsafe fn add_block_avx2(
 /// `2 · SPLIT_WINDOW` exponents, else by the integer windows from the top
 /// of its range or through the bins when it spans more than [`MAX_WINDOWS`]
 /// of those. `split_pass` is [`split_pass`] for the instruction set.
+/// With `flushed` (subnormals read as zero: see
+/// [`subnormals_read_as_zero`]), a block whose range reaches `e' = 1`, where
+/// the subnormals lie, never takes the `f64` split pass's sums: the integer
+/// windows or the bins sum it, and the caller's mean kernel its `Σx`.
 ///
 /// Returns the split pass whose windows covered the block (its `Σx` is then
 /// the block's exact sum), or `None` if the block went another way.
@@ -663,9 +674,13 @@ fn add_block(
     sum: &mut ExactSquareSum,
     bins: &mut SquareBins,
     guess: &mut u32,
+    flushed: bool,
     split_pass: impl Fn(&[f32], u32) -> SplitPass,
 ) -> Option<SplitPass> {
     debug_assert!(block.len() <= BLOCK);
+    // The split pass's sums are exact unless `flushed` and the range
+    // reaches the subnormals (the range itself is integer comparisons).
+    let split_exact = |low: u32| !flushed || low > 1;
     let (low, high) = if *guess != 0 {
         let g = *guess;
         // g = max(high' - 9, 1) for an earlier high' <= 254: g + 9 <= 254,
@@ -674,7 +689,7 @@ fn add_block(
         let Some((low, high)) = pass.range else {
             return Some(pass); // zeros, NaN and infinities only: nothing to add
         };
-        if low >= split_bottom(g) && high < g + SPLIT_WINDOW {
+        if low >= split_bottom(g) && high < g + SPLIT_WINDOW && split_exact(low) {
             pass.add_to(sum, g);
             return Some(pass);
         }
@@ -684,7 +699,7 @@ fn add_block(
     };
     let g = high.saturating_sub(SPLIT_WINDOW - 1).max(1);
     *guess = g;
-    if low >= split_bottom(g) {
+    if low >= split_bottom(g) && split_exact(low) {
         let pass = split_pass(block, g);
         pass.add_to(sum, g);
         Some(pass)
@@ -1410,6 +1425,44 @@ mod tests {
             let valid: Vec<f32> = values.iter().enumerate().filter(|(i, _)| i % 5 != 3).map(|(_, &x)| x).collect();
             for sum in windowed(&with_junk, Some(Validity { bits: &bytes, offset: 3 })) {
                 prop_assert_eq!(as_big(&sum), oracle(&valid));
+            }
+        }
+    }
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn subnormals_read_as_zero_by_the_environment_still_count() {
+        use crate::kernel::arch::{subnormals_read_as_zero, with_subnormals_read_as_zero};
+        let n = 3 * BLOCK as u32 + 17;
+        let sub = |i: u32| f32::from_bits(1 + i.wrapping_mul(2_654_435_761) % 0x7f_ffff);
+        let mixed = |other: &dyn Fn(u32) -> f32| -> Vec<f32> {
+            (0..n).map(|i| if i % 3 == 0 { sub(i) } else { other(i) }).collect()
+        };
+        let sets = [
+            (0..n).map(sub).collect(),
+            // Within the split windows: e' up to 10.
+            mixed(&|i| f32::from_bits(4 << 23 | i)),
+            // Integer windows.
+            mixed(&|i| f32::from_bits(20 << 23 | i)),
+            // The bins.
+            mixed(&|i| 1.0 + i as f32),
+            // No subnormal: the split pass as before.
+            (0..n).map(|i| 1.0 + i as f32).collect::<Vec<f32>>(),
+        ];
+        let bits = vec![0b1011_0111u8; n.div_ceil(8) as usize];
+        for values in &sets {
+            for validity in [None, Some(Validity { bits: &bits, offset: 3 })] {
+                let valid: Vec<f32> = (0..values.len())
+                    .filter(|&i| validity.is_none_or(|v| v.is_valid(i)))
+                    .map(|i| values[i])
+                    .collect();
+                let sums = with_subnormals_read_as_zero(|| {
+                    assert!(subnormals_read_as_zero());
+                    windowed(values, validity)
+                });
+                for sum in &sums {
+                    assert_eq!(as_big(sum), oracle(&valid));
+                }
             }
         }
     }

@@ -92,6 +92,82 @@ pub(crate) struct Span {
     pub high: u32,
 }
 
+/// Whether this thread's floating-point environment reads subnormal inputs
+/// as zero: x86-64's MXCSR with denormals-are-zero (DAZ) set, or aarch64's
+/// FPCR with flush-to-zero (FZ) or flush-inputs-to-zero (FIZ). Rust code
+/// never sets them, but a library built with `-ffast-math` may, for the
+/// whole process, when it is loaded.
+///
+/// The passes that add values as `f64` ([`Isa::span`], [`Isa::scan`],
+/// [`Isa::window_sum`], the split passes of the squares, and every
+/// instruction set's code alike: the portable one compiles to the same
+/// conversions) would then read a subnormal `f32` as zero. Callers read
+/// this once per update and send every block that holds a subnormal to an
+/// integer path instead (the exponent bins, the integer windows of the
+/// squares), which reads bit patterns and is exact in any environment. The
+/// flushing of *results* (FTZ) needs nothing: no sum or square of `f32`
+/// values is a subnormal `f64`.
+#[inline]
+pub(crate) fn subnormals_read_as_zero() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86_64::denormals_are_zero()
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        aarch64::inputs_flushed_to_zero()
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+/// Runs `f` with this thread's floating-point environment reading subnormal
+/// inputs as zero (x86-64: MXCSR's DAZ; aarch64: FPCR's FZ), as a library
+/// built with `-ffast-math` leaves it, and restores the environment after,
+/// also when `f` panics. For tests of [`subnormals_read_as_zero`]'s callers.
+#[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) fn with_subnormals_read_as_zero<R>(f: impl FnOnce() -> R) -> R {
+    use std::arch::asm;
+    #[cfg(target_arch = "x86_64")]
+    {
+        struct Restore(u32);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                // SAFETY: loads MXCSR from the value read before `f`.
+                unsafe { asm!("ldmxcsr dword ptr [{0}]", in(reg) &self.0, options(nostack, readonly)) };
+            }
+        }
+        let mut csr = 0u32;
+        // SAFETY: stores MXCSR into `csr`.
+        unsafe { asm!("stmxcsr dword ptr [{0}]", in(reg) &mut csr, options(nostack)) };
+        let _restore = Restore(csr);
+        let daz = csr | 0x40;
+        // SAFETY: loads MXCSR with denormals-are-zero added: a control that
+        // only changes how subnormal inputs read, which is what is tested.
+        unsafe { asm!("ldmxcsr dword ptr [{0}]", in(reg) &daz, options(nostack, readonly)) };
+        f()
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        struct Restore(u64);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                // SAFETY: writes back the FPCR read before `f`.
+                unsafe { asm!("msr fpcr, {0}", in(reg) self.0, options(nomem, nostack)) };
+            }
+        }
+        let fpcr: u64;
+        // SAFETY: reads FPCR.
+        unsafe { asm!("mrs {0}, fpcr", out(reg) fpcr, options(nomem, nostack)) };
+        let _restore = Restore(fpcr);
+        // SAFETY: sets FPCR's flush-to-zero control, which is what is tested.
+        unsafe { asm!("msr fpcr, {0}", in(reg) fpcr | 1 << 24, options(nomem, nostack)) };
+        f()
+    }
+}
+
 /// An instruction set the block kernel can use, and that this machine
 /// supports.
 ///

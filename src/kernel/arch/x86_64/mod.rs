@@ -34,3 +34,23 @@ pub(crate) fn prefetch_ahead(at: *const f32, near: usize) {
 pub(crate) fn opaque_shift() -> u32 {
     std::hint::black_box(crate::kernel::geometry::SIGNIFICAND_BITS)
 }
+
+/// MXCSR's denormals-are-zero control, bit 6.
+const MXCSR_DAZ: u32 = 0x40;
+
+/// Whether this thread's MXCSR has denormals-are-zero set (see
+/// `arch::subnormals_read_as_zero`).
+#[inline]
+pub(crate) fn denormals_are_zero() -> bool {
+    let mut csr = 0u32;
+    // SAFETY: `stmxcsr` (SSE, in the x86-64 baseline) stores MXCSR into the
+    // four writable bytes of `csr`, and reads or writes nothing else.
+    unsafe {
+        std::arch::asm!(
+            "stmxcsr dword ptr [{0}]",
+            in(reg) &mut csr,
+            options(nostack, preserves_flags),
+        );
+    }
+    csr & MXCSR_DAZ != 0
+}
