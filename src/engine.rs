@@ -252,15 +252,23 @@ struct Helper<S> {
     result: Mutex<Option<Result<S>>>,
 }
 
-/// Cancels every helper that has not started and waits for the others to
-/// finish, when dropped: on every way out of [`shared_with_helpers`],
-/// unwinding included, so that no helper reads the values after it.
-struct Finish<'h, S>(&'h [Arc<Helper<S>>]);
+/// When dropped, takes every claim that is left, cancels every helper that
+/// has not started and waits for the others to finish: on every way out of
+/// [`shared_with_helpers`], unwinding included, so that no helper reads the
+/// values after it.
+struct Finish<'h, S> {
+    helpers: &'h [Arc<Helper<S>>],
+    /// The claim counter, and the number of claims.
+    next: &'h std::sync::atomic::AtomicUsize,
+    claims: usize,
+}
 
 impl<S> Drop for Finish<'_, S> {
     fn drop(&mut self) {
-        use std::sync::atomic::Ordering::{AcqRel, Acquire};
-        for helper in self.0 {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+        // Normally all taken already; after a panic, not.
+        self.next.store(self.claims, Relaxed);
+        for helper in self.helpers {
             if helper
                 .status
                 .compare_exchange(PENDING, CANCELLED, AcqRel, Acquire)
@@ -321,7 +329,11 @@ fn shared_with_helpers<S: Accumulate>(parts: &[Part<'_>]) -> Result<S> {
             })
         })
         .collect();
-    let finish = Finish(&helpers);
+    let finish = Finish {
+        helpers: &helpers,
+        next: &next,
+        claims: tasks.len(),
+    };
     // SAFETY: only the lifetime changes. A helper reads `tasks`, and the
     // values it borrows, only between its switch from PENDING to RUNNING and
     // its store of DONE. `finish`, dropped before `tasks` and before this
@@ -781,7 +793,13 @@ mod tests {
                 running.status.store(DONE, Release);
             })
         };
-        drop(Finish(&[pending.clone(), running.clone()]));
+        let next = std::sync::atomic::AtomicUsize::new(1);
+        drop(Finish {
+            helpers: &[pending.clone(), running.clone()],
+            next: &next,
+            claims: 5,
+        });
+        assert_eq!(next.load(Acquire), 5, "the claims left are taken");
         assert_eq!(pending.status.load(Acquire), CANCELLED);
         assert_eq!(running.status.load(Acquire), DONE);
         finisher.join().unwrap();
