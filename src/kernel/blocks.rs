@@ -695,18 +695,8 @@ mod tests {
     /// rounding operation does), as Python code would leave it.
     #[cfg(target_arch = "x86_64")]
     fn set_inexact_flag() {
-        let mut csr = 0u32;
-        // SAFETY: reads MXCSR into `csr` and writes it back with bit 5 (a
-        // status flag) set; the controls are unchanged.
-        unsafe {
-            std::arch::asm!(
-                "stmxcsr dword ptr [{0}]",
-                "or dword ptr [{0}], 0x20",
-                "ldmxcsr dword ptr [{0}]",
-                in(reg) &mut csr,
-                options(nostack),
-            );
-        }
+        use crate::kernel::arch::x86_64::{avx512::MXCSR_INEXACT, mxcsr, set_mxcsr};
+        set_mxcsr(mxcsr() | MXCSR_INEXACT);
     }
 
     /// The exact sum of the valid values of a block, as an `ExactSum`.
@@ -790,13 +780,14 @@ mod tests {
             (0..n as u32).map(|i| if i % 3 == 0 { sub(i) } else { other(i) }).collect()
         };
         let nulls = NullBuffer::from((0..n).map(|i| i % 7 != 1).collect::<Vec<_>>());
+        let with_subnormals = |(i, x): (usize, f32)| if i % 5 == 0 { sub(i as u32) } else { x };
         vec![
             ((0..n as u32).map(sub).collect(), None),
             (mixed(&|i| -sub(i) * 300.0), None),
             (mixed(&|i| if i % 2 == 0 { 1e-35 } else { -2e-38 }), None),
             (mixed(&|i| 1.0 + i as f32), None),
             (mixed(&|i| 1.0 + i as f32), Some(nulls.clone())),
-            (every_binade(n, 7).into_iter().enumerate().map(|(i, x)| if i % 5 == 0 { sub(i as u32) } else { x }).collect(), None),
+            (every_binade(n, 7).into_iter().enumerate().map(with_subnormals).collect(), None),
             (every_binade(n, 8), Some(nulls)),
             ((0..n).map(|i| i as f32 * 0.25).collect(), None),
         ]

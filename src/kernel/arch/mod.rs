@@ -129,43 +129,21 @@ pub(crate) fn subnormals_read_as_zero() -> bool {
 /// also when `f` panics. For tests of [`subnormals_read_as_zero`]'s callers.
 #[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub(crate) fn with_subnormals_read_as_zero<R>(f: impl FnOnce() -> R) -> R {
-    use std::arch::asm;
     #[cfg(target_arch = "x86_64")]
-    {
-        struct Restore(u32);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                // SAFETY: loads MXCSR from the value read before `f`.
-                unsafe { asm!("ldmxcsr dword ptr [{0}]", in(reg) &self.0, options(nostack, readonly)) };
-            }
-        }
-        let mut csr = 0u32;
-        // SAFETY: stores MXCSR into `csr`.
-        unsafe { asm!("stmxcsr dword ptr [{0}]", in(reg) &mut csr, options(nostack)) };
-        let _restore = Restore(csr);
-        let daz = csr | 0x40;
-        // SAFETY: loads MXCSR with denormals-are-zero added: a control that
-        // only changes how subnormal inputs read, which is what is tested.
-        unsafe { asm!("ldmxcsr dword ptr [{0}]", in(reg) &daz, options(nostack, readonly)) };
-        f()
-    }
+    let (read, write, flush) = (x86_64::mxcsr, x86_64::set_mxcsr, x86_64::MXCSR_DAZ);
     #[cfg(target_arch = "aarch64")]
-    {
-        struct Restore(u64);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                // SAFETY: writes back the FPCR read before `f`.
-                unsafe { asm!("msr fpcr, {0}", in(reg) self.0, options(nomem, nostack)) };
-            }
+    let (read, write, flush) = (aarch64::fpcr, aarch64::set_fpcr, aarch64::FPCR_FZ);
+    /// Writes the register back as it was, also on a panic.
+    struct Restore<T: Copy>(T, fn(T));
+    impl<T: Copy> Drop for Restore<T> {
+        fn drop(&mut self) {
+            (self.1)(self.0);
         }
-        let fpcr: u64;
-        // SAFETY: reads FPCR.
-        unsafe { asm!("mrs {0}, fpcr", out(reg) fpcr, options(nomem, nostack)) };
-        let _restore = Restore(fpcr);
-        // SAFETY: sets FPCR's flush-to-zero control, which is what is tested.
-        unsafe { asm!("msr fpcr, {0}", in(reg) fpcr | 1 << 24, options(nomem, nostack)) };
-        f()
     }
+    let old = read();
+    let _restore = Restore(old, write);
+    write(old | flush);
+    f()
 }
 
 /// An instruction set the block kernel can use, and that this machine

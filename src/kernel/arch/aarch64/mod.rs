@@ -2,14 +2,15 @@
 
 pub mod neon;
 
-/// FPCR's flush-to-zero control (FZ, bit 24) and flush-inputs-to-zero (FIZ,
-/// bit 0, where FEAT_AFP is implemented; reads as zero elsewhere).
-const FPCR_FLUSH: u64 = 1 << 24 | 1;
+/// FPCR's flush-to-zero control (FZ, bit 24).
+pub(crate) const FPCR_FZ: u64 = 1 << 24;
+/// FPCR's flush-inputs-to-zero control (FIZ, bit 0, where FEAT_AFP is
+/// implemented; reads as zero elsewhere).
+const FPCR_FIZ: u64 = 1;
 
-/// Whether this thread's FPCR flushes subnormal inputs to zero (see
-/// `arch::subnormals_read_as_zero`).
+/// This thread's FPCR.
 #[inline]
-pub(crate) fn inputs_flushed_to_zero() -> bool {
+pub(crate) fn fpcr() -> u64 {
     let fpcr: u64;
     // SAFETY: `mrs` of FPCR, which code at any exception level may read,
     // into a register; no memory is touched.
@@ -20,5 +21,27 @@ pub(crate) fn inputs_flushed_to_zero() -> bool {
             options(nomem, nostack, preserves_flags),
         );
     }
-    fpcr & FPCR_FLUSH != 0
+    fpcr
+}
+
+/// Writes `fpcr` into this thread's FPCR, for tests that set a control as
+/// other code may leave it.
+#[cfg(test)]
+pub(crate) fn set_fpcr(fpcr: u64) {
+    // SAFETY: `msr` to FPCR. The tests give values that differ from the
+    // thread's own only in FZ, and restore it.
+    unsafe {
+        std::arch::asm!(
+            "msr fpcr, {0}",
+            in(reg) fpcr,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+}
+
+/// Whether this thread's FPCR flushes subnormal inputs to zero (see
+/// `arch::subnormals_read_as_zero`).
+#[inline]
+pub(crate) fn inputs_flushed_to_zero() -> bool {
+    fpcr() & (FPCR_FZ | FPCR_FIZ) != 0
 }

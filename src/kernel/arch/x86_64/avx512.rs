@@ -132,7 +132,7 @@ fn span_vector(v: __m512i, sum: &mut [__m512d], low: &mut __m512i, high: &mut __
 }
 
 /// MXCSR's precision (inexact) flag, bit 5; bits 0–5 are the exception flags.
-const MXCSR_INEXACT: u32 = 0x20;
+pub(crate) const MXCSR_INEXACT: u32 = 0x20;
 
 /// Every lane valid: the lane masks of a block without nulls.
 static ALL_VALID: [u8; BLOCK / 8] = [0xff; BLOCK / 8];

@@ -36,12 +36,11 @@ pub(crate) fn opaque_shift() -> u32 {
 }
 
 /// MXCSR's denormals-are-zero control, bit 6.
-const MXCSR_DAZ: u32 = 0x40;
+pub(crate) const MXCSR_DAZ: u32 = 0x40;
 
-/// Whether this thread's MXCSR has denormals-are-zero set (see
-/// `arch::subnormals_read_as_zero`).
+/// This thread's MXCSR.
 #[inline]
-pub(crate) fn denormals_are_zero() -> bool {
+pub(crate) fn mxcsr() -> u32 {
     let mut csr = 0u32;
     // SAFETY: `stmxcsr` (SSE, in the x86-64 baseline) stores MXCSR into the
     // four writable bytes of `csr`, and reads or writes nothing else.
@@ -52,5 +51,28 @@ pub(crate) fn denormals_are_zero() -> bool {
             options(nostack, preserves_flags),
         );
     }
-    csr & MXCSR_DAZ != 0
+    csr
+}
+
+/// Loads `csr` into this thread's MXCSR, for tests that set a flag or a
+/// control as other code may leave it.
+#[cfg(test)]
+pub(crate) fn set_mxcsr(csr: u32) {
+    // SAFETY: `ldmxcsr` reads the four bytes of `csr`. The tests give values
+    // that differ from the thread's own only in a status flag or in DAZ,
+    // and restore it.
+    unsafe {
+        std::arch::asm!(
+            "ldmxcsr dword ptr [{0}]",
+            in(reg) &csr,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+}
+
+/// Whether this thread's MXCSR has denormals-are-zero set (see
+/// `arch::subnormals_read_as_zero`).
+#[inline]
+pub(crate) fn denormals_are_zero() -> bool {
+    mxcsr() & MXCSR_DAZ != 0
 }
