@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use arrow_array::{Float32Array, RecordBatch};
 use mapmean::ipc::{write::write_batches, IpcFormat};
+use mapmean::kernel::{Parts, Statistic, StatisticOptions};
 use mapmean::{engine, results};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,14 +31,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let column = args.next();
-    let state = engine::state_of_file(&path, column.as_deref(), None)?;
+    // Any numeric column: the state computes what the statistics need.
+    let statistics: Vec<_> = Statistic::ALL
+        .iter()
+        .map(|&s| (s, StatisticOptions::for_statistic(s)))
+        .collect();
+    let state = engine::state_of_source(&path, column.as_deref(), Parts::ALL, None)?;
+    let mean = Statistic::Mean.finish(&state, &StatisticOptions::default())?;
     let row = results::ResultRow {
         source: None,
         column: column.unwrap_or_else(|| "values".into()),
         state,
     };
-    let batch = results::to_record_batch(&[row], &mapmean::MeanOptions::default());
+    let (batch, _) = results::to_record_batch(&[row], &statistics)?;
     println!("{batch:?}");
-    println!("mean = {:?}", state.finish());
+    println!("mean = {mean:?}");
     Ok(())
 }

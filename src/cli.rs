@@ -13,14 +13,15 @@ use std::time::{Duration, Instant};
 
 use crate::dataset::{self, OnError};
 use crate::ipc::{write::write_batches, IpcFormat};
-use crate::kernel::Accumulate;
-use crate::results::{to_record_batch, to_stats_record_batch, ResultRow};
-use crate::{Error, MeanOptions, MeanState, MomentsState, Result, VarianceOptions};
-use arrow_array::RecordBatch;
+use crate::kernel::{Parts, Statistic, StatisticOptions};
+use crate::results::to_record_batch;
+use crate::{Error, Result};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Exact, zero-copy means of Float32 columns in Arrow IPC files.
+/// Exact, zero-copy statistics of numeric columns in Arrow IPC files.
 #[derive(Parser)]
 #[command(name = "mapmean", version, about)]
 struct Cli {
@@ -38,12 +39,15 @@ enum Command {
         #[command(flatten)]
         scan: ScanArgs,
     },
-    /// Print count, null_count, nan_count and the correctly rounded sum,
-    /// mean, variance and standard deviation of columns.
+    /// Print count, null_count, nan_count and the exact sum, mean, variance,
+    /// standard deviation, min and max of columns.
     ///
-    /// Each is the float64 nearest the exact value (one rounding; stddev is
-    /// the rounded square root of the exact variance), with the null, NaN and
-    /// infinity rules of pyarrow.compute.sum, mean, variance and stddev.
+    /// Each float result is the float64 nearest the exact value (one
+    /// rounding; stddev is the rounded square root of the exact variance);
+    /// an integer column's sum is its exact Int64 / UInt64 sum (null, with a
+    /// warning, where it does not fit); min and max have the column's type.
+    /// Null, NaN and infinity rules are those of pyarrow.compute.sum, mean,
+    /// variance, stddev and min_max.
     /// Several sources are one dataset, as for `mean`.
     Stats {
         #[command(flatten)]
@@ -69,8 +73,9 @@ struct ScanArgs {
     /// read incrementally (named pipes are read the same way).
     #[arg(required = true, value_name = "SOURCE")]
     sources: Vec<OsString>,
-    /// Column to compute (repeatable). Default: every Float32 column
-    /// common to all sources.
+    /// Column to compute (repeatable). Default: every numeric column
+    /// (Float16/32/64, Int8-64, UInt8-64) common to all sources; the others
+    /// are listed as skipped on stderr.
     #[arg(short, long = "column", value_name = "NAME")]
     columns: Vec<String>,
     /// One row per (source, column) instead of one per column.
@@ -167,100 +172,39 @@ where
 /// Runs the command; `Ok(false)` when some sources failed under
 /// `--keep-going` (they have been reported).
 fn run(cli: Cli) -> Result<bool> {
-    match cli.command {
-        Command::Mean { scan } => {
-            let options = MeanOptions {
-                skip_nulls: !scan.no_skip_nulls,
-                min_count: scan.min_count.unwrap_or(1),
-            };
-            scan_and_print::<MeanState>(&scan, |rows| {
-                let table = rows
-                    .iter()
-                    .map(|row| {
-                        let s = &row.state;
-                        counts(row, s.count, s.null_count, s.nan_count)
-                            .chain([Cell::Float(s.finish_with(&options))])
-                            .collect()
-                    })
-                    .collect();
-                (MEAN_HEADER, table, to_record_batch(rows, &options))
-            })
-        }
-        Command::Stats { scan, ddof } => {
-            let options = MeanOptions {
-                skip_nulls: !scan.no_skip_nulls,
-                min_count: scan.min_count.unwrap_or(1),
-            };
-            let variance = VarianceOptions {
-                ddof,
-                skip_nulls: !scan.no_skip_nulls,
-                min_count: scan.min_count.unwrap_or(0),
-            };
-            scan_and_print::<MomentsState>(&scan, |rows| {
-                let table = rows
-                    .iter()
-                    .map(|row| {
-                        let s = &row.state;
-                        let m = &s.mean;
-                        counts(row, m.count, m.null_count, m.nan_count)
-                            .chain([
-                                Cell::Float(s.sum_with(&options)),
-                                Cell::Float(s.mean_with(&options)),
-                                Cell::Float(s.variance_with(&variance)),
-                                Cell::Float(s.stddev_with(&variance)),
-                            ])
-                            .collect()
-                    })
-                    .collect();
-                (
-                    STATS_HEADER,
-                    table,
-                    to_stats_record_batch(rows, &options, &variance),
-                )
-            })
-        }
-    }
+    let (scan, statistics, ddof) = match &cli.command {
+        Command::Mean { scan } => (scan, &[Statistic::Mean][..], 0),
+        Command::Stats { scan, ddof } => (scan, &STATS[..], *ddof),
+    };
+    let options: Vec<(Statistic, StatisticOptions)> = statistics
+        .iter()
+        .map(|&s| {
+            (
+                s,
+                StatisticOptions {
+                    skip_nulls: !scan.no_skip_nulls,
+                    min_count: scan.min_count.unwrap_or(s.default_min_count()),
+                    ddof: i64::from(ddof),
+                },
+            )
+        })
+        .collect();
+    scan_and_print(scan, &options)
 }
 
-const MEAN_HEADER: &[&str] = &["column", "count", "null_count", "nan_count", "mean"];
-const STATS_HEADER: &[&str] = &[
-    "column",
-    "count",
-    "null_count",
-    "nan_count",
-    "sum",
-    "mean",
-    "variance",
-    "stddev",
+/// The statistics of `mapmean stats`, in column order.
+const STATS: [Statistic; 6] = [
+    Statistic::Sum,
+    Statistic::Mean,
+    Statistic::Variance,
+    Statistic::Stddev,
+    Statistic::Min,
+    Statistic::Max,
 ];
 
-/// The source (or `None`), column and counts of a row, as cells.
-fn counts<S>(
-    row: &ResultRow<S>,
-    count: u64,
-    null_count: u64,
-    nan_count: u64,
-) -> impl Iterator<Item = Cell> {
-    [
-        Cell::Source(row.source.clone()),
-        Cell::Text(row.column.clone()),
-        Cell::Count(count),
-        Cell::Count(null_count),
-        Cell::Count(nan_count),
-    ]
-    .into_iter()
-}
-
-/// The header (without `source`), the cells of each row (with a leading
-/// [`Cell::Source`]) and the rows as a record batch for `--format arrow`.
-type Rendered = (&'static [&'static str], Vec<Vec<Cell>>, RecordBatch);
-
-/// Scans the sources for states of type `S`, prints the rows that
-/// `render` makes of them, and reports failures.
-fn scan_and_print<S: Accumulate>(
-    args: &ScanArgs,
-    render: impl FnOnce(&[ResultRow<S>]) -> Rendered,
-) -> Result<bool> {
+/// Scans the sources for the states the statistics need, prints one row
+/// per column, and reports skipped columns and failures.
+fn scan_and_print(args: &ScanArgs, statistics: &[(Statistic, StatisticOptions)]) -> Result<bool> {
     let sources = dataset::expand(&args.sources)?;
     let bar = Progress::new(sources.len() as u64, args.progress, args.no_progress);
     let on_error = if args.keep_going {
@@ -270,7 +214,10 @@ fn scan_and_print<S: Accumulate>(
     };
     let columns = (!args.columns.is_empty()).then_some(&args.columns[..]);
     let threads = args.threads.map(|t| t as usize);
-    let scanned = dataset::scan_as::<S>(&sources, columns, threads, on_error, &|| bar.tick());
+    let parts = statistics
+        .iter()
+        .fold(Parts::default(), |p, (s, _)| p.union(s.needs()));
+    let scanned = dataset::scan(&sources, columns, parts, threads, on_error, &|| bar.tick());
     bar.finish();
     let scanned = scanned?;
     let rows = if scanned.states.is_empty() {
@@ -278,12 +225,37 @@ fn scan_and_print<S: Accumulate>(
     } else {
         dataset::combine(&scanned.states, args.by_source)?
     };
-    let (header, cells, batch) = render(&rows);
+    if rows.is_empty() && !scanned.states.is_empty() && columns.is_none() {
+        let skipped = describe_skipped(&scanned.states);
+        return Err(Error::InvalidArgument(format!(
+            "no numeric column to compute{}",
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(": {skipped}")
+            }
+        )));
+    }
+    let (batch, problems) = to_record_batch(&rows, statistics)?;
     let stdout = std::io::stdout();
+    if args.format == Format::Arrow && stdout.is_terminal() {
+        return Err(Error::InvalidArgument(
+            "--format arrow writes binary Arrow IPC: redirect it to a file or a pipe \
+             (mapmean ... --format arrow > out.arrows)"
+                .into(),
+        ));
+    }
     let mut out = stdout.lock();
-    print_rows(&mut out, header, &cells, batch, args.format)
+    print_rows(&mut out, &batch, args.format)
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("<stdout>", e))?;
+    let skipped = describe_skipped(&scanned.states);
+    if !skipped.is_empty() {
+        eprintln!("note: skipped columns that are not numeric: {skipped}");
+    }
+    for problem in &problems {
+        eprintln!("warning: {problem}");
+    }
     for failure in &scanned.failures {
         eprintln!("error: {failure}");
     }
@@ -296,6 +268,21 @@ fn scan_and_print<S: Accumulate>(
         );
     }
     Ok(scanned.failures.is_empty())
+}
+
+/// `"name (Utf8), flag (Boolean)"`: the columns skipped in any source, once
+/// each.
+fn describe_skipped(states: &[dataset::SourceStates]) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for s in states {
+        for (name, data_type) in &s.skipped {
+            let entry = format!("{name} ({data_type})");
+            if !seen.contains(&entry) {
+                seen.push(entry);
+            }
+        }
+    }
+    seen.join(", ")
 }
 
 /// A progress bar on stderr, only on a terminal: from the start with
@@ -346,57 +333,123 @@ impl Progress {
     }
 }
 
-/// One printed value.
-enum Cell {
-    /// The row's source (only shown when some row has one).
-    Source(Option<String>),
-    /// A name.
-    Text(String),
-    /// A count.
-    Count(u64),
-    /// A result; `None` is null.
-    Float(Option<f64>),
+/// One printed value: its text, and whether JSON can show it as a number
+/// (NaN and infinities it cannot).
+struct Cell {
+    text: Option<String>,
+    number: bool,
+    finite: bool,
 }
 
 impl Cell {
+    fn text(s: &str) -> Cell {
+        Cell {
+            text: Some(s.to_string()),
+            number: false,
+            finite: true,
+        }
+    }
+
+    fn number(text: Option<String>, finite: bool) -> Cell {
+        Cell {
+            text,
+            number: true,
+            finite,
+        }
+    }
+
+    /// Row `i` of a result column.
+    fn of(array: &dyn Array, i: usize) -> Cell {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::*;
+        if array.is_null(i) {
+            return Cell::number(None, true);
+        }
+        fn float(x: f64, text: String) -> Cell {
+            Cell::number(Some(text), x.is_finite())
+        }
+        match array.data_type() {
+            DataType::Utf8 => {
+                let s = array.as_string::<i32>().value(i);
+                // Exact values of mixed types, as text: numbers all the same.
+                let finite = !matches!(s, "NaN" | "inf" | "-inf");
+                Cell::number(Some(s.to_string()), finite)
+            }
+            DataType::Float64 => {
+                let x = array.as_primitive::<Float64Type>().value(i);
+                float(x, format!("{x:?}"))
+            }
+            DataType::Float32 => {
+                let x = array.as_primitive::<Float32Type>().value(i);
+                float(f64::from(x), format!("{x:?}"))
+            }
+            DataType::Float16 => {
+                let x = array.as_primitive::<Float16Type>().value(i);
+                float(x.to_f64(), format!("{:?}", x.to_f32()))
+            }
+            DataType::Int8 => Cell::number(
+                Some(array.as_primitive::<Int8Type>().value(i).to_string()),
+                true,
+            ),
+            DataType::Int16 => Cell::number(
+                Some(array.as_primitive::<Int16Type>().value(i).to_string()),
+                true,
+            ),
+            DataType::Int32 => Cell::number(
+                Some(array.as_primitive::<Int32Type>().value(i).to_string()),
+                true,
+            ),
+            DataType::Int64 => Cell::number(
+                Some(array.as_primitive::<Int64Type>().value(i).to_string()),
+                true,
+            ),
+            DataType::UInt8 => Cell::number(
+                Some(array.as_primitive::<UInt8Type>().value(i).to_string()),
+                true,
+            ),
+            DataType::UInt16 => Cell::number(
+                Some(array.as_primitive::<UInt16Type>().value(i).to_string()),
+                true,
+            ),
+            DataType::UInt32 => Cell::number(
+                Some(array.as_primitive::<UInt32Type>().value(i).to_string()),
+                true,
+            ),
+            DataType::UInt64 => Cell::number(
+                Some(array.as_primitive::<UInt64Type>().value(i).to_string()),
+                true,
+            ),
+            other => Cell::text(&format!("<{other}>")),
+        }
+    }
+
     /// As text for `table` and `csv`: NaN, inf, -inf and null (csv: empty).
-    fn text(&self, csv: bool) -> String {
-        match self {
-            Cell::Source(s) => s.clone().unwrap_or_default(),
-            Cell::Text(s) => s.clone(),
-            Cell::Count(n) => n.to_string(),
-            Cell::Float(Some(x)) => format!("{x:?}"),
-            Cell::Float(None) if csv => String::new(),
-            Cell::Float(None) => "null".to_string(),
+    fn shown(&self, csv: bool) -> String {
+        match &self.text {
+            Some(t) => t.clone(),
+            None if csv => String::new(),
+            None => "null".to_string(),
         }
     }
 
     /// As a JSON value: JSON has no NaN or infinity, so those are null
     /// (nan_count tells NaN apart).
     fn json(&self) -> String {
-        match self {
-            Cell::Source(s) => s.as_deref().map_or("null".to_string(), json_string),
-            Cell::Text(s) => json_string(s),
-            Cell::Count(n) => n.to_string(),
-            Cell::Float(Some(x)) if x.is_finite() => format!("{x:?}"),
-            Cell::Float(_) => "null".to_string(),
+        match &self.text {
+            Some(t) if !self.number => json_string(t),
+            Some(t) if self.finite => t.clone(),
+            _ => "null".to_string(),
         }
     }
 }
 
-fn print_rows(
-    out: &mut impl Write,
-    header: &[&str],
-    rows: &[Vec<Cell>],
-    batch: RecordBatch,
-    format: Format,
-) -> std::io::Result<()> {
+fn print_rows(out: &mut impl Write, batch: &RecordBatch, format: Format) -> std::io::Result<()> {
     if format == Format::Arrow {
         return write_batches(
             &mut *out,
             "stdout",
             &batch.schema(),
-            &[batch],
+            std::slice::from_ref(batch),
             IpcFormat::Stream,
         )
         .map_err(|e| match e {
@@ -404,26 +457,35 @@ fn print_rows(
             other => std::io::Error::other(other.to_string()),
         });
     }
-    let with_source = rows
+    let schema = batch.schema();
+    let header: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let text_columns = header
         .iter()
-        .any(|row| matches!(row.first(), Some(Cell::Source(Some(_)))));
-    // The cells shown: without the source column unless some row has one.
-    fn visible(row: &[Cell], with_source: bool) -> Vec<&Cell> {
-        row.iter()
-            .filter(|c| with_source || !matches!(c, Cell::Source(_)))
-            .collect()
-    }
-    let header: Vec<&str> = with_source
-        .then_some("source")
-        .into_iter()
-        .chain(header.iter().copied())
+        .take_while(|h| matches!(**h, "source" | "column"))
+        .count();
+    let rows: Vec<Vec<Cell>> = (0..batch.num_rows())
+        .map(|i| {
+            batch
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(c, array)| {
+                    if c < text_columns {
+                        let strings = array.as_any().downcast_ref::<arrow_array::StringArray>();
+                        Cell::text(strings.map_or("", |s| s.value(i)))
+                    } else {
+                        Cell::of(array.as_ref(), i)
+                    }
+                })
+                .collect()
+        })
         .collect();
     match format {
         Format::Json => {
-            for row in rows {
+            for row in &rows {
                 let fields: Vec<String> = header
                     .iter()
-                    .zip(visible(row, with_source))
+                    .zip(row)
                     .map(|(name, cell)| format!("\"{name}\":{}", cell.json()))
                     .collect();
                 writeln!(out, "{{{}}}", fields.join(","))?;
@@ -431,11 +493,8 @@ fn print_rows(
         }
         Format::Csv => {
             writeln!(out, "{}", header.join(","))?;
-            for row in rows {
-                let cells: Vec<String> = visible(row, with_source)
-                    .iter()
-                    .map(|c| csv_field(&c.text(true)))
-                    .collect();
+            for row in &rows {
+                let cells: Vec<String> = row.iter().map(|c| csv_field(&c.shown(true))).collect();
                 writeln!(out, "{}", cells.join(","))?;
             }
         }
@@ -443,12 +502,7 @@ fn print_rows(
         Format::Table => {
             let body: Vec<Vec<String>> = rows
                 .iter()
-                .map(|row| {
-                    visible(row, with_source)
-                        .iter()
-                        .map(|c| c.text(false))
-                        .collect()
-                })
+                .map(|row| row.iter().map(|c| c.shown(false)).collect())
                 .collect();
             let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
             for row in &body {
@@ -456,7 +510,6 @@ fn print_rows(
                     *w = (*w).max(cell.chars().count());
                 }
             }
-            let text_columns = if with_source { 2 } else { 1 };
             let line = |cells: &[&str]| {
                 cells
                     .iter()

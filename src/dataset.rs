@@ -14,16 +14,16 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use arrow_schema::DataType;
 use rayon::prelude::*;
 
-use crate::engine::{accumulate_arrays, accumulate_stream, with_threads};
+use crate::engine::{state_of_column, states_of_stream, with_threads};
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::stream::IpcStreamReader;
 use crate::ipc::IpcData;
-use crate::kernel::Accumulate;
+use crate::kernel::{is_numeric, ExactState, Parts};
 use crate::results::ResultRow;
 use crate::source::{pipe, Source};
-use crate::MeanState;
 
 /// File extensions taken from directories.
 pub const EXTENSIONS: [&str; 4] = ["arrow", "arrows", "feather", "ipc"];
@@ -118,11 +118,14 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
 
 /// One source's states: for each column computed, its name and state.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SourceStates<S = MeanState> {
+pub struct SourceStates {
     /// The source's name (path or `shm://NAME`).
     pub source: String,
     /// Columns in the source's schema order (or in the order asked for).
-    pub columns: Vec<(String, S)>,
+    pub columns: Vec<(String, ExactState)>,
+    /// Columns left out because they are not numeric (only when no columns
+    /// were named): name and type.
+    pub skipped: Vec<(String, DataType)>,
 }
 
 /// What to do when a source fails.
@@ -137,17 +140,18 @@ pub enum OnError {
 /// The outcome of a [`scan`]: per-source states in source order, and the
 /// failures (empty unless [`OnError::KeepGoing`]).
 #[derive(Debug)]
-pub struct Scan<S = MeanState> {
+pub struct Scan {
     /// States of the sources that were read completely, in source order.
-    pub states: Vec<SourceStates<S>>,
+    pub states: Vec<SourceStates>,
     /// Sources that failed, with why, in source order.
     pub failures: Vec<Error>,
 }
 
-/// Computes the states of `columns` (or, if `None`, of every Float32 column)
-/// of each source, in parallel across sources on `threads` threads (`None`:
-/// all cores); a source's batches are computed on the same pool.
-/// `on_done` is called once per finished source (for progress bars).
+/// Computes the [`ExactState`]s (with `parts`) of `columns` (or, if `None`,
+/// of every numeric column: the others are listed as skipped) of each
+/// source, in parallel across sources on `threads` threads (`None`: all
+/// cores); a source's batches are computed on the same pool. `on_done` is
+/// called once per finished source (for progress bars).
 ///
 /// # Errors
 ///
@@ -161,6 +165,7 @@ pub struct Scan<S = MeanState> {
 /// use arrow_array::{Float32Array, RecordBatch};
 /// use mapmean::dataset::{combine, scan, OnError};
 /// use mapmean::ipc::{write::write_batches, IpcFormat};
+/// use mapmean::kernel::{Parts, Statistic, StatisticOptions, Value};
 ///
 /// # let dir = tempfile::tempdir()?;
 /// let mut paths = Vec::new();
@@ -170,62 +175,28 @@ pub struct Scan<S = MeanState> {
 ///     write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
 ///     paths.push(path);
 /// }
-/// let scanned = scan(&paths, None, None, OnError::Stop, &|| {})?;
+/// let scanned = scan(&paths, None, Parts::default(), None, OnError::Stop, &|| {})?;
 /// let rows = combine(&scanned.states, false)?;
-/// assert_eq!(rows[0].state.finish(), Some(0.25));
+/// assert_eq!(Statistic::Mean.finish(&rows[0].state, &StatisticOptions::default())?, Value::Float(0.25));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn scan(
     sources: &[PathBuf],
     columns: Option<&[String]>,
+    parts: Parts,
     threads: Option<usize>,
     on_error: OnError,
     on_done: &(dyn Fn() + Sync),
 ) -> Result<Scan> {
-    scan_as(sources, columns, threads, on_error, on_done)
-}
-
-/// [`scan`] for any [`Accumulate`] state, such as the
-/// [`MomentsState`](crate::MomentsState) of `mapmean stats`.
-///
-/// # Errors
-///
-/// As [`scan`].
-///
-/// # Example
-///
-/// ```
-/// use std::sync::Arc;
-/// use arrow_array::{Float32Array, RecordBatch};
-/// use mapmean::dataset::{combine, scan_as, OnError};
-/// use mapmean::ipc::{write::write_batches, IpcFormat};
-/// use mapmean::MomentsState;
-///
-/// # let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("data.arrow");
-/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 3.0])) as _)])?;
-/// write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
-/// let scanned = scan_as::<MomentsState>(&[path], None, None, OnError::Stop, &|| {})?;
-/// let rows = combine(&scanned.states, false)?;
-/// assert_eq!(rows[0].state.variance(), Some(1.0));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn scan_as<S: Accumulate>(
-    sources: &[PathBuf],
-    columns: Option<&[String]>,
-    threads: Option<usize>,
-    on_error: OnError,
-    on_done: &(dyn Fn() + Sync),
-) -> Result<Scan<S>> {
     let stop = AtomicBool::new(false);
-    let results: Vec<Option<Result<SourceStates<S>>>> = with_threads(threads, || {
+    let results: Vec<Option<Result<SourceStates>>> = with_threads(threads, || {
         sources
             .par_iter()
             .map(|path| {
                 if stop.load(Ordering::Relaxed) {
                     return None; // a failure already ends the scan
                 }
-                let result = catch_panic(|| scan_source(path, columns));
+                let result = catch_panic(|| scan_source(path, columns, parts));
                 if result.is_err() && on_error == OnError::Stop {
                     stop.store(true, Ordering::Relaxed);
                 }
@@ -247,55 +218,70 @@ pub fn scan_as<S: Accumulate>(
 }
 
 /// The states of one source; runs on the caller's thread pool.
-fn scan_source<S: Accumulate>(path: &Path, columns: Option<&[String]>) -> Result<SourceStates<S>> {
+fn scan_source(path: &Path, columns: Option<&[String]>, parts: Parts) -> Result<SourceStates> {
     if pipe::is_stream(path.as_os_str()) {
-        return scan_stream(path, columns);
+        return scan_stream(path, columns, parts);
     }
     let source = Source::open(path)?;
     let data = IpcData::open(source.buffer().clone(), source.name())?;
-    let names: Vec<String> = match columns {
-        Some(columns) => columns.to_vec(),
-        None => float32_names(data.schema()),
-    };
+    let (names, skipped) = pick_columns(data.schema(), columns);
     let columns = names
         .into_iter()
         .map(|name| {
-            let column = data.float32_column(Some(&name))?;
+            let column = data.column(Some(&name))?;
             // Nested in the pool that runs the scan: rayon shares its threads.
-            Ok((name, accumulate_arrays(column.chunks(), None)?))
+            Ok((name, state_of_column(&column, parts, None)?))
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(SourceStates {
         source: source.name().to_string(),
         columns,
+        skipped,
     })
 }
 
 /// The states of a source read as a stream (standard input, a pipe), one
 /// pass for all its columns, in bounded memory.
-fn scan_stream<S: Accumulate>(path: &Path, columns: Option<&[String]>) -> Result<SourceStates<S>> {
+fn scan_stream(path: &Path, columns: Option<&[String]>, parts: Parts) -> Result<SourceStates> {
     let (name, reader) = pipe::open_stream(path.as_os_str())?;
     let reader = IpcStreamReader::new(reader, &name)?;
-    let names = match columns {
-        Some(columns) => columns.to_vec(),
-        None => float32_names(reader.schema()),
-    };
-    let batches = reader.float32_columns(&names)?;
+    let (names, skipped) = pick_columns(reader.schema(), columns);
+    let empties = names
+        .iter()
+        .map(|n| {
+            let index = crate::column::resolve_column(reader.schema(), Some(n), &name)?;
+            ExactState::new(reader.schema().field(index).data_type(), parts)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let batches = reader.columns(&names)?;
     // Nested in the pool that runs the scan: rayon shares its threads.
-    let states = accumulate_stream(names.len(), batches, None)?;
+    let states = states_of_stream(empties, batches, None)?;
     Ok(SourceStates {
         source: name,
         columns: names.into_iter().zip(states).collect(),
+        skipped,
     })
 }
 
-fn float32_names(schema: &arrow_schema::Schema) -> Vec<String> {
-    schema
+/// The columns asked for, or every numeric column and the others skipped.
+fn pick_columns(
+    schema: &arrow_schema::Schema,
+    columns: Option<&[String]>,
+) -> (Vec<String>, Vec<(String, DataType)>) {
+    if let Some(columns) = columns {
+        return (columns.to_vec(), Vec::new());
+    }
+    let (numeric, other): (Vec<_>, Vec<_>) = schema
         .fields()
         .iter()
-        .filter(|f| crate::column::is_float32(f.data_type()))
-        .map(|f| f.name().clone())
-        .collect()
+        .partition(|f| is_numeric(f.data_type()));
+    (
+        numeric.into_iter().map(|f| f.name().clone()).collect(),
+        other
+            .into_iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect(),
+    )
 }
 
 /// Rows from per-source states: one per column over all sources (states
@@ -305,12 +291,10 @@ fn float32_names(schema: &arrow_schema::Schema) -> Vec<String> {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidArgument`] if the sources share no column;
-/// [`Error::StateOverflow`] if merging overflows a count.
-pub fn combine<S: Accumulate>(
-    states: &[SourceStates<S>],
-    by_source: bool,
-) -> Result<Vec<ResultRow<S>>> {
+/// [`Error::InvalidArgument`] if the sources share no numeric column;
+/// [`Error::TypeMismatch`] if a column holds integers in one source and
+/// floats in another; [`Error::StateOverflow`] if merging overflows a count.
+pub fn combine(states: &[SourceStates], by_source: bool) -> Result<Vec<ResultRow>> {
     if by_source {
         return Ok(states
             .iter()
@@ -326,7 +310,7 @@ pub fn combine<S: Accumulate>(
     let Some(first) = states.first() else {
         return Ok(Vec::new());
     };
-    let mut rows: Vec<ResultRow<S>> = first
+    let mut rows: Vec<ResultRow> = first
         .columns
         .iter()
         .filter(|(name, _)| {
@@ -334,21 +318,28 @@ pub fn combine<S: Accumulate>(
                 .iter()
                 .all(|s| s.columns.iter().any(|(n, _)| n == name))
         })
-        .map(|(name, _)| ResultRow {
+        .map(|(name, state)| ResultRow {
             source: None,
             column: name.clone(),
-            state: S::default(),
+            state: state.empty_like(),
         })
         .collect();
-    if rows.is_empty() {
+    if rows.is_empty() && !first.columns.is_empty() {
         return Err(Error::InvalidArgument(
-            "the sources have no Float32 column in common".into(),
+            "the sources have no numeric column in common".into(),
         ));
     }
     for s in states {
         for row in &mut rows {
             if let Some((_, state)) = s.columns.iter().find(|(n, _)| *n == row.column) {
-                row.state.merge(state)?;
+                row.state.merge(state).map_err(|e| match e {
+                    Error::TypeMismatch { left, right } => Error::InvalidArgument(format!(
+                        "column {:?} is {left} in one source and {right} in {}: an exact \
+                         answer needs one kind of number (floats of any width mix)",
+                        row.column, s.source
+                    )),
+                    e => e,
+                })?;
             }
         }
     }

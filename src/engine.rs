@@ -9,16 +9,19 @@ use std::ffi::OsStr;
 use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use arrow_array::Float32Array;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, Float32Array};
+use arrow_schema::DataType;
 use rayon::prelude::*;
 
-use crate::column::resolve_column;
-use crate::column::Float32Column;
+use crate::column::{resolve_column, Column};
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::stream::IpcStreamReader;
 use crate::ipc::IpcData;
 use crate::kernel::blocks::BLOCK;
-use crate::kernel::{validity_of, Accumulate, MeanState, MomentsState, Validity};
+use crate::kernel::{
+    validity_of, Accumulate, ExactState, MeanState, MomentsState, Native, Parts, Validity,
+};
 use crate::source::{guard, pipe, Source};
 
 /// Values per task: 4 MiB of `f32`, large enough that scheduling costs
@@ -107,7 +110,7 @@ pub fn moments_of_arrays(chunks: &[Float32Array], threads: Option<usize>) -> Res
 /// assert_eq!(state.finish(), Some(1.5));
 /// # Ok::<(), mapmean::Error>(())
 /// ```
-pub fn accumulate_arrays<S: Accumulate>(
+pub fn accumulate_arrays<S: Accumulate + Default>(
     chunks: &[Float32Array],
     threads: Option<usize>,
 ) -> Result<S> {
@@ -119,7 +122,7 @@ pub fn accumulate_arrays<S: Accumulate>(
 }
 
 /// Values with the validity that covers exactly them (`None`: all valid).
-pub type Part<'a> = (&'a [f32], Option<Validity<'a>>);
+pub type Part<'a, T = f32> = (&'a [T], Option<Validity<'a>>);
 
 /// Computes the [`MeanState`] of `parts` on `threads` threads (`None`: all
 /// cores), splitting each part into tasks of up to 2^20 values (shorter for
@@ -163,20 +166,50 @@ pub fn state_of_parts(parts: &[Part<'_>], threads: Option<usize>) -> Result<Mean
 /// assert_eq!(state.variance(), Some(0.0));
 /// # Ok::<(), mapmean::Error>(())
 /// ```
-pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize>) -> Result<S> {
+pub fn accumulate_parts<S: Accumulate + Default>(
+    parts: &[Part<'_>],
+    threads: Option<usize>,
+) -> Result<S> {
+    accumulate_parts_with(&S::default(), parts, threads)
+}
+
+/// The state of `parts` of values of any native type, starting from
+/// `empty` (for an [`ExactState`], the input type and parts to compute), as
+/// [`accumulate_parts`] computes it.
+///
+/// # Errors
+///
+/// As [`accumulate_parts`].
+///
+/// # Example
+///
+/// ```
+/// use arrow_schema::DataType;
+/// use mapmean::{engine::accumulate_parts_with, kernel::{ExactState, Parts}};
+/// let values = vec![0.1_f64; 100_000];
+/// let empty = ExactState::new(&DataType::Float64, Parts::default())?;
+/// let state = accumulate_parts_with(&empty, &[(&values[..], None)], Some(2))?;
+/// assert_eq!(state.counts().count, 100_000);
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn accumulate_parts_with<T: Native, S: Accumulate<T>>(
+    empty: &S,
+    parts: &[Part<'_, T>],
+    threads: Option<usize>,
+) -> Result<S> {
     if threads == Some(0) {
         return Err(Error::InvalidArgument("threads must be at least 1".into()));
     }
     let len: usize = parts.iter().map(|(values, _)| values.len()).sum();
     let state = if threads == Some(1) || len <= INLINE_LEN {
         // On the calling thread: no task list, no hand-over to a pool.
-        let mut state = S::default();
+        let mut state = empty.empty_like();
         for &(values, validity) in parts {
             state.update_values(values, validity)?;
         }
         state
     } else if threads.is_none() && len <= SHARED_MAX_LEN {
-        shared_with_helpers(parts)?
+        shared_with_helpers(empty, parts)?
     } else {
         let workers = threads.unwrap_or_else(rayon::current_num_threads);
         let task_len = task_len(len, workers);
@@ -185,14 +218,17 @@ pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize
             tasks
                 .par_iter()
                 .map(|&(values, validity)| {
-                    let mut state = S::default();
+                    let mut state = empty.empty_like();
                     state.update_values(values, validity)?;
                     Ok(state)
                 })
-                .try_reduce(S::default, |mut a, b| {
-                    a.merge(&b)?;
-                    Ok(a)
-                })
+                .try_reduce(
+                    || empty.empty_like(),
+                    |mut a, b| {
+                        a.merge(&b)?;
+                        Ok(a)
+                    },
+                )
         };
         with_threads(threads, run)??
     };
@@ -210,7 +246,7 @@ pub fn accumulate_parts<S: Accumulate>(parts: &[Part<'_>], threads: Option<usize
 
 /// `parts` cut into tasks of at most `task_len` values, each with the slice
 /// of its part's validity that covers it.
-fn split_parts<'a>(parts: &[Part<'a>], task_len: usize) -> Vec<Part<'a>> {
+fn split_parts<'a, T>(parts: &[Part<'a, T>], task_len: usize) -> Vec<Part<'a, T>> {
     parts
         .iter()
         .flat_map(|&(values, validity)| {
@@ -292,12 +328,13 @@ impl<S> Drop for Finish<'_, S> {
 
 /// Adds the tasks that `next` hands out, one claim at a time, to a new
 /// state; on an error, claims the rest so that every thread stops.
-fn claim_tasks<S: Accumulate>(
-    tasks: &[Part<'_>],
+fn claim_tasks<T: Native, S: Accumulate<T>>(
+    empty: &S,
+    tasks: &[Part<'_, T>],
     next: &std::sync::atomic::AtomicUsize,
 ) -> Result<S> {
     use std::sync::atomic::Ordering::Relaxed;
-    let mut state = S::default();
+    let mut state = empty.empty_like();
     loop {
         let Some(&(values, validity)) = tasks.get(next.fetch_add(1, Relaxed)) else {
             return Ok(state);
@@ -315,7 +352,7 @@ fn claim_tasks<S: Accumulate>(
 /// is left. The calling thread starts at once; a helper that has not started
 /// when the claims run out is cancelled, not waited for. Exact merging makes
 /// the result bitwise the same whichever thread took which claim.
-fn shared_with_helpers<S: Accumulate>(parts: &[Part<'_>]) -> Result<S> {
+fn shared_with_helpers<T: Native, S: Accumulate<T>>(empty: &S, parts: &[Part<'_, T>]) -> Result<S> {
     use std::sync::atomic::{
         AtomicU8, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
     };
@@ -342,10 +379,10 @@ fn shared_with_helpers<S: Accumulate>(parts: &[Part<'_>]) -> Result<S> {
     // PENDING to CANCELLED, after which the helper's own switch fails and it
     // reads nothing, or waits until it has stored DONE (an acquire load of
     // the release store, after its last read).
-    let shared: &'static [Part<'static>] =
-        unsafe { std::mem::transmute::<&[Part<'_>], &'static [Part<'static>]>(&tasks[..]) };
+    let shared: &'static [Part<'static, T>] =
+        unsafe { std::mem::transmute::<&[Part<'_, T>], &'static [Part<'static, T>]>(&tasks[..]) };
     for helper in &helpers {
-        let (helper, next) = (helper.clone(), next.clone());
+        let (helper, next, empty) = (helper.clone(), next.clone(), empty.empty_like());
         rayon::spawn(move || {
             if helper
                 .status
@@ -354,7 +391,7 @@ fn shared_with_helpers<S: Accumulate>(parts: &[Part<'_>]) -> Result<S> {
             {
                 return;
             }
-            let result = catch_panic(|| claim_tasks::<S>(shared, &next));
+            let result = catch_panic(|| claim_tasks::<T, S>(&empty, shared, &next));
             *helper
                 .result
                 .lock()
@@ -362,7 +399,7 @@ fn shared_with_helpers<S: Accumulate>(parts: &[Part<'_>]) -> Result<S> {
             helper.status.store(DONE, Release);
         });
     }
-    let mine = claim_tasks::<S>(&tasks, &next);
+    let mine = claim_tasks::<T, S>(empty, &tasks, &next);
     drop(finish);
     let mut state = mine?;
     for helper in &helpers {
@@ -475,13 +512,83 @@ where
 /// ```
 pub fn accumulate_stream<S, I>(columns: usize, batches: I, threads: Option<usize>) -> Result<Vec<S>>
 where
-    S: Accumulate,
+    S: Accumulate + Default,
     I: IntoIterator<Item = Result<Vec<Float32Array>>>,
     I::IntoIter: Send,
+{
+    drive_stream(
+        vec![S::default(); columns],
+        batches,
+        threads,
+        |state, arrays, threads| {
+            let parts: Vec<Part<'_>> = arrays
+                .iter()
+                .map(|a| (&a.values()[..], validity_of(*a)))
+                .collect();
+            accumulate_parts_with(state, &parts, threads)
+        },
+    )
+}
+
+/// The [`ExactState`]s of the columns of a stream of batches of any numeric
+/// types, one array per column per batch, starting from `empties` (one per
+/// column: its type and parts), in bounded memory as [`state_of_stream`].
+///
+/// # Errors
+///
+/// As [`state_of_stream`]; [`Error::UnsupportedType`] or
+/// [`Error::TypeMismatch`] for an array that the column's state cannot read.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{ArrayRef, Int32Array};
+/// use arrow_schema::DataType;
+/// use mapmean::{engine::states_of_stream, kernel::{ExactState, Parts}};
+/// let batches = (0..10).map(|i| Ok(vec![Arc::new(Int32Array::from(vec![i, -i])) as ArrayRef]));
+/// let empty = ExactState::new(&DataType::Int32, Parts::default())?;
+/// let states = states_of_stream(vec![empty], batches, None)?;
+/// assert_eq!(states[0].counts().count, 20);
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn states_of_stream<I>(
+    empties: Vec<ExactState>,
+    batches: I,
+    threads: Option<usize>,
+) -> Result<Vec<ExactState>>
+where
+    I: IntoIterator<Item = Result<Vec<ArrayRef>>>,
+    I::IntoIter: Send,
+{
+    drive_stream(empties, batches, threads, |state, arrays, threads| {
+        let arrays: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        accumulate_dyn(state, &arrays, threads)
+    })
+}
+
+/// The stream driver behind [`accumulate_stream`] and [`states_of_stream`]:
+/// a reader thread, a queue of [`STREAM_QUEUE`] batches, groups of
+/// [`STREAM_GROUP_LEN`] values, and `compute` (the state of one column's
+/// arrays in a group, starting from the state given as empty) per column.
+fn drive_stream<A, S, I>(
+    mut states: Vec<S>,
+    batches: I,
+    threads: Option<usize>,
+    compute: impl Fn(&S, &[&A], Option<usize>) -> Result<S>,
+) -> Result<Vec<S>>
+where
+    A: Array + Send,
+    S: Send,
+    I: IntoIterator<Item = Result<Vec<A>>>,
+    I::IntoIter: Send,
+    S: MergeState,
 {
     if threads == Some(0) {
         return Err(Error::InvalidArgument("threads must be at least 1".into()));
     }
+    let columns = states.len();
+    let empties: Vec<S> = states.iter().map(MergeState::empty).collect();
     let batches = batches.into_iter();
     let (sender, receiver) = std::sync::mpsc::sync_channel(STREAM_QUEUE);
     std::thread::scope(|scope| {
@@ -498,11 +605,20 @@ where
                 }
             }
         });
-        let mut states = vec![S::default(); columns];
-        let mut group: Vec<Vec<Float32Array>> = Vec::new();
+        let mut group: Vec<Vec<A>> = Vec::new();
         let mut group_len = 0;
+        let run_group = |states: &mut [S], group: &[Vec<A>]| -> Result<()> {
+            if group.is_empty() {
+                return Ok(());
+            }
+            for (c, state) in states.iter_mut().enumerate() {
+                let arrays: Vec<&A> = group.iter().map(|batch| &batch[c]).collect();
+                state.merge_from(&compute(&empties[c], &arrays, threads)?)?;
+            }
+            Ok(())
+        };
         for batch in receiver {
-            let batch: Vec<Float32Array> = batch?;
+            let batch: Vec<A> = batch?;
             if batch.len() != columns {
                 return Err(Error::InvalidArgument(format!(
                     "a streamed batch has {} columns, expected {columns}",
@@ -512,34 +628,134 @@ where
             group_len += batch.first().map_or(0, |a| a.len());
             group.push(batch);
             if group_len >= STREAM_GROUP_LEN {
-                merge_group(&mut states, &group, threads)?;
+                run_group(&mut states, &group)?;
                 group.clear();
                 group_len = 0;
             }
         }
-        merge_group(&mut states, &group, threads)?;
+        run_group(&mut states, &group)?;
         Ok(states)
     })
 }
 
-/// Adds the states of a group of streamed batches to `states`, column by
-/// column.
-fn merge_group<S: Accumulate>(
-    states: &mut [S],
-    group: &[Vec<Float32Array>],
+/// What the stream driver needs of a state, for any native type.
+trait MergeState: Sized {
+    fn empty(&self) -> Self;
+    fn merge_from(&mut self, other: &Self) -> Result<()>;
+}
+
+impl<S: Accumulate> MergeState for S {
+    fn empty(&self) -> Self {
+        self.empty_like()
+    }
+    fn merge_from(&mut self, other: &Self) -> Result<()> {
+        self.merge(other)
+    }
+}
+
+/// The state of `arrays` (chunks of one column, of one numeric type)
+/// starting from `empty`: the one place the engine dispatches on the Arrow
+/// type, each type running [`accumulate_parts_with`] over its native values
+/// in place.
+///
+/// # Errors
+///
+/// [`Error::UnsupportedType`] for a type that is not numeric (a
+/// dictionary-encoded column, say), [`Error::TypeMismatch`] for values the
+/// state cannot take; otherwise as [`accumulate_parts`].
+///
+/// # Example
+///
+/// ```
+/// use arrow_array::{Array, UInt8Array};
+/// use arrow_schema::DataType;
+/// use mapmean::{engine::accumulate_dyn, kernel::{ExactState, Parts}};
+/// let array = UInt8Array::from(vec![Some(255), None, Some(1)]);
+/// let empty = ExactState::new(&DataType::UInt8, Parts::default())?;
+/// let state = accumulate_dyn(&empty, &[&array as &dyn Array], None)?;
+/// assert_eq!((state.counts().count, state.counts().null_count), (2, 1));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn accumulate_dyn(
+    empty: &ExactState,
+    arrays: &[&dyn Array],
     threads: Option<usize>,
-) -> Result<()> {
-    if group.is_empty() {
-        return Ok(());
+) -> Result<ExactState> {
+    use arrow_array::types::*;
+    let data_type = arrays
+        .first()
+        .map_or_else(|| empty.input_type().clone(), |a| a.data_type().clone());
+    if let Some(other) = arrays.iter().find(|a| *a.data_type() != data_type) {
+        return Err(Error::TypeMismatch {
+            left: data_type.to_string(),
+            right: other.data_type().to_string(),
+        });
     }
-    for (c, state) in states.iter_mut().enumerate() {
-        let parts: Vec<Part<'_>> = group
-            .iter()
-            .map(|batch| (&batch[c].values()[..], validity_of(&batch[c])))
-            .collect();
-        state.merge(&accumulate_parts(&parts, threads)?)?;
+    match data_type {
+        DataType::Float16 => typed::<Float16Type>(empty, arrays, threads),
+        DataType::Float32 => typed::<Float32Type>(empty, arrays, threads),
+        DataType::Float64 => typed::<Float64Type>(empty, arrays, threads),
+        DataType::Int8 => typed::<Int8Type>(empty, arrays, threads),
+        DataType::Int16 => typed::<Int16Type>(empty, arrays, threads),
+        DataType::Int32 => typed::<Int32Type>(empty, arrays, threads),
+        DataType::Int64 => typed::<Int64Type>(empty, arrays, threads),
+        DataType::UInt8 => typed::<UInt8Type>(empty, arrays, threads),
+        DataType::UInt16 => typed::<UInt16Type>(empty, arrays, threads),
+        DataType::UInt32 => typed::<UInt32Type>(empty, arrays, threads),
+        DataType::UInt64 => typed::<UInt64Type>(empty, arrays, threads),
+        other => Err(Error::UnsupportedType {
+            data_type: other.to_string(),
+        }),
     }
-    Ok(())
+}
+
+/// [`accumulate_dyn`] for arrays known to be of type `P`.
+fn typed<P>(empty: &ExactState, arrays: &[&dyn Array], threads: Option<usize>) -> Result<ExactState>
+where
+    P: ArrowPrimitiveType,
+    P::Native: Native,
+{
+    let parts = arrays
+        .iter()
+        .map(|a| {
+            let a = a
+                .as_primitive_opt::<P>()
+                .ok_or_else(|| Error::UnsupportedType {
+                    data_type: a.data_type().to_string(),
+                })?;
+            Ok((&a.values()[..], validity_of(a)))
+        })
+        .collect::<Result<Vec<Part<'_, P::Native>>>>()?;
+    accumulate_parts_with(empty, &parts, threads)
+}
+
+/// The [`ExactState`] of a column's chunks (of the column's type), with
+/// `parts`, on `threads` threads.
+///
+/// # Errors
+///
+/// As [`accumulate_dyn`].
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{ArrayRef, Float64Array};
+/// use mapmean::{column::Column, engine::state_of_column, kernel::{Parts, Statistic, StatisticOptions, Value}};
+/// let chunk = Arc::new(Float64Array::from(vec![1e308, 1.0, -1e308])) as ArrayRef;
+/// let column = Column::new("x".into(), arrow_schema::DataType::Float64, vec![chunk]);
+/// let state = state_of_column(&column, Parts::default(), None)?;
+/// assert_eq!(Statistic::Mean.finish(&state, &StatisticOptions::default())?, Value::Float(1.0 / 3.0));
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn state_of_column(
+    column: &Column,
+    parts: Parts,
+    threads: Option<usize>,
+) -> Result<ExactState> {
+    let empty = ExactState::new(column.data_type(), parts)?;
+    let arrays: Vec<&dyn Array> = column.chunks().iter().map(|a| a.as_ref()).collect();
+    accumulate_dyn(&empty, &arrays, threads)
 }
 
 /// Runs `f` on a pool of `threads` threads (`None`: rayon's global pool, one
@@ -582,17 +798,19 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
     Ok(pool)
 }
 
-/// The state of a column of an Arrow IPC file or stream at `path` (or of
-/// the shared-memory segment `shm://NAME`), read through a memory map
-/// without copying. A path that cannot be mapped (`-` for standard input, a
-/// FIFO, a character device; see [`pipe::is_stream`]) is read as an IPC
-/// stream with [`state_of_ipc_stream`].
+/// The [`MeanState`] of a Float32 column of an Arrow IPC file or stream at
+/// `path` (or of the shared-memory segment `shm://NAME`), read through a
+/// memory map without copying. A path that cannot be mapped (`-` for
+/// standard input, a FIFO, a character device; see [`pipe::is_stream`]) is
+/// read as an IPC stream in bounded memory. [`state_of_source`] reads a
+/// column of any numeric type.
 ///
 /// # Errors
 ///
 /// [`Error::NotFound`] or [`Error::Io`] if the file cannot be mapped;
 /// [`Error::Corrupt`] if it is not valid Arrow IPC; [`Error::ColumnNotFound`],
-/// [`Error::AmbiguousColumn`] or [`Error::WrongType`] for the column;
+/// [`Error::AmbiguousColumn`] or [`Error::WrongType`] for the column (which
+/// must be Float32 here);
 /// [`Error::Truncated`] if the file is truncated while being read; a bug
 /// caught on the way surfaces as [`Error::Internal`].
 ///
@@ -618,11 +836,15 @@ pub fn state_of_file(
     column: Option<&str>,
     threads: Option<usize>,
 ) -> Result<MeanState> {
-    accumulate_file(path, column, threads)
+    let path = path.as_ref();
+    let state = state_of_source(path, column, Parts::default(), threads)?;
+    float32_only(&state, path, column)?;
+    state
+        .as_mean_state()
+        .ok_or_else(|| wrong_type(&state, path, column))
 }
 
-/// The [`MomentsState`] of a column of an Arrow IPC file or stream at
-/// `path` (or of the segment `shm://NAME`, or a stream such as `-`), as
+/// The [`MomentsState`] of a Float32 column of the source at `path`, as
 /// [`state_of_file`].
 ///
 /// # Errors
@@ -649,47 +871,80 @@ pub fn moments_of_file(
     column: Option<&str>,
     threads: Option<usize>,
 ) -> Result<MomentsState> {
-    accumulate_file(path, column, threads)
+    let path = path.as_ref();
+    let parts = Parts {
+        squares: true,
+        extremes: false,
+    };
+    let state = state_of_source(path, column, parts, threads)?;
+    float32_only(&state, path, column)?;
+    state
+        .as_moments_state()
+        .ok_or_else(|| wrong_type(&state, path, column))
 }
 
-/// Any [`Accumulate`] state of a column of the source at `path`, as
-/// [`state_of_file`].
+fn float32_only(state: &ExactState, path: &OsStr, column: Option<&str>) -> Result<()> {
+    if *state.input_type() == DataType::Float32 {
+        Ok(())
+    } else {
+        Err(wrong_type(state, path, column))
+    }
+}
+
+fn wrong_type(state: &ExactState, path: &OsStr, column: Option<&str>) -> Error {
+    Error::WrongType {
+        source_name: path.to_string_lossy().into_owned(),
+        column: column.unwrap_or_default().to_string(),
+        data_type: format!(
+            "{} (this call reads Float32; use state_of_source)",
+            state.input_type()
+        ),
+    }
+}
+
+/// The [`ExactState`] (with `parts`) of a column of any numeric type of the
+/// Arrow IPC file or stream at `path`, the segment `shm://NAME`, or a
+/// stream such as `-`: mapped and read in place, or streamed in bounded
+/// memory.
 ///
 /// # Errors
 ///
-/// As [`state_of_file`].
+/// As [`state_of_file`], for any numeric column.
 ///
 /// # Example
 ///
 /// ```
 /// use std::sync::Arc;
-/// use arrow_array::{Float32Array, RecordBatch};
-/// use mapmean::{engine::accumulate_file, ipc::{write::write_batches, IpcFormat}, MeanState};
+/// use arrow_array::{Int64Array, RecordBatch};
+/// use mapmean::{engine::state_of_source, kernel::{Parts, Statistic, StatisticOptions, Value}};
+/// use mapmean::ipc::{write::write_batches, IpcFormat};
 ///
 /// # let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("data.arrow");
-/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 2.0])) as _)])?;
+/// let batch = RecordBatch::try_from_iter([("n", Arc::new(Int64Array::from(vec![1 << 62, 1 << 62])) as _)])?;
 /// write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
-/// let state: MeanState = accumulate_file(&path, None, None)?;
-/// assert_eq!(state.finish(), Some(1.5));
+/// let state = state_of_source(&path, Some("n"), Parts::default(), None)?;
+/// assert_eq!(Statistic::Mean.finish(&state, &StatisticOptions::default())?, Value::Float(2f64.powi(62)));
+/// assert!(Statistic::Sum.finish(&state, &StatisticOptions::default()).is_err()); // 2^63: no Int64
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn accumulate_file<S: Accumulate>(
+pub fn state_of_source(
     path: impl AsRef<OsStr>,
     column: Option<&str>,
+    parts: Parts,
     threads: Option<usize>,
-) -> Result<S> {
+) -> Result<ExactState> {
     let path = path.as_ref();
     if pipe::is_stream(path) {
         let (name, reader) = pipe::open_stream(path)?;
-        return accumulate_ipc_stream(reader, &name, column, threads);
+        return state_of_ipc_stream_dyn(reader, &name, column, parts, threads);
     }
     let column = open_column(path, column)?;
-    accumulate_arrays(column.chunks(), threads)
+    state_of_column(&column, parts, threads)
 }
 
-/// The state of a column of the Arrow IPC stream read from `reader`,
-/// incrementally, in memory bounded by a few batches (see
+/// The [`MeanState`] of a Float32 column of the Arrow IPC stream read from
+/// `reader`, incrementally, in memory bounded by a few batches (see
 /// [`state_of_stream`]). `source_name` names the stream in errors.
 ///
 /// # Errors
@@ -720,55 +975,61 @@ pub fn state_of_ipc_stream(
     column: Option<&str>,
     threads: Option<usize>,
 ) -> Result<MeanState> {
-    accumulate_ipc_stream(reader, source_name, column, threads)
+    let state = state_of_ipc_stream_dyn(reader, source_name, column, Parts::default(), threads)?;
+    float32_only(&state, OsStr::new(source_name), column)?;
+    state
+        .as_mean_state()
+        .ok_or_else(|| wrong_type(&state, OsStr::new(source_name), column))
 }
 
-/// Any [`Accumulate`] state of a column of the Arrow IPC stream read from
-/// `reader`, as [`state_of_ipc_stream`].
+/// The [`ExactState`] (with `parts`) of a column of any numeric type of the
+/// Arrow IPC stream read from `reader`, as [`state_of_ipc_stream`].
 ///
 /// # Errors
 ///
-/// As [`state_of_ipc_stream`].
+/// As [`state_of_ipc_stream`], for any numeric column.
 ///
 /// # Example
 ///
 /// ```
 /// use std::sync::Arc;
-/// use arrow_array::{Float32Array, RecordBatch};
-/// use mapmean::{engine::accumulate_ipc_stream, ipc::{write::write_batches, IpcFormat}, MomentsState};
+/// use arrow_array::{Float64Array, RecordBatch};
+/// use mapmean::{engine::state_of_ipc_stream_dyn, ipc::{write::write_batches, IpcFormat}, kernel::Parts};
 ///
-/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![1.0, 3.0])) as _)])?;
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float64Array::from(vec![1.0, 3.0])) as _)])?;
 /// let mut bytes = Vec::new();
 /// write_batches(&mut bytes, "memory", &batch.schema(), &[batch.clone(), batch], IpcFormat::Stream)?;
-/// let state: MomentsState = accumulate_ipc_stream(&bytes[..], "memory", None, None)?;
-/// assert_eq!(state.variance(), Some(1.0));
+/// let state = state_of_ipc_stream_dyn(&bytes[..], "memory", None, Parts::default(), None)?;
+/// assert_eq!(state.counts().count, 4);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn accumulate_ipc_stream<S: Accumulate>(
+pub fn state_of_ipc_stream_dyn(
     reader: impl Read + Send,
     source_name: &str,
     column: Option<&str>,
+    parts: Parts,
     threads: Option<usize>,
-) -> Result<S> {
+) -> Result<ExactState> {
     let reader = IpcStreamReader::new(reader, source_name)?;
     let index = resolve_column(reader.schema(), column, source_name)?;
-    let name = reader.schema().field(index).name().clone();
-    let batches = reader.float32_columns(&[name])?;
-    let states = accumulate_stream(1, batches, threads)?;
-    Ok(states.into_iter().next().unwrap_or_default())
+    let field = reader.schema().field(index).clone();
+    let empty = ExactState::new(field.data_type(), parts)?;
+    let batches = reader.columns(&[field.name().clone()])?;
+    let states = states_of_stream(vec![empty.clone()], batches, threads)?;
+    Ok(states.into_iter().next().unwrap_or(empty))
 }
 
 /// Maps the file at `path` (or the segment `shm://NAME`) and decodes
-/// `column` without copying.
+/// `column` (of any numeric type) without copying.
 ///
 /// # Errors
 ///
-/// As [`state_of_file`].
-pub fn open_column(path: impl AsRef<OsStr>, column: Option<&str>) -> Result<Float32Column> {
+/// As [`state_of_source`].
+pub fn open_column(path: impl AsRef<OsStr>, column: Option<&str>) -> Result<Column> {
     let path = path.as_ref();
     catch_panic(|| {
         let source = Source::open(path)?;
-        IpcData::open(source.buffer().clone(), source.name())?.float32_column(column)
+        IpcData::open(source.buffer().clone(), source.name())?.column(column)
     })
 }
 
@@ -818,7 +1079,9 @@ mod tests {
             for _ in 0..8 {
                 scope.spawn(|| {
                     for _ in 0..20 {
-                        let state: MeanState = shared_with_helpers(&[(&values, None)]).unwrap();
+                        let state: MeanState =
+                            shared_with_helpers(&MeanState::default(), &[(&values[..], None)])
+                                .unwrap();
                         assert_eq!(state, one);
                     }
                 });

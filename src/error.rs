@@ -67,8 +67,9 @@ pub enum Error {
         available: String,
     },
 
-    /// The column exists but is not Float32.
-    #[error("{source_name}: column {column:?} has type {data_type}, mapmean needs Float32")]
+    /// The column exists but is not of a numeric type (Float16/32/64,
+    /// Int8/16/32/64, UInt8/16/32/64).
+    #[error("{source_name}: column {column:?} has type {data_type}, mapmean needs a numeric type (Float16/32/64, Int8/16/32/64, UInt8/16/32/64){hint}", hint = type_hint(data_type))]
     WrongType {
         /// The source (file path or other name).
         source_name: String,
@@ -117,6 +118,37 @@ pub enum Error {
         message: String,
     },
 
+    /// Values of a type mapmean does not compute on (outside a named column:
+    /// a state made for that type, an array handed in directly).
+    #[error("mapmean needs a numeric type (Float16/32/64, Int8/16/32/64, UInt8/16/32/64), got {data_type}{hint}", hint = type_hint(data_type))]
+    UnsupportedType {
+        /// The Arrow type, as Arrow prints it.
+        data_type: String,
+    },
+
+    /// Two states (or a state and new values) hold different kinds of
+    /// number: integers and floats, or signed and unsigned integers. Floats
+    /// of different widths merge (exactly: a Float32 value is a Float64
+    /// value).
+    #[error("cannot combine {left} and {right} values in one exact state: integers and floats (or signed and unsigned integers) have different result types; cast one of them first")]
+    TypeMismatch {
+        /// The type the state holds.
+        left: String,
+        /// The type of what was added.
+        right: String,
+    },
+
+    /// An exact integer sum does not fit its result type (Int64 for signed
+    /// inputs, UInt64 for unsigned ones, as in pyarrow); the mean, variance
+    /// and other statistics of the same data are still exact.
+    #[error("the exact sum {sum} does not fit in {result_type}")]
+    SumOverflow {
+        /// The exact sum, in decimal.
+        sum: String,
+        /// The result type: `Int64` or `UInt64`.
+        result_type: &'static str,
+    },
+
     /// An argument is out of its range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -125,6 +157,17 @@ pub enum Error {
     /// crashing the process. Please report it with the input that caused it.
     #[error("internal error (please report): {0}")]
     Internal(String),
+}
+
+/// A hint for types that can be made numeric.
+fn type_hint(data_type: &str) -> &'static str {
+    if data_type.starts_with("Dictionary") {
+        " (a dictionary-encoded column: decode it first, e.g. pyarrow.compute.cast to its value type)"
+    } else if data_type.starts_with("Decimal") {
+        " (cast decimals to Float64, or to an integer of their unscaled value)"
+    } else {
+        ""
+    }
 }
 
 /// The library's result type.

@@ -16,15 +16,16 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::sync::{Arc, Mutex};
 
-use arrow_array::Float32Array;
-use arrow_schema::SchemaRef;
+use arrow_array::Array;
+use arrow_schema::{DataType, SchemaRef};
 use rayon::prelude::*;
 
+use crate::column::Column;
 use crate::dataset::expand;
-use crate::engine::{moments_of_arrays, state_of_arrays, with_threads};
+use crate::engine::{accumulate_dyn, with_threads};
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::IpcData;
-use crate::kernel::{MeanOptions, MeanState, MomentsState};
+use crate::kernel::{ExactState, MeanOptions, MeanState, MomentsState, Parts};
 use crate::source::{pipe, Source};
 
 /// Arrow IPC files, directories, glob patterns or `shm://NAME` segments,
@@ -89,7 +90,7 @@ pub struct Dataset {
     names: Vec<String>,
     /// Columns decoded so far, by the name asked for (`None`: the only
     /// column), each the chunks of every source in source order.
-    columns: Mutex<HashMap<Option<String>, Arc<[Float32Array]>>>,
+    columns: Mutex<HashMap<Option<String>, Arc<[Column]>>>,
 }
 
 impl Dataset {
@@ -197,11 +198,81 @@ impl Dataset {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn mean_state(&self, column: Option<&str>, threads: Option<usize>) -> Result<MeanState> {
+        let state = self.state(column, Parts::default(), threads)?;
+        state
+            .as_mean_state()
+            .filter(|_| *state.input_type() == DataType::Float32)
+            .ok_or_else(|| self.wrong_type(column, &state))
+    }
+
+    /// The [`ExactState`] (with `parts`) of `column`, of any numeric type,
+    /// over every source; read like [`Dataset::mean_state`], from the kept
+    /// mappings. Sources whose column has different float types merge
+    /// exactly into a Float64 state.
+    ///
+    /// # Errors
+    ///
+    /// As [`Dataset::mean_state`]; [`Error::TypeMismatch`] if the column is
+    /// integer in one source and float (or of the other signedness) in
+    /// another.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{Int16Array, RecordBatch};
+    /// use mapmean::ipc::{write::write_batches, IpcFormat};
+    /// use mapmean::kernel::{Parts, Statistic, StatisticOptions, Value};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("data.arrow");
+    /// let batch = RecordBatch::try_from_iter([("n", Arc::new(Int16Array::from(vec![-7, 3])) as _)])?;
+    /// write_batches(std::fs::File::create(&path)?, &path, &batch.schema(), &[batch], IpcFormat::File)?;
+    /// let data = mapmean::Dataset::open([&path])?;
+    /// let state = data.state(None, Parts::ALL, None)?;
+    /// assert_eq!(Statistic::Min.finish(&state, &StatisticOptions::default())?, Value::Signed(-7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn state(
+        &self,
+        column: Option<&str>,
+        parts: Parts,
+        threads: Option<usize>,
+    ) -> Result<ExactState> {
         if threads == Some(0) {
             return Err(Error::InvalidArgument("threads must be at least 1".into()));
         }
-        let chunks = self.column(column)?;
-        state_of_arrays(&chunks, threads)
+        let columns = self.column(column)?;
+        let first = columns
+            .first()
+            .ok_or_else(|| Error::InvalidArgument("the dataset has no sources".into()))?;
+        // One engine run per input type (usually one), merged exactly.
+        let mut types: Vec<&DataType> = columns.iter().map(|c| c.data_type()).collect();
+        types.dedup();
+        types.sort_by_key(|t| t.to_string());
+        types.dedup();
+        let mut state = ExactState::new(first.data_type(), parts)?;
+        for data_type in types {
+            let arrays: Vec<&dyn Array> = columns
+                .iter()
+                .filter(|c| c.data_type() == data_type)
+                .flat_map(|c| c.chunks().iter().map(|a| a.as_ref()))
+                .collect();
+            let empty = ExactState::new(data_type, parts)?;
+            state.merge(&accumulate_dyn(&empty, &arrays, threads)?)?;
+        }
+        Ok(state)
+    }
+
+    fn wrong_type(&self, column: Option<&str>, state: &ExactState) -> Error {
+        Error::WrongType {
+            source_name: self.names.first().cloned().unwrap_or_default(),
+            column: column.unwrap_or_default().to_string(),
+            data_type: format!(
+                "{} (this call reads Float32; use Dataset::state)",
+                state.input_type()
+            ),
+        }
     }
 
     /// The [`MomentsState`] (counts, exact sum and exact sum of squares) of
@@ -234,11 +305,15 @@ impl Dataset {
         column: Option<&str>,
         threads: Option<usize>,
     ) -> Result<MomentsState> {
-        if threads == Some(0) {
-            return Err(Error::InvalidArgument("threads must be at least 1".into()));
-        }
-        let chunks = self.column(column)?;
-        moments_of_arrays(&chunks, threads)
+        let parts = Parts {
+            squares: true,
+            extremes: false,
+        };
+        let state = self.state(column, parts, threads)?;
+        state
+            .as_moments_state()
+            .filter(|_| *state.input_type() == DataType::Float32)
+            .ok_or_else(|| self.wrong_type(column, &state))
     }
 
     /// The mean of `column` over every source under `options` (`None` where
@@ -276,8 +351,8 @@ impl Dataset {
         Ok(self.mean_state(column, threads)?.finish_with(options))
     }
 
-    /// The chunks of `column` in every source, decoded on first use.
-    fn column(&self, column: Option<&str>) -> Result<Arc<[Float32Array]>> {
+    /// The column `column` of every source, decoded on first use.
+    fn column(&self, column: Option<&str>) -> Result<Arc<[Column]>> {
         let key = column.map(str::to_owned);
         if let Some(chunks) = self.cache().get(&key) {
             return Ok(chunks.clone());
@@ -288,17 +363,13 @@ impl Dataset {
         let columns = with_threads(None, || {
             self.sources
                 .par_iter()
-                .map(|data| catch_panic(|| data.float32_column(column)))
+                .map(|data| catch_panic(|| data.column(column)))
                 .collect::<Result<Vec<_>>>()
         })??;
-        let chunks: Arc<[Float32Array]> = columns
-            .iter()
-            .flat_map(|c| c.chunks().iter().cloned())
-            .collect();
-        Ok(self.cache().entry(key).or_insert(chunks).clone())
+        Ok(self.cache().entry(key).or_insert(columns.into()).clone())
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Option<String>, Arc<[Float32Array]>>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Option<String>, Arc<[Column]>>> {
         // The map is only ever inserted into, so a panic elsewhere while it
         // was locked cannot have left it half-changed.
         self.columns.lock().unwrap_or_else(|e| e.into_inner())

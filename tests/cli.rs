@@ -47,9 +47,11 @@ fn json_rows_merge_sources_exactly() {
         "json",
     ]);
     assert!(ok, "{err}");
+    // Every numeric column: the Float32 x and the Int64 n (0, 1, 2 and 0).
     assert_eq!(
         out.trim(),
-        r#"{"column":"x","count":3,"null_count":1,"nan_count":0,"mean":0.25}"#
+        "{\"column\":\"x\",\"count\":3,\"null_count\":1,\"nan_count\":0,\"mean\":0.25}\n\
+         {\"column\":\"n\",\"count\":4,\"null_count\":0,\"nan_count\":0,\"mean\":0.75}"
     );
 }
 
@@ -93,7 +95,6 @@ fn errors_are_one_line_and_exit_non_zero() {
     for args in [
         vec!["mean", missing.to_str().unwrap()],
         vec!["mean", a.to_str().unwrap(), "--column", "nope"],
-        vec!["mean", a.to_str().unwrap(), "--column", "n"],
         vec!["mean", garbage.to_str().unwrap()],
         vec!["mean", dir.path().to_str().unwrap()],
     ] {
@@ -124,7 +125,7 @@ fn shared_memory_segments_are_sources() {
     let name = SharedSegment::random_name();
     let segment = SharedSegment::create_with_batches(&name, &b.schema(), &[b]).unwrap();
     let uri = format!("shm://{name}");
-    let (ok, out, err) = mapmean(&["mean", &uri, "--format", "json"]);
+    let (ok, out, err) = mapmean(&["mean", &uri, "--format", "json", "--column", "x"]);
     segment.unlink().unwrap();
     assert!(ok, "{err}");
     assert_eq!(
@@ -154,8 +155,11 @@ fn by_source_rows_keep_going_and_arrow_output() {
     let d = dir.path().to_str().unwrap();
     let (ok, out, _) = mapmean(&["mean", d, "--by-source", "--format", "json"]);
     assert!(ok);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 2);
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(r#""column":"x""#))
+        .collect();
+    assert_eq!((lines.len(), out.lines().count()), (2, 4));
     assert!(
         lines[0].starts_with(r#"{"source":""#)
             && lines[0]
@@ -170,13 +174,16 @@ fn by_source_rows_keep_going_and_arrow_output() {
     assert!(out.status.success());
     let reader = arrow_ipc::reader::StreamReader::try_new(&out.stdout[..], None).unwrap();
     let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
-    assert_eq!(batches[0].num_rows(), 1);
+    assert_eq!(batches[0].num_rows(), 2); // x and n
     assert_eq!(batches[0].schema().field(4).name(), "mean");
 
     std::fs::write(dir.path().join("c.arrow"), b"junk").unwrap();
     let (ok, out, err) = mapmean(&["mean", d, "--keep-going", "--format", "csv"]);
     assert!(!ok, "a failed source must fail the run");
-    assert_eq!(out, "column,count,null_count,nan_count,mean\nx,2,0,0,2.0\n");
+    assert_eq!(
+        out,
+        "column,count,null_count,nan_count,mean\nx,2,0,0,2.0\nn,2,0,0,0.0\n"
+    );
     assert!(
         err.contains("c.arrow") && err.contains("1 of 3 sources failed"),
         "{err}"
@@ -207,18 +214,23 @@ fn stats_prints_correctly_rounded_moments_in_every_format() {
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
     let (ok, out, err) = mapmean(&["stats", a, b, "--ddof", "1", "--format", "json"]);
     assert!(ok, "{err}");
+    // x: 1e6 + {1, 3, 5} and a null; n (Int64): 0, 1, 0, 1, whose sum is an
+    // exact integer and whose min and max are Int64.
     assert_eq!(
         out,
         "{\"column\":\"x\",\"count\":3,\"null_count\":1,\"nan_count\":0,\"sum\":3000009.0,\
-         \"mean\":1000003.0,\"variance\":4.0,\"stddev\":2.0}\n"
+         \"mean\":1000003.0,\"variance\":4.0,\"stddev\":2.0,\"min\":1000001.0,\"max\":1000005.0}\n\
+         {\"column\":\"n\",\"count\":4,\"null_count\":0,\"nan_count\":0,\"sum\":2,\
+         \"mean\":0.5,\"variance\":0.3333333333333333,\"stddev\":0.5773502691896257,\"min\":0,\"max\":1}\n"
     );
     let (ok, out, _) = mapmean(&["stats", a, b, "--format", "csv"]);
     assert!(ok);
     assert_eq!(
         out,
         format!(
-            "column,count,null_count,nan_count,sum,mean,variance,stddev\n\
-             x,3,1,0,3000009.0,1000003.0,{:?},{:?}\n",
+            "column,count,null_count,nan_count,sum,mean,variance,stddev,min,max\n\
+             x,3,1,0,3000009.0,1000003.0,{:?},{:?},1000001.0,1000005.0\n\
+             n,4,0,0,2,0.5,0.25,0.5,0,1\n",
             8.0 / 3.0,
             (8.0_f64 / 3.0).sqrt()
         )
@@ -226,16 +238,18 @@ fn stats_prints_correctly_rounded_moments_in_every_format() {
     let (ok, out, _) = mapmean(&["stats", a, "--ddof", "1", "--no-skip-nulls"]);
     assert!(ok);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 2);
-    assert!(lines[0].starts_with("column") && lines[0].ends_with("stddev"));
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("column") && lines[0].ends_with("max"));
     let cells: Vec<&str> = lines[1].split_whitespace().collect();
-    assert_eq!(cells[4..], ["null"; 4], "{out}");
+    assert_eq!(cells[4..], ["null"; 6], "{out}");
     let (ok, out, _) = mapmean(&["stats", a, b, "--by-source", "--format", "json"]);
     assert!(ok);
-    assert_eq!(out.lines().count(), 2);
+    assert_eq!(out.lines().count(), 4);
     assert!(out.contains("\"source\":") && out.contains("\"variance\":0.0"));
     let out = Command::new(env!("CARGO_BIN_EXE_mapmean"))
-        .args(["stats", a, b, "--ddof", "1", "--format", "arrow"])
+        .args([
+            "stats", a, b, "--ddof", "1", "--format", "arrow", "--column", "x",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -257,7 +271,9 @@ fn stats_prints_correctly_rounded_moments_in_every_format() {
             "sum",
             "mean",
             "variance",
-            "stddev"
+            "stddev",
+            "min",
+            "max"
         ]
     );
     let float = |i: usize| {
@@ -292,7 +308,8 @@ fn stats_reads_a_stream_on_standard_input() {
     // Values 3e7 + {0, 2, 4, 6}, 2500 of each: mean 3e7 + 3, variance 5.
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "column,count,null_count,nan_count,sum,mean,variance,stddev\n\
-         x,10000,0,0,300000030000.0,30000003.0,5.0,2.23606797749979\n"
+        "column,count,null_count,nan_count,sum,mean,variance,stddev,min,max\n\
+         x,10000,0,0,300000030000.0,30000003.0,5.0,2.23606797749979,30000000.0,30000006.0\n\
+         n,10000,0,0,4985055,498.5055,83327.79396975,288.66553997619803,0,998\n"
     );
 }

@@ -27,12 +27,31 @@ fn states_merged_across_files_equal_the_concatenation_bitwise() {
     let sources = expand(&[dir.path().into()]).unwrap();
     assert_eq!(sources.len(), 7);
     for threads in [Some(1), Some(2), None] {
-        let scanned = scan(&sources, None, threads, OnError::Stop, &|| {}).unwrap();
+        let scanned = scan(
+            &sources,
+            None,
+            Default::default(),
+            threads,
+            OnError::Stop,
+            &|| {},
+        )
+        .unwrap();
         let rows = combine(&scanned.states, false).unwrap();
         assert_eq!(rows.len(), 1, "only x is Float32");
-        assert_eq!(rows[0].state, state_of_arrays(&parts, Some(1)).unwrap());
+        assert_eq!(
+            rows[0].state.as_mean_state(),
+            Some(state_of_arrays(&parts, Some(1)).unwrap())
+        );
     }
-    let scanned = scan(&sources, None, None, OnError::Stop, &|| {}).unwrap();
+    let scanned = scan(
+        &sources,
+        None,
+        Default::default(),
+        None,
+        OnError::Stop,
+        &|| {},
+    )
+    .unwrap();
     let per_source = combine(&scanned.states, true).unwrap();
     assert_eq!(per_source.len(), 7);
     assert!(per_source[3]
@@ -87,8 +106,24 @@ fn keep_going_reports_every_failure_and_keeps_the_rest() {
     std::fs::write(&bad, b"not arrow").unwrap();
     let missing = dir.path().join("missing.arrow");
     let sources = vec![bad.clone(), good, missing];
-    assert!(scan(&sources, None, None, OnError::Stop, &|| {}).is_err());
-    let scanned = scan(&sources, None, None, OnError::KeepGoing, &|| {}).unwrap();
+    assert!(scan(
+        &sources,
+        None,
+        Default::default(),
+        None,
+        OnError::Stop,
+        &|| {}
+    )
+    .is_err());
+    let scanned = scan(
+        &sources,
+        None,
+        Default::default(),
+        None,
+        OnError::KeepGoing,
+        &|| {},
+    )
+    .unwrap();
     assert_eq!(scanned.states.len(), 1);
     assert_eq!(scanned.failures.len(), 2);
     assert!(scanned.failures[0].to_string().contains("bad.arrow"));

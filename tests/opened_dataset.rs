@@ -52,8 +52,21 @@ fn a_kept_directory_or_pattern_gives_the_scan_bitwise() {
     }
     let whole = state_of_arrays(&parts, Some(1)).unwrap();
     let sources = expand(&[dir.path().into()]).unwrap();
-    let scanned = scan(&sources, None, None, OnError::Stop, &|| {}).unwrap();
-    assert_eq!(combine(&scanned.states, false).unwrap()[0].state, whole);
+    let scanned = scan(
+        &sources,
+        None,
+        Default::default(),
+        None,
+        OnError::Stop,
+        &|| {},
+    )
+    .unwrap();
+    assert_eq!(
+        combine(&scanned.states, false).unwrap()[0]
+            .state
+            .as_mean_state(),
+        Some(whole)
+    );
     let pattern = dir.path().join("part-*.arrow");
     for spec in [dir.path().to_path_buf(), pattern] {
         let data = Dataset::open([&spec]).unwrap();

@@ -38,7 +38,10 @@ fn a_file_truncated_after_decoding_gives_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.arrow");
     let want = big_file(&path, 8, 1 << 20);
-    let column = open_column(&path, Some("x")).unwrap();
+    let column = open_column(&path, Some("x"))
+        .unwrap()
+        .into_float32("x")
+        .unwrap();
     assert_eq!(
         state_of_arrays(column.chunks(), None).unwrap().finish(),
         Some(want)
@@ -63,7 +66,10 @@ fn a_file_truncated_to_zero_after_decoding_gives_an_error() {
     big_file(&path, 2, 1 << 18);
     let column = open_column(&path, None).unwrap_err(); // two columns: name one
     assert!(matches!(column, Error::AmbiguousColumn { .. }));
-    let column = open_column(&path, Some("x")).unwrap();
+    let column = open_column(&path, Some("x"))
+        .unwrap()
+        .into_float32("x")
+        .unwrap();
     truncate_elsewhere(&path, 0);
     let err = state_of_arrays(column.chunks(), Some(2)).unwrap_err();
     assert!(matches!(err, Error::Truncated { .. }), "{err}");
@@ -74,7 +80,10 @@ fn a_truncation_racing_a_long_computation_never_crashes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.arrow");
     let want = big_file(&path, 16, 1 << 22); // 256 MiB of values
-    let column = open_column(&path, Some("x")).unwrap();
+    let column = open_column(&path, Some("x"))
+        .unwrap()
+        .into_float32("x")
+        .unwrap();
     // Another process truncates the file while this one computes, again and again.
     let mut child = Command::new("sh")
         .arg("-c")

@@ -1,9 +1,11 @@
-"""mapmean: the exact mean of Float32 data, read in place.
+"""mapmean: exact statistics of numeric data, read in place.
 
 mapmean memory-maps Arrow IPC files and streams (or takes Arrow objects and
-numpy arrays as they are) and returns the correctly rounded ``float64`` of the
-exact mean of the valid values, following the null, NaN and infinity rules of
-``pyarrow.compute.mean``.
+numpy arrays as they are) of any numeric type (float16/32/64, int8-64,
+uint8-64) and returns the correctly rounded ``float64`` of the exact mean,
+sum, variance or standard deviation of the valid values (an integer sum
+exactly, an ``OverflowError`` where it does not fit), and their min and max,
+following the null, NaN and infinity rules of ``pyarrow.compute``.
 
 Examples
 --------
@@ -35,6 +37,8 @@ __all__ = [
     "sum",
     "variance",
     "stddev",
+    "min",
+    "max",
     "moments_state",
     "open",
     "Dataset",
@@ -48,6 +52,11 @@ __all__ = [
     "__version__",
 ]
 __version__: str = _mapmean.__version__
+
+
+def __dir__() -> list[str]:
+    """The public API only (``__all__``), not the modules this one imports."""
+    return sorted(__all__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -118,7 +127,7 @@ def mean(
     min_count: int = 1,
     threads: Optional[int] = None,
 ) -> pa.DoubleScalar:
-    """Exact mean of a Float32 column, correctly rounded to float64.
+    """Exact mean of a numeric column, correctly rounded to float64.
 
     Parameters
     ----------
@@ -141,11 +150,14 @@ def mean(
           ``sys.stdin.buffer``) or a ``pyarrow.NativeFile`` holding an Arrow
           IPC stream, read incrementally; one holding an IPC *file* is read
           batch by batch through its footer if it is seekable;
-        - a numpy ``float32`` array of any shape and strides (all elements
-          count, as in ``numpy.mean``), read in place; a masked array's masked
-          elements are nulls.
+        - a numpy array of any numeric dtype (float16/32/64, int8-64,
+          uint8-64), shape and strides (all elements count, as in
+          ``numpy.mean``; NaN stays NaN), read in place; a masked array's
+          masked elements are nulls; a numpy scalar is one value.
     column
-        The column to average. May be omitted when the source has one column.
+        The column to average, of any numeric type (Float16/32/64,
+        Int8/16/32/64, UInt8/16/32/64). May be omitted when the source has
+        one column.
     skip_nulls
         Ignore nulls (default). If False, any null makes the result null.
     min_count
@@ -169,7 +181,7 @@ def mean(
     KeyError
         No column of that name.
     TypeError
-        The column is not Float32, or the source is not a supported kind.
+        The column is not numeric, or the source is not a supported kind.
     ValueError
         The data is corrupt or not Arrow IPC, a stream fails part-way (no
         partial result), several columns and none named, or an argument is
@@ -229,35 +241,52 @@ def mean_state(source: Source, column: Optional[str] = None, *, threads: Optiona
     >>> a.finish()
     0.25
     """
-    return _state(source, column, threads, moments=False)
+    return _state(source, column, threads, kind="mean")
 
 
-def _state(source: Any, column: Optional[str], threads: Optional[int], *, moments: bool) -> Any:
-    """The MeanState (or with ``moments`` the MomentsState) of any source :func:`mean` accepts."""
+#: numpy dtype kinds mapmean reads: floats, signed and unsigned integers.
+_NUMERIC_KINDS = frozenset("fiu")
+
+
+def _numeric_ndarray(array: np.ndarray) -> np.ndarray:
+    """``array`` itself if mapmean can read it in place, else a native-order copy."""
+    dtype = array.dtype
+    if dtype.kind not in _NUMERIC_KINDS or dtype.itemsize > 8:
+        raise TypeError(
+            "mapmean needs a numeric array (float16/32/64, int8-64, uint8-64), "
+            f"got dtype {dtype}" + (" (cast booleans to an integer type first)" if dtype.kind == "b" else "")
+        )
+    if not dtype.isnative:
+        return array.astype(dtype.newbyteorder("="))
+    return array
+
+
+def _state(source: Any, column: Optional[str], threads: Optional[int], *, kind: str) -> Any:
+    """The state of ``kind`` (``"mean"``, ``"moments"`` or ``"extremes"``) of any source :func:`mean` accepts."""
     if threads is not None:
         _check_int("threads", threads)
     if isinstance(source, (str, os.PathLike)):
-        return _mapmean._state_path(os.fspath(source), column, threads, moments)
+        return _mapmean._state_path(os.fspath(source), column, threads, kind)
     if isinstance(source, SharedTable):
-        return source._state(column, threads, moments)
+        return source._state(column, threads, kind)
     if isinstance(source, Dataset):
-        return source._state(column, threads, moments)
+        return source._state(column, threads, kind)
+    if isinstance(source, np.generic):
+        source = np.asarray(source)
     if isinstance(source, np.ma.MaskedArray):
-        return _mapmean._state_arrow(_masked_to_arrow(source, column), None, threads, moments)
+        return _mapmean._state_arrow(_masked_to_arrow(source, column), None, threads, kind)
     if isinstance(source, np.ndarray):
-        if source.dtype != np.float32:
-            raise TypeError(f"mapmean needs a float32 array, got dtype {source.dtype}")
         if column is not None:
             raise KeyError(f"column {column!r} given, but a numpy array has no columns")
-        return _mapmean._state_ndarray(source, threads, moments)
+        return _mapmean._state_ndarray(_numeric_ndarray(source), threads, kind)
     if hasattr(source, "__arrow_c_stream__") or hasattr(source, "__arrow_c_array__"):
-        return _mapmean._state_arrow(source, column, threads, moments)
+        return _mapmean._state_arrow(source, column, threads, kind)
     if isinstance(source, pa.NativeFile) or hasattr(source, "read"):
-        return _mapmean._state_arrow(_ipc_reader(source), column, threads, moments)
+        return _mapmean._state_arrow(_ipc_reader(source), column, threads, kind)
     raise TypeError(
         "mapmean needs a path, an Arrow object (with __arrow_c_array__ or "
         "__arrow_c_stream__), a binary file object holding Arrow IPC, or a "
-        f"numpy float32 array, got {type(source).__name__}"
+        f"numeric numpy array, got {type(source).__name__}"
     )
 
 
@@ -269,11 +298,14 @@ def sum(
     min_count: int = 1,
     threads: Optional[int] = None,
 ) -> pa.DoubleScalar:
-    """Exact sum of a Float32 column, correctly rounded to float64.
+    """Exact sum of a numeric column, with pyarrow's result types.
 
-    The semantics are those of ``pyarrow.compute.sum``; the value is the
-    float64 nearest the exact sum (ties to even), which a float32 sum always
-    has: it never overflows.
+    The semantics are those of ``pyarrow.compute.sum``. For floats the value
+    is the float64 nearest the exact sum (ties to even; ``±inf`` only where
+    the exact sum of float64 values lies beyond the largest double). For
+    integers it is the exact sum as int64 (signed inputs) or uint64
+    (unsigned): a sum that does not fit raises ``OverflowError`` — pyarrow
+    wraps around silently — while the mean of the same data stays exact.
 
     Parameters
     ----------
@@ -287,12 +319,14 @@ def sum(
 
     Returns
     -------
-    pyarrow.DoubleScalar
+    pyarrow.DoubleScalar, pyarrow.Int64Scalar or pyarrow.UInt64Scalar
         The sum; null as above. NaN if a valid value is NaN or both
         infinities occur; ``±inf`` if only one sign of infinity occurs.
 
     Raises
     ------
+    OverflowError
+        An integer sum outside int64 (uint64 for unsigned inputs).
     As :func:`mean`.
 
     Examples
@@ -303,8 +337,11 @@ def sum(
     """
     _check_int("min_count", min_count)
     # The mean's state holds the exact sum: no sum of squares is computed.
-    state = _state(source, column, threads, moments=False)
-    return _double_scalar(state.sum(skip_nulls=skip_nulls, min_count=min_count))
+    state = _state(source, column, threads, kind="mean")
+    value = state.sum(skip_nulls=skip_nulls, min_count=min_count)
+    if isinstance(value, float):
+        return _double_scalar(value)
+    return state._result("sum", skip_nulls, min_count)[0]
 
 
 def variance(
@@ -316,7 +353,7 @@ def variance(
     min_count: int = 0,
     threads: Optional[int] = None,
 ) -> pa.DoubleScalar:
-    """Variance of a Float32 column: the exact value, correctly rounded to float64.
+    """Variance of a numeric column: the exact value, correctly rounded to float64.
 
     ``(n·Σx² − (Σx)²) / (n·(n − ddof))`` is computed in exact integers and
     rounded once (to nearest, ties to even): constant data gives exactly 0,
@@ -353,7 +390,7 @@ def variance(
     """
     _check_int("ddof", ddof)
     _check_int("min_count", min_count)
-    state = _state(source, column, threads, moments=True)
+    state = _state(source, column, threads, kind="moments")
     return _double_scalar(state.variance(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count))
 
 
@@ -366,7 +403,7 @@ def stddev(
     min_count: int = 0,
     threads: Optional[int] = None,
 ) -> pa.DoubleScalar:
-    """Standard deviation of a Float32 column, correctly rounded to float64.
+    """Standard deviation of a numeric column, correctly rounded to float64.
 
     The float64 nearest the square root of the *exact* variance (one rounding,
     not the square root of a rounded variance). Arguments, nulls and NaN as in
@@ -388,7 +425,7 @@ def stddev(
     """
     _check_int("ddof", ddof)
     _check_int("min_count", min_count)
-    state = _state(source, column, threads, moments=True)
+    state = _state(source, column, threads, kind="moments")
     return _double_scalar(state.stddev(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count))
 
 
@@ -397,7 +434,8 @@ def moments_state(source: Source, column: Optional[str] = None, *, threads: Opti
     :func:`stddev`: counts, the exact sum and the exact sum of squares.
 
     States merge exactly (``a.merge(b)``), pickle, and round-trip through
-    ``to_bytes()`` / ``MomentsState.from_bytes(data)`` (176 bytes, ``docs/state-format.md``); any split of the data gives the
+    ``to_bytes()`` / ``MomentsState.from_bytes(data)`` (fixed width per input
+    type: 176 bytes for float32, ``docs/state-format.md``); any split of the data gives the
     same results, bit for bit.
 
     Parameters
@@ -422,7 +460,77 @@ def moments_state(source: Source, column: Optional[str] = None, *, threads: Opti
     >>> a.variance(ddof=1), a.sum()
     (1.6666666666666667, 10.0)
     """
-    return _state(source, column, threads, moments=True)
+    return _state(source, column, threads, kind="moments")
+
+
+def min(
+    source: Source,
+    column: Optional[str] = None,
+    *,
+    skip_nulls: bool = True,
+    min_count: int = 1,
+    threads: Optional[int] = None,
+) -> pa.Scalar:
+    """Smallest valid value of a numeric column, as a scalar of its type.
+
+    The semantics are those of ``pyarrow.compute.min`` (``min_max``): nulls
+    are skipped (any null gives null with ``skip_nulls=False``), NaN is
+    skipped unless every valid value is NaN (then NaN), and the result is null
+    below ``min_count`` valid values. One deliberate difference: of ``-0.0``
+    and ``0.0`` the minimum is ``-0.0`` whatever their order (pyarrow keeps
+    the first one seen, which makes its answer depend on the order).
+    Float16, which pyarrow has no kernel for, works too.
+
+    Parameters
+    ----------
+    source, column, threads, skip_nulls, min_count
+        As in :func:`mean`.
+
+    Returns
+    -------
+    pyarrow.Scalar
+        Of the column's type (``pyarrow.Int8Scalar`` for int8, ...).
+
+    Raises
+    ------
+    As :func:`mean`.
+
+    Examples
+    --------
+    >>> import numpy as np, mapmean
+    >>> mapmean.min(np.array([3, -7, 5], dtype=np.int16))
+    <pyarrow.Int16Scalar: -7>
+    """
+    return _extreme("min", source, column, skip_nulls, min_count, threads)
+
+
+def max(
+    source: Source,
+    column: Optional[str] = None,
+    *,
+    skip_nulls: bool = True,
+    min_count: int = 1,
+    threads: Optional[int] = None,
+) -> pa.Scalar:
+    """Largest valid value of a numeric column, as a scalar of its type.
+
+    As :func:`min`, with ``0.0`` above ``-0.0``.
+
+    Examples
+    --------
+    >>> import numpy as np, mapmean
+    >>> mapmean.max(np.array([1.5, np.nan, -2.0]))
+    <pyarrow.DoubleScalar: 1.5>
+    """
+    return _extreme("max", source, column, skip_nulls, min_count, threads)
+
+
+def _extreme(
+    which: str, source: Any, column: Optional[str], skip_nulls: bool, min_count: int, threads: Optional[int]
+) -> pa.Scalar:
+    _check_int("min_count", min_count)
+    state = _state(source, column, threads, kind="extremes")
+    return state._result(which, skip_nulls, min_count)[0]
 
 
 _FILE_MAGIC = b"ARROW1"
@@ -608,15 +716,15 @@ class Dataset:
         ------
         As :meth:`mean`.
         """
-        return self._state(column, threads, False)
+        return self._state(column, threads, "mean")
 
-    def _state(self, column: Optional[str], threads: Optional[int], moments: bool) -> Any:
-        """A ``MeanState``, or with ``moments`` a ``MomentsState``, of ``column``."""
+    def _state(self, column: Optional[str], threads: Optional[int], kind: str) -> Any:
+        """The state of ``kind`` (``"mean"``, ``"moments"``, ``"extremes"``) of ``column``."""
         if threads is not None:
             _check_int("threads", threads)
         if column is not None and not isinstance(column, str):
             raise TypeError(f"column must be a str, got {type(column).__name__}")
-        return self._inner._state(column, threads, moments)
+        return self._inner._state(column, threads, kind)
 
     @property
     def schema(self) -> pa.Schema:
@@ -662,8 +770,9 @@ def scan(
     by_source: bool = False,
     threads: Optional[int] = None,
     progress: bool = False,
+    statistics: Union[str, Sequence[str]] = "mean",
 ) -> pa.Table:
-    """Exact means over a dataset of many Arrow IPC files.
+    """Exact statistics over a dataset of many Arrow IPC files.
 
     Parameters
     ----------
@@ -672,21 +781,29 @@ def scan(
         ``*.feather``, ``*.ipc``), glob patterns, or ``shm://NAME``; one or a
         list.
     columns
-        Column name(s). Default: every Float32 column common to all sources
-        (with ``by_source``: every Float32 column of each source).
+        Column name(s). Default: every numeric column common to all sources
+        (with ``by_source``: every numeric column of each source).
     by_source
         One row per (source, column) instead of one per column.
     threads
         Worker threads (default: all cores), shared by files and batches.
     progress
         Show a progress bar on stderr (on a terminal).
+    statistics
+        The statistics to compute, in order: any of ``"mean"`` (default),
+        ``"sum"``, ``"variance"``, ``"stddev"``, ``"min"``, ``"max"``, with
+        pyarrow's default options.
 
     Returns
     -------
     pyarrow.Table
-        Columns ``[source,] column, count, null_count, nan_count, mean``. Per
-        column, the states of all sources are merged exactly: the mean equals
-        that of the concatenated data, bit for bit.
+        Columns ``[source,] column, count, null_count, nan_count``, then one
+        per statistic. Per column, the states of all sources are merged
+        exactly: each result equals that of the concatenated data, bit for
+        bit. A statistic column has the type pyarrow gives it (the sum of an
+        integer column is int64, its min the column's type); where rows mix
+        integers with other types, the sum, min and max are given as exact
+        text.
 
     Raises
     ------
@@ -709,12 +826,15 @@ def scan(
         columns = [columns]
     if threads is not None:
         _check_int("threads", threads)
+    if isinstance(statistics, str):
+        statistics = [statistics]
     return _mapmean._scan(
         [os.fspath(s) for s in sources],
         None if columns is None else [str(c) for c in columns],
         bool(by_source),
         threads,
         bool(progress),
+        [str(s) for s in statistics],
     )
 
 
@@ -923,11 +1043,9 @@ def _to_arrow(array: Any, mask: Optional[np.ndarray], nan_as_null: bool, name: A
 
 
 def _masked_to_arrow(array: np.ma.MaskedArray, column: Optional[str]) -> pa.Array:
-    if array.dtype != np.float32:
-        raise TypeError(f"mapmean needs a float32 array, got dtype {array.dtype}")
     if column is not None:
         raise KeyError(f"column {column!r} given, but a numpy array has no columns")
-    data = np.ascontiguousarray(np.ma.getdata(array)).reshape(-1)
+    data = np.ascontiguousarray(_numeric_ndarray(np.ma.getdata(array))).reshape(-1)
     mask = np.ascontiguousarray(np.ma.getmaskarray(array)).reshape(-1)
     return pa.array(data, mask=mask)
 

@@ -15,11 +15,15 @@ class _ColumnBuffers(TypedDict):
     batches: list[_BatchBuffers]
 
 class MeanState:
-    """The exact, mergeable state of a mean: five counts and the exact sum.
+    """The exact, mergeable state of a mean of values of any numeric type: five
+    counts and the exact sum.
 
     States of any parts of the data merge (``merge``) into bitwise the state
-    of the whole. ``to_bytes`` / ``from_bytes`` give the one byte form of
-    ``docs/state-format.md`` (96 bytes, versioned, the same as Rust's
+    of the whole; float states of different widths merge exactly (a float32
+    value is a float64 value), an empty state takes the other's type, and
+    integer and float states refuse to merge (TypeError naming both types).
+    ``to_bytes`` / ``from_bytes`` give the byte form of
+    ``docs/state-format.md`` (96 bytes for float32, the same as Rust's
     ``MeanState::to_bytes``); pickling uses the same bytes.
 
     Examples
@@ -34,39 +38,32 @@ class MeanState:
     """
 
     def __init__(self) -> None:
-        """An empty state (no values)."""
+        """An empty state (no values; float32 until merged with another type)."""
     @classmethod
     def from_bytes(cls, data: bytes) -> "MeanState":
         """The state whose byte form is ``data`` (the inverse of ``to_bytes``).
 
-        Parameters
-        ----------
-        data : bytes
-            96 bytes written by ``MeanState.to_bytes`` here or by mapmean in
-            any language.
-
-        Returns
-        -------
-        MeanState
-
         Raises
         ------
         ValueError
-            If ``data`` is not a valid state, with the reason: wrong length,
-            bad magic, a format version this mapmean does not read (a newer
-            one is named as such), reserved flags set, counts that contradict
-            each other, more than 2**64 - 1 rows, or a sum that no data of
-            that many finite values can have.
+            If ``data`` is not a valid state without a sum of squares, with the
+            reason: wrong length, bad magic, a format version this mapmean does
+            not read, an unknown type, counts that contradict each other, more
+            than 2**64 - 1 rows, or a sum that no data of that many finite
+            values can have.
         TypeError
             If ``data`` is not ``bytes``.
         """
-    def to_bytes(self) -> bytes:
-        """The state's byte form: 96 bytes, fixed layout, little-endian, versioned.
+    def merge(self, other: "MeanState") -> None:
+        """Adds ``other`` into this state, exactly.
 
-        Returns
-        -------
-        bytes
-            Equal states give equal bytes; see ``docs/state-format.md``.
+        Raises
+        ------
+        OverflowError
+            If a count, or the rows in all, would pass 2**64 - 1.
+        TypeError
+            If the states hold integers and floats (or signed and unsigned
+            integers). This state is unchanged on error.
         """
     @property
     def count(self) -> int:
@@ -83,77 +80,136 @@ class MeanState:
     @property
     def neg_inf_count(self) -> int:
         """Valid -inf values."""
-    def merge(self, other: "MeanState") -> None:
-        """Adds ``other`` into this state, exactly.
-
-        Parameters
-        ----------
-        other : MeanState
-            The state of another part of the data.
+    @property
+    def type(self) -> Any:
+        """The ``pyarrow.DataType`` of the values (the widest one merged)."""
+    def to_bytes(self) -> bytes:
+        """The state's byte form (``docs/state-format.md``): fixed width per input type
+        and parts, little-endian, versioned; 96 bytes (``MeanState``) or 176 bytes
+        (``MomentsState``) for float32 values, as before. Equal states give equal bytes."""
+    def sum(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
+        """The sum under pyarrow's rules (``pyarrow.compute.sum``): a float for float values
+        (correctly rounded), the exact int for integers, None where it is null.
 
         Raises
         ------
         OverflowError
-            If a count, or the rows in all (``count + null_count``), would
-            pass 2**64 - 1; this state is then unchanged.
-        """
-    def sum(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
-        """The sum under pyarrow's rules (``pyarrow.compute.sum``), or None where it is null."""
+            An integer sum outside int64 (uint64 for unsigned values)."""
     def finish(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
-        """The mean under pyarrow's rules, or None where it is null."""
+        """The mean under pyarrow's rules, correctly rounded, or None where it is null."""
+    def mean(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
+        """The same as ``finish``."""
+    def variance(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]:
+        """The correctly rounded variance (needs the sum of squares: a ``MomentsState``;
+        ValueError for a ``MeanState``)."""
+    def stddev(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]:
+        """The correctly rounded square root of the exact variance (``MomentsState`` only)."""
+    def min(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
+        """The smallest value (states computed with the extremes, as ``mapmean.min`` does;
+        ValueError otherwise)."""
+    def max(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
+        """The largest value (as ``min``)."""
+    def mean_state(self) -> "MeanState":
+        """The counts and sum alone, as a ``MeanState``."""
     def to_arrow(self, column: str = "values", *, skip_nulls: bool = True, min_count: int = 1) -> Any:
         """The state as a one-row ``pyarrow.RecordBatch`` (column, count, null_count, nan_count, mean)."""
+    def _result(self, statistic: str, skip_nulls: bool, min_count: int, ddof: int = 0) -> Any:
+        """``statistic`` as a one-value pyarrow array of pyarrow's result type."""
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
 
 class MomentsState:
     """The exact, mergeable state of the sum, mean, variance and standard
-    deviation: counts, the exact sum and the exact sum of squares."""
+    deviation of values of any numeric type: counts, the exact sum and the
+    exact sum of squares. Merges and bytes as ``MeanState``."""
 
     def __init__(self) -> None: ...
     @classmethod
     def from_bytes(cls, data: bytes) -> "MomentsState":
-        """The state read from its 176-byte form (docs/state-format.md); ValueError with
+        """The state read from its byte form (docs/state-format.md); ValueError with
         the reason for bytes that are not a valid moments state."""
+    def merge(self, other: "MomentsState") -> None:
+        """Adds ``other`` into this state, exactly (errors as ``MeanState.merge``)."""
     @property
-    def count(self) -> int: ...
+    def count(self) -> int:
+        """Valid (non-null) values, NaN and infinities included."""
     @property
-    def null_count(self) -> int: ...
+    def null_count(self) -> int:
+        """Null values."""
     @property
-    def nan_count(self) -> int: ...
+    def nan_count(self) -> int:
+        """Valid NaN values."""
     @property
-    def pos_inf_count(self) -> int: ...
+    def pos_inf_count(self) -> int:
+        """Valid +inf values."""
     @property
-    def neg_inf_count(self) -> int: ...
-    def merge(self, other: "MomentsState") -> None: ...
-    def sum(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]: ...
-    def mean(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]: ...
-    def variance(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]: ...
-    def stddev(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]: ...
-    def mean_state(self) -> MeanState: ...
-    def to_bytes(self) -> bytes: ...
+    def neg_inf_count(self) -> int:
+        """Valid -inf values."""
+    @property
+    def type(self) -> Any:
+        """The ``pyarrow.DataType`` of the values (the widest one merged)."""
+    def to_bytes(self) -> bytes:
+        """The state's byte form (``docs/state-format.md``): fixed width per input type
+        and parts, little-endian, versioned; 96 bytes (``MeanState``) or 176 bytes
+        (``MomentsState``) for float32 values, as before. Equal states give equal bytes."""
+    def sum(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
+        """The sum under pyarrow's rules (``pyarrow.compute.sum``): a float for float values
+        (correctly rounded), the exact int for integers, None where it is null.
+
+        Raises
+        ------
+        OverflowError
+            An integer sum outside int64 (uint64 for unsigned values)."""
+    def finish(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
+        """The mean under pyarrow's rules, correctly rounded, or None where it is null."""
+    def mean(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
+        """The same as ``finish``."""
+    def variance(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]:
+        """The correctly rounded variance (needs the sum of squares: a ``MomentsState``;
+        ValueError for a ``MeanState``)."""
+    def stddev(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]:
+        """The correctly rounded square root of the exact variance (``MomentsState`` only)."""
+    def min(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
+        """The smallest value (states computed with the extremes, as ``mapmean.min`` does;
+        ValueError otherwise)."""
+    def max(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
+        """The largest value (as ``min``)."""
+    def mean_state(self) -> "MeanState":
+        """The counts and sum alone, as a ``MeanState``."""
+    def to_arrow(self, column: str = "values", *, skip_nulls: bool = True, min_count: int = 1) -> Any:
+        """The state as a one-row ``pyarrow.RecordBatch`` (column, count, null_count, nan_count, mean)."""
+    def _result(self, statistic: str, skip_nulls: bool, min_count: int, ddof: int = 0) -> Any:
+        """``statistic`` as a one-value pyarrow array of pyarrow's result type."""
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
 
+_Kind = str  # "mean", "moments" or "extremes"
+
 def _state_path(
-    path: str, column: Optional[str], threads: Optional[int], moments: bool = False
+    path: str, column: Optional[str], threads: Optional[int], kind: _Kind = "mean"
 ) -> Union[MeanState, MomentsState]:
-    """State of a column of the Arrow IPC file or stream at ``path`` (or ``shm://NAME``)."""
+    """State of a column of the Arrow IPC file or stream at ``path`` (or ``shm://NAME``):
+    a MomentsState for ``kind="moments"``, else a MeanState (with the extremes for
+    ``kind="extremes"``)."""
 
 def _state_arrow(
-    source: Any, column: Optional[str], threads: Optional[int], moments: bool = False
+    source: Any, column: Optional[str], threads: Optional[int], kind: _Kind = "mean"
 ) -> Union[MeanState, MomentsState]:
-    """State (``moments``: the MomentsState) of a column of an Arrow PyCapsule object
-    (``__arrow_c_stream__`` or ``__arrow_c_array__``), consumed batch by batch: memory
-    stays a few batches whatever the stream's length. A stream that fails part-way raises
-    ValueError."""
+    """State of a column of an Arrow PyCapsule object (``__arrow_c_stream__`` or
+    ``__arrow_c_array__``), consumed batch by batch: memory stays a few batches whatever
+    the stream's length. A stream that fails part-way raises ValueError."""
 
-def _state_ndarray(source: Any, threads: Optional[int], moments: bool = False) -> Union[MeanState, MomentsState]:
-    """State (``moments``: the MomentsState) of a native float32 numpy array of any shape
-    and strides, read in place."""
+def _state_ndarray(source: Any, threads: Optional[int], kind: _Kind = "mean") -> Union[MeanState, MomentsState]:
+    """State of a numpy array of any numeric dtype in native byte order, any shape and
+    strides, read in place; TypeError for other dtypes."""
 
 def _scan(
-    sources: list[str], columns: Optional[list[str]], by_source: bool, threads: Optional[int], progress: bool
+    sources: list[str],
+    columns: Optional[list[str]],
+    by_source: bool,
+    threads: Optional[int],
+    progress: bool,
+    statistics: Optional[list[str]] = None,
 ) -> Any:
-    """Rows over many sources as a pyarrow Table."""
+    """Rows over many sources as a pyarrow Table, one column per statistic."""
 
 def _expand_sources(sources: list[str]) -> list[str]:
     """The files that paths, directories and glob patterns name, as ``scan`` expands them."""
@@ -192,7 +248,7 @@ class SharedTable:
     def __enter__(self) -> "SharedTable": ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
     def _state(
-        self, column: Optional[str], threads: Optional[int], moments: bool = False
+        self, column: Optional[str], threads: Optional[int], kind: _Kind = "mean"
     ) -> Union[MeanState, MomentsState]: ...
 
 def _share(name: Optional[str], data: Any) -> SharedTable:
@@ -218,9 +274,9 @@ class _Dataset:
     def close(self) -> None:
         """Drop the mappings (a running query keeps them until it ends); idempotent."""
     def _state(
-        self, column: Optional[str], threads: Optional[int], moments: bool = False
+        self, column: Optional[str], threads: Optional[int], kind: _Kind = "mean"
     ) -> Union[MeanState, MomentsState]:
-        """State of a column over every source (a MomentsState with ``moments``); ValueError once closed."""
+        """State of a column over every source (of ``kind``, as ``_state_path``); ValueError once closed."""
 
 def _open(sources: list[str]) -> _Dataset:
     """Map the sources (files, directories, glob patterns, ``shm://NAME``) and read their metadata."""

@@ -85,14 +85,15 @@ def mean(
           own files on the worker where it runs, so the workers must see the
           same paths (a shared file system); relative paths are made absolute
           on the client first.
-        - a ``dask.array.Array`` of ``float32``, with any chunks, regular or
+        - a ``dask.array.Array`` of any numeric dtype (float16/32/64,
+          int8-64, uint8-64), with any chunks, regular or
           not, of any number of dimensions: every element counts, as in
           ``numpy.mean`` with ``axis=None``. Chunks that are numpy masked
           arrays (``dask.array.ma``) have nulls where they are masked.
-        - a ``dask.dataframe.Series`` of ``float32``, or a
-          ``dask.dataframe.DataFrame`` and the name of a ``float32`` column.
-          Arrow-backed columns (``float32[pyarrow]``) and pandas' nullable
-          ``Float32`` have nulls; in a numpy-backed ``float32`` column a NaN
+        - a numeric ``dask.dataframe.Series``, or a
+          ``dask.dataframe.DataFrame`` and the name of a numeric column.
+          Arrow-backed columns (``double[pyarrow]``, ...) and pandas' nullable
+          ``Int64``, ``Float64``, ... have nulls; in a numpy-backed column a NaN
           is a value, not a null, so any NaN makes the mean NaN — exactly as
           :func:`mapmean.mean` treats numpy arrays (and unlike pandas'
           ``mean``, which skips NaN).
@@ -268,7 +269,7 @@ def sum(
     files_per_task: int = 1,
     split_every: int = DEFAULT_SPLIT_EVERY,
     threads: Optional[int] = None,
-) -> pa.DoubleScalar:
+) -> pa.Scalar:
     """Exact sum of a Float32 column spread over a Dask cluster, correctly
     rounded to float64: :func:`mapmean.sum` over the concatenated data.
 
@@ -295,8 +296,13 @@ def sum(
     """
     _check_int("min_count", min_count)
     # The mean's state holds the exact sum: the tasks compute no sum of squares.
-    finish = functools.partial(MeanState.sum, skip_nulls=skip_nulls, min_count=min_count)
-    return _finished(finish, data, column, files_per_task, split_every, threads, moments=False)
+    MeanState().sum(skip_nulls=skip_nulls, min_count=min_count)  # bad options fail before any task runs
+    state = _state(data, column, files_per_task, split_every, threads, moments=False)
+    value = state.sum(skip_nulls=skip_nulls, min_count=min_count)
+    if isinstance(value, float):
+        return _double_scalar(value)
+    # An integer sum: exact int64 / uint64, or OverflowError (as mapmean.sum).
+    return state._result("sum", skip_nulls, min_count)[0]
 
 
 def variance(
@@ -414,8 +420,8 @@ def _of(source: Any, column: Optional[str], threads: Optional[int], moments: boo
 
 def _files_state(paths: Sequence[str], column: Optional[str], threads: Optional[int], moments: bool = False) -> bytes:
     """The merged state of a column of a few IPC files, mapped where the task runs."""
-    state = MomentsState() if moments else MeanState()
-    for path in paths:
+    state = _of(paths[0], column, threads, moments)
+    for path in paths[1:]:
         state.merge(_of(path, column, threads, moments))
     return state.to_bytes()
 
@@ -432,15 +438,15 @@ def _series_state(part: Any, threads: Optional[int], moments: bool = False) -> b
         return _of(part.to_numpy(copy=False), None, threads, moments).to_bytes()
     arrow = getattr(part.array, "__arrow_array__", None)
     if arrow is None:
-        raise TypeError(f"mapmean needs a float32 column, got dtype {part.dtype}")
+        raise TypeError(f"mapmean needs a numeric column, got dtype {part.dtype}")
     # Arrow-backed and pandas' masked arrays: their nulls stay nulls.
     return _of(arrow(), None, threads, moments).to_bytes()
 
 
-def _merge_states(*states: bytes) -> bytes:
+def _merge_states(moments: bool, *states: bytes) -> bytes:
     """Several states' bytes merged into one state's bytes (a node of the
-    tree); the magic says which kind of state they are."""
-    kind = MomentsState if states[0][:4] == b"MMmo" else MeanState
+    tree), of the kind the computation asked for."""
+    kind = MomentsState if moments else MeanState
     merged = kind.from_bytes(states[0])
     for state in states[1:]:
         merged.merge(kind.from_bytes(state))
@@ -468,8 +474,10 @@ def _leaves(
         ]
     array = sys.modules.get("dask.array")
     if array is not None and isinstance(data, array.Array):
-        if data.dtype != np.float32:
-            raise TypeError(f"mapmean needs a float32 array, got dtype {data.dtype}")
+        if not _is_numeric(data.dtype):
+            raise TypeError(
+                f"mapmean needs a numeric array (float16/32/64, int8-64, uint8-64), got dtype {data.dtype}"
+            )
         if column is not None:
             raise KeyError(f"column {column!r} given, but a dask array has no columns")
         name = tokenize(data, threads, moments)
@@ -510,7 +518,7 @@ def _file_groups(sources: Any, files_per_task: int) -> List[List[str]]:
 
 
 def _series(frame: Any, data: Any, column: Optional[str]) -> Any:
-    """The float32 Series to average, checked on the collection's metadata."""
+    """The numeric Series to average, checked on the collection's metadata."""
     if isinstance(data, frame.DataFrame):
         columns = list(data.columns)
         if column is None:
@@ -527,8 +535,11 @@ def _series(frame: Any, data: Any, column: Optional[str]) -> Any:
         if column is not None and column != data.name:
             raise KeyError(f"column {column!r} given, but the dask Series is {data.name!r}")
         series = data
-    if not _is_float32(series.dtype):
-        raise TypeError(f"column {series.name!r}: mapmean needs float32, got dtype {series.dtype}")
+    if not _is_numeric(series.dtype):
+        raise TypeError(
+            f"column {series.name!r}: mapmean needs a numeric dtype (float16/32/64, int8-64, uint8-64), "
+            f"got dtype {series.dtype}"
+        )
     return series
 
 
@@ -536,14 +547,16 @@ def _names(columns: Sequence[Any]) -> str:
     return ", ".join(repr(c) for c in columns)
 
 
-def _is_float32(dtype: Any) -> bool:
-    """numpy float32, ``float32[pyarrow]`` or pandas' nullable ``Float32``."""
+def _is_numeric(dtype: Any) -> bool:
+    """A numeric numpy dtype, a numeric ``[pyarrow]`` dtype, or one of pandas'
+    nullable ``Int*``, ``UInt*`` and ``Float*`` dtypes."""
     if isinstance(dtype, np.dtype):
-        return dtype == np.float32
+        return dtype.kind in "fiu" and dtype.itemsize <= 8
     pandas = sys.modules["pandas"]  # loaded with dask.dataframe
     if isinstance(dtype, pandas.ArrowDtype):
-        return dtype.pyarrow_dtype == pa.float32()
-    return isinstance(dtype, pandas.Float32Dtype)
+        t = dtype.pyarrow_dtype
+        return pa.types.is_floating(t) or pa.types.is_integer(t)
+    return isinstance(dtype, pandas.api.extensions.ExtensionDtype) and getattr(dtype, "kind", None) in ("f", "i", "u")
 
 
 def _call(function: Callable[..., bytes], *args: Any, key: str) -> Any:
@@ -559,7 +572,7 @@ def _merge_tree(name: str, states: List[Any], split_every: int, moments: bool = 
     while len(states) > 1:
         depth += 1
         states = [
-            _call(_merge_states, *states[i : i + split_every], key=f"mapmean-merge-{name}-{depth}-{i // split_every}")
+            _call(_merge_states, moments, *states[i : i + split_every], key=f"mapmean-merge-{name}-{depth}-{i // split_every}")
             for i in range(0, len(states), split_every)
         ]
     return states[0]

@@ -27,7 +27,7 @@ pub fn _column_buffers<'py>(
         let start = source.buffer().as_ptr() as usize;
         Ok((
             start..start + source.buffer().len(),
-            data.float32_column(column.as_deref())?,
+            data.column(column.as_deref())?,
         ))
     })?;
     let out = PyDict::new(py);
@@ -38,8 +38,14 @@ pub fn _column_buffers<'py>(
         .iter()
         .map(|chunk| {
             let batch = PyDict::new(py);
-            batch.set_item("values_addr", chunk.values().as_ptr() as usize)?;
-            batch.set_item("values_len", chunk.values().inner().len())?;
+            let data = chunk.to_data();
+            let width = data.data_type().primitive_width().unwrap_or(0);
+            let values = &data.buffers()[0];
+            batch.set_item(
+                "values_addr",
+                values.as_ptr() as usize + data.offset() * width,
+            )?;
+            batch.set_item("values_len", values.len())?;
             batch.set_item(
                 "validity_addr",
                 chunk.nulls().map(|n| n.buffer().as_ptr() as usize),

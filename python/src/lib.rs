@@ -15,7 +15,6 @@ mod arguments;
 mod cli;
 mod errors;
 mod introspection;
-mod moments;
 mod opened;
 mod scan;
 mod shared_memory;
@@ -41,7 +40,7 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scan::_scan, m)?)?;
     m.add_function(wrap_pyfunction!(scan::_expand_sources, m)?)?;
     m.add_class::<state::PyMeanState>()?;
-    m.add_class::<moments::PyMomentsState>()?;
+    m.add_class::<state::PyMomentsState>()?;
     m.add_function(wrap_pyfunction!(write::_write_ipc, m)?)?;
     m.add_function(wrap_pyfunction!(introspection::_column_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(introspection::_read_ceiling, m)?)?;

@@ -13,7 +13,7 @@ use pyo3_arrow::PySchema;
 
 use crate::arguments;
 use crate::errors::{compute, PyMapmeanResult};
-use crate::moments::AnyState;
+use crate::state::{AnyState, Kind};
 
 /// An open [`Dataset`], or nothing once closed. Frozen (no `&mut self`), so
 /// that `close` from one thread while another computes needs no borrow of
@@ -36,26 +36,23 @@ impl PyDataset {
 
 #[pymethods]
 impl PyDataset {
-    /// State of a column over every source (see ``mapmean.Dataset.mean_state``):
-    /// a ``MomentsState`` with ``moments``, else a ``MeanState``.
-    #[pyo3(signature = (column, threads, moments=false))]
+    /// State of a column over every source (see ``mapmean.Dataset.mean_state``),
+    /// of the `kind` ``"mean"``, ``"moments"`` or ``"extremes"``.
+    #[pyo3(signature = (column, threads, kind="mean"))]
     fn _state(
         &self,
         py: Python<'_>,
         column: Option<String>,
         threads: Option<i64>,
-        moments: bool,
+        kind: &str,
     ) -> PyMapmeanResult<AnyState> {
         let threads = arguments::threads(threads)?;
+        let kind = Kind::from_name(kind)?;
         let dataset = self.dataset()?;
-        compute(py, || {
-            let column = column.as_deref();
-            Ok(if moments {
-                dataset.moments_state(column, threads)?.into()
-            } else {
-                dataset.mean_state(column, threads)?.into()
-            })
-        })
+        let state = compute(py, || {
+            dataset.state(column.as_deref(), kind.parts(), threads)
+        })?;
+        Ok(kind.wrap(state))
     }
 
     /// The first source's schema, as a ``pyarrow.Schema``.

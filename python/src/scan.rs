@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use mapmean::kernel::{Parts, Statistic, StatisticOptions};
 use mapmean::results;
-use mapmean::MeanOptions;
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 
@@ -13,7 +13,7 @@ use crate::errors::{compute, PyMapmeanResult};
 
 /// Scans many sources; returns a pyarrow Table of rows.
 #[pyfunction]
-#[pyo3(signature = (sources, columns, by_source, threads, progress))]
+#[pyo3(signature = (sources, columns, by_source, threads, progress, statistics=None))]
 pub fn _scan<'py>(
     py: Python<'py>,
     sources: Vec<PathBuf>,
@@ -21,8 +21,25 @@ pub fn _scan<'py>(
     by_source: bool,
     threads: Option<i64>,
     progress: bool,
+    statistics: Option<Vec<String>>,
 ) -> PyMapmeanResult<Bound<'py, PyAny>> {
     let threads = arguments::threads(threads)?;
+    let statistics = statistics
+        .unwrap_or_else(|| vec!["mean".into()])
+        .iter()
+        .map(|name| {
+            Statistic::from_name(name)
+                .map(|s| (s, StatisticOptions::for_statistic(s)))
+                .ok_or_else(|| {
+                    pyo3::exceptions::PyValueError::new_err(format!(
+                        "unknown statistic {name:?}: use mean, sum, variance, stddev, min or max"
+                    ))
+                })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let parts = statistics
+        .iter()
+        .fold(Parts::default(), |p, (s, _)| p.union(s.needs()));
     let specs: Vec<std::ffi::OsString> = sources.into_iter().map(|p| p.into_os_string()).collect();
     let rows = compute(py, || {
         let sources = mapmean::dataset::expand(&specs)?;
@@ -37,6 +54,7 @@ pub fn _scan<'py>(
         let scanned = mapmean::dataset::scan(
             &sources,
             columns.as_deref(),
+            parts,
             threads,
             mapmean::dataset::OnError::Stop,
             &|| bar.inc(1),
@@ -48,11 +66,9 @@ pub fn _scan<'py>(
         }
         mapmean::dataset::combine(&scanned.states, by_source)
     })?;
-    let batches = match rows.is_empty() {
-        true => vec![],
-        false => vec![results::to_record_batch(&rows, &MeanOptions::default())],
-    };
-    Ok(PyTable::try_new(batches, results::schema(by_source))?.into_pyarrow(py)?)
+    let (batch, _) = results::to_record_batch(&rows, &statistics)?;
+    let schema = batch.schema();
+    Ok(PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?)
 }
 
 /// The files that `sources` name, as `scan` and the CLI expand them:

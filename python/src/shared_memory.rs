@@ -10,7 +10,7 @@ use pyo3_arrow::input::AnyRecordBatch;
 
 use crate::arguments;
 use crate::errors::{compute, PyMapmeanResult};
-use crate::moments::AnyState;
+use crate::state::{AnyState, Kind};
 
 /// A shared-memory segment holding an Arrow IPC file image; see
 /// `mapmean.share` and `mapmean.attach`.
@@ -97,28 +97,26 @@ impl SharedTable {
     }
 
     /// State of a column of the segment (see ``mapmean.mean_state``).
-    #[pyo3(signature = (column, threads, moments=false))]
+    #[pyo3(signature = (column, threads, kind="mean"))]
     fn _state(
         &self,
         py: Python<'_>,
         column: Option<String>,
         threads: Option<i64>,
-        moments: bool,
+        kind: &str,
     ) -> PyMapmeanResult<AnyState> {
         let threads = arguments::threads(threads)?;
+        let kind = Kind::from_name(kind)?;
         let segment = self.segment.clone().ok_or_else(|| {
             PyValueError::new_err(format!("SharedTable {:?} is closed", self.name))
         })?;
         let state = compute(py, || {
             let data =
                 mapmean::ipc::IpcData::open(segment.buffer().clone(), &segment.source_name())?;
-            crate::sources::accumulate(
-                data.float32_column(column.as_deref())?.chunks(),
-                threads,
-                moments,
-            )
+            let column = data.column(column.as_deref())?;
+            mapmean::engine::state_of_column(&column, kind.parts(), threads)
         })?;
-        Ok(state)
+        Ok(kind.wrap(state))
     }
 }
 

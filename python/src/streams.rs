@@ -1,50 +1,43 @@
 //! Arrow C streams (anything with `__arrow_c_stream__` or
 //! `__arrow_c_array__`) consumed batch by batch: the batches are imported on
 //! a reader thread while the engine computes on earlier ones
-//! ([`mapmean::engine::accumulate_stream`]), so memory stays a few batches
+//! ([`mapmean::engine::states_of_stream`]), so memory stays a few batches
 //! whatever the stream's length.
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, Float32Array};
+use arrow_array::{Array, ArrayRef};
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field};
-use mapmean::kernel::Accumulate;
+use mapmean::kernel::{is_numeric, ExactState};
 use mapmean::Error;
 
-/// How the Float32 column is found in each imported array.
+/// How the column is found in each imported array.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Pick {
-    /// The arrays are the column.
+    /// The array itself (a numeric array or chunked array).
     Whole,
-    /// The arrays are structs (record batches): the child at this index.
+    /// A child of a struct array (a column of a record batch or table).
     Child(usize),
 }
 
-/// The name the errors of imported data use.
+/// The name that errors give Arrow objects handed in from Python.
 pub(crate) const SOURCE: &str = "Arrow data";
 
-/// Which column of the stream's `field` is `wanted`.
-///
-/// # Errors
-///
-/// As [`mapmean::column::resolve_column`] for structs; for a bare array,
-/// [`Error::ColumnNotFound`] if another name is asked for and
-/// [`Error::WrongType`] if it is not Float32.
-pub(crate) fn pick(field: &Field, wanted: Option<&str>) -> mapmean::Result<Pick> {
+/// Which array of each batch holds the column `wanted`, and its type.
+pub(crate) fn pick(field: &Field, wanted: Option<&str>) -> mapmean::Result<(Pick, DataType)> {
     match field.data_type() {
         DataType::Struct(fields) => {
             let schema = arrow_schema::Schema::new(fields.clone());
-            Ok(Pick::Child(mapmean::column::resolve_column(
-                &schema, wanted, SOURCE,
-            )?))
+            let index = mapmean::column::resolve_column(&schema, wanted, SOURCE)?;
+            Ok((Pick::Child(index), fields[index].data_type().clone()))
         }
-        DataType::Float32 => match wanted.filter(|w| *w != field.name()) {
+        t if is_numeric(t) => match wanted.filter(|w| *w != field.name()) {
             Some(wanted) => Err(Error::ColumnNotFound {
                 source_name: SOURCE.into(),
                 column: wanted.into(),
-                available: format!("{}: Float32 (a single array)", field.name()),
+                available: format!("{}: {t} (a single array)", field.name()),
             }),
-            None => Ok(Pick::Whole),
+            None => Ok((Pick::Whole, t.clone())),
         },
         other => Err(Error::WrongType {
             source_name: SOURCE.into(),
@@ -54,46 +47,44 @@ pub(crate) fn pick(field: &Field, wanted: Option<&str>) -> mapmean::Result<Pick>
     }
 }
 
-/// The Float32 column of one imported array; a null struct slot nulls its
-/// child too.
-fn column_of(array: &ArrayRef, pick: Pick) -> mapmean::Result<Float32Array> {
-    let wrong = |column: &str, data_type: &DataType| Error::WrongType {
-        source_name: SOURCE.into(),
-        column: column.to_string(),
-        data_type: data_type.to_string(),
-    };
+/// The picked column of one batch, with a struct's own nulls applied.
+fn column_of(array: &ArrayRef, pick: Pick) -> mapmean::Result<ArrayRef> {
     match pick {
-        Pick::Whole => array
-            .as_primitive_opt::<arrow_array::types::Float32Type>()
-            .cloned()
-            .ok_or_else(|| wrong("values", array.data_type())),
+        Pick::Whole => Ok(array.clone()),
         Pick::Child(index) => {
-            let array = array
-                .as_struct_opt()
-                .ok_or_else(|| wrong("values", array.data_type()))?;
-            let child = array
-                .column(index)
-                .as_primitive_opt::<arrow_array::types::Float32Type>()
-                .ok_or_else(|| wrong(&index.to_string(), array.column(index).data_type()))?;
+            let array = array.as_struct_opt().ok_or_else(|| Error::WrongType {
+                source_name: SOURCE.into(),
+                column: "values".into(),
+                data_type: array.data_type().to_string(),
+            })?;
+            let child = array.column(index);
+            if array.nulls().is_none() {
+                return Ok(child.clone());
+            }
             let nulls = NullBuffer::union(array.nulls(), child.nulls());
-            Ok(Float32Array::new(child.values().clone(), nulls))
+            let data = child
+                .to_data()
+                .into_builder()
+                .nulls(nulls)
+                .build()
+                .map_err(|e| Error::Stream {
+                    source_name: SOURCE.into(),
+                    message: e.to_string(),
+                })?;
+            Ok(arrow_array::make_array(data))
         }
     }
 }
 
-/// The state of the column `pick` of every array of `arrays`, in bounded
-/// memory; an error part-way is the stream's error, with no state.
-///
-/// # Errors
-///
-/// The first import error ([`Error::Stream`]) or column error.
-pub(crate) fn state_of_arrays<S, I>(
+/// The state of the picked column of every array the stream yields,
+/// starting from `empty`, in bounded memory.
+pub(crate) fn state_of_arrays<I>(
     arrays: I,
     pick: Pick,
+    empty: ExactState,
     threads: Option<usize>,
-) -> mapmean::Result<S>
+) -> mapmean::Result<ExactState>
 where
-    S: Accumulate,
     I: Iterator<Item = Result<ArrayRef, arrow_schema::ArrowError>> + Send,
 {
     let batches = arrays.map(move |array| {
@@ -103,6 +94,6 @@ where
         })?;
         Ok(vec![column_of(&array, pick)?])
     });
-    let states = mapmean::engine::accumulate_stream(1, batches, threads)?;
-    Ok(states.into_iter().next().unwrap_or_default())
+    let states = mapmean::engine::states_of_stream(vec![empty.clone()], batches, threads)?;
+    Ok(states.into_iter().next().unwrap_or(empty))
 }

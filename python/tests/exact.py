@@ -27,11 +27,20 @@ import numpy as np
 _MANTISSA_BITS = 24
 
 
+def _exact_sum_any(values: np.ndarray) -> Fraction:
+    """The exact sum of finite values of any float or integer dtype (slower)."""
+    if values.dtype.kind in "iu":
+        return Fraction(sum(int(x) for x in values.reshape(-1).tolist()))
+    if values.dtype.kind != "f":
+        raise TypeError(f"exact_sum needs numeric values, got {values.dtype}")
+    return sum((Fraction(float(x)) for x in values.reshape(-1).tolist()), Fraction(0))
+
+
 def exact_sum(values: np.ndarray) -> Fraction:
     """The exact sum of finite float32 values, as a Fraction (a dyadic rational)."""
     values = np.asarray(values)
     if values.dtype != np.float32:
-        raise TypeError(f"exact_sum needs float32 values, got {values.dtype}")
+        return _exact_sum_any(values)
     values = values.reshape(-1)
     # sum = sum over exponents e of groups[e] * 2**(e - 24), groups[e] a Python int.
     groups: dict[int, int] = {}
@@ -92,8 +101,8 @@ def exact_mean(
     None means every value is valid. Returns None where the mean is null.
     """
     values = np.asarray(values)
-    if values.dtype != np.float32:
-        raise TypeError(f"exact_mean needs float32 values, got {values.dtype}")
+    if values.dtype.kind not in "fiu":
+        raise TypeError(f"exact_mean needs numeric values, got {values.dtype}")
     values = values.reshape(-1)
     if valid is not None:
         valid = np.asarray(valid, dtype=bool).reshape(-1)

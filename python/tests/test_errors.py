@@ -116,12 +116,9 @@ def test_column_names_are_case_sensitive(multi_file):
 @pytest.mark.parametrize(
     "column,type_words",
     [
-        ("count32", ("int32", "Int32")),
-        ("wide", ("float64", "Float64", "double", "Double")),
         ("name", ("string", "Utf8", "utf8", "String")),
         ("category", ("dictionary", "Dictionary")),
         ("nested", ("list", "List")),
-        ("half", ("float16", "Float16", "halffloat", "HalfFloat", "half")),
     ],
 )
 def test_column_of_another_type_raises_type_error_naming_column_and_type(multi_file, column, type_words):
@@ -134,13 +131,12 @@ def test_column_of_another_type_raises_type_error_naming_column_and_type(multi_f
 @pytest.mark.parametrize(
     "arr",
     [
-        pa.array([1, 2, 3], pa.int32()),
-        pa.array([1.0, 2.0], pa.float64()),
+        pa.array([True, False]),
         pa.array(["a", "b"]),
         pa.array(["a", "b"]).dictionary_encode(),
         pa.array([[1.0]], pa.list_(pa.float32())),
     ],
-    ids=["int32", "float64", "string", "dictionary", "list"],
+    ids=["bool", "string", "dictionary", "list"],
 )
 def test_arrow_array_of_another_type_raises_type_error(arr):
     raises(TypeError, mapmean.mean, arr)
@@ -149,26 +145,26 @@ def test_arrow_array_of_another_type_raises_type_error(arr):
 
 
 def test_type_error_for_arrow_table_names_column_and_type():
-    table = pa.table({"ints": pa.array([1, 2], pa.int32()), "x": pa.array([1.0, 2.0], pa.float32())})
-    exc = raises(TypeError, mapmean.mean, table, "ints")
-    assert "ints" in str(exc)
-    assert "int32" in str(exc).lower()
+    table = pa.table({"flags": pa.array([True, False]), "x": pa.array([1.0, 2.0], pa.float32())})
+    exc = raises(TypeError, mapmean.mean, table, "flags")
+    assert "flags" in str(exc)
+    assert "bool" in str(exc).lower()
 
 
-def test_non_float32_file_written_by_write_ipc_raises_type_error(tmp_arrow):
-    for dtype in (np.int32, np.float64, np.int64, np.uint8):
-        path = mapmean.write_ipc(tmp_arrow(), np.arange(5).astype(dtype))
+def test_non_numeric_file_written_by_write_ipc_raises_type_error(tmp_arrow):
+    for values in (np.array([True, False]), np.array(["a", "b"])):
+        path = mapmean.write_ipc(tmp_arrow(), values)
         exc = raises(TypeError, mapmean.mean, path)
         assert "values" in str(exc)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float16, np.int32, np.int64, np.uint8, np.bool_, np.complex64])
-def test_numpy_array_of_another_dtype_raises_type_error(dtype):
+@pytest.mark.parametrize("dtype", [np.bool_, np.complex64, np.complex128, "datetime64[s]", "U3", np.longdouble])
+def test_numpy_array_of_a_non_numeric_dtype_raises_type_error(dtype):
     raises(TypeError, mapmean.mean, np.zeros(5, dtype=dtype))
 
 
-def test_numpy_masked_array_of_another_dtype_raises_type_error():
-    raises(TypeError, mapmean.mean, np.ma.masked_array(np.zeros(5), mask=[True, False, False, False, False]))
+def test_numpy_masked_array_of_a_non_numeric_dtype_raises_type_error():
+    raises(TypeError, mapmean.mean, np.ma.masked_array(np.zeros(5, bool), mask=[True, False, False, False, False]))
 
 
 def test_numpy_object_array_raises_type_error():
@@ -176,8 +172,8 @@ def test_numpy_object_array_raises_type_error():
 
 
 def test_polars_series_of_another_type_raises_type_error():
-    raises(TypeError, mapmean.mean, pl.Series("x", [1, 2, 3]))
-    raises(TypeError, mapmean.mean, pl.Series("x", [1.0, 2.0], dtype=pl.Float64))
+    raises(TypeError, mapmean.mean, pl.Series("x", ["a", "b"]))
+    raises(TypeError, mapmean.mean, pl.Series("x", [True, False]))
 
 
 @pytest.mark.parametrize(
@@ -343,10 +339,11 @@ def test_every_error_is_an_exception_subclass_and_no_panic(multi_file, tmp_path)
     cases = [
         (mapmean.mean, (tmp_path / "missing.arrow",), {}),
         (mapmean.mean, (multi_file, "nope"), {}),
-        (mapmean.mean, (multi_file, "count32"), {}),
+        (mapmean.mean, (multi_file, "name"), {}),
         (mapmean.mean, (multi_file,), {}),
         (mapmean.mean, ([1, 2],), {}),
-        (mapmean.mean, (np.ones(3),), {}),
+        (mapmean.mean, (np.ones(3, bool),), {}),
+        (mapmean.sum, (np.array([2**62, 2**62]),), {}),
         (mapmean.mean, (np.ones(3, F32),), {"min_count": -1}),
         (mapmean.mean, (np.ones(3, F32),), {"threads": 0}),
         (mapmean.mean, (tmp_path,), {}),

@@ -80,8 +80,7 @@ def test_column_errors_of_a_stream_are_those_of_other_sources(rng: np.random.Gen
 
     with pytest.raises(KeyError, match="no column named 'y'|no column named \"y\""):
         mapmean.mean(reader(), "y")
-    with pytest.raises(TypeError, match="Int64"):
-        mapmean.mean(reader(), "n")
+    assert mapmean.mean(reader(), "n").is_valid  # an Int64 column is read too
     with pytest.raises(ValueError, match="name a column"):
         mapmean.mean(reader())
 

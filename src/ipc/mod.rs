@@ -27,13 +27,13 @@ pub mod write;
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Float32Array};
+use arrow_array::{Array, ArrayRef};
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::{FileDecoder, StreamDecoder};
 use arrow_ipc::{Block, MetadataVersion};
 use arrow_schema::{ArrowError, SchemaRef};
 
-use crate::column::{resolve_column, Float32Column};
+use crate::column::{resolve_column, Column, Float32Column};
 use crate::error::{catch_decoder_panic, Error, Result};
 use crate::source::guard;
 
@@ -210,8 +210,9 @@ impl IpcData {
         &self.source_name
     }
 
-    /// Decodes the Float32 column `name` (or the only column, if `name` is
-    /// `None`) of every record batch. Only that column is decoded in the file
+    /// Decodes the column `name` (or the only column, if `name` is `None`),
+    /// of any numeric type, from every record batch, without copying: the
+    /// arrays point into the buffer. Only that column is decoded in the file
     /// format; the stream format decodes (without copying) every column.
     ///
     /// # Errors
@@ -220,34 +221,44 @@ impl IpcData {
     /// [`Error::WrongType`] for a column that cannot be used;
     /// [`Error::Corrupt`] for damaged data; [`Error::Truncated`] as in
     /// [`IpcData::open`].
-    pub fn float32_column(&self, name: Option<&str>) -> Result<Float32Column> {
-        let column = catch_decoder_panic(&self.source_name, || self.float32_column_unguarded(name));
+    pub fn column(&self, name: Option<&str>) -> Result<Column> {
+        let column = catch_decoder_panic(&self.source_name, || self.column_unguarded(name));
         guard::check([self.buffer.as_ptr() as usize])?;
         column
     }
 
-    fn float32_column_unguarded(&self, name: Option<&str>) -> Result<Float32Column> {
+    /// [`IpcData::column`] for a Float32 column.
+    ///
+    /// # Errors
+    ///
+    /// As [`IpcData::column`]; [`Error::WrongType`] for another type.
+    pub fn float32_column(&self, name: Option<&str>) -> Result<Float32Column> {
+        self.column(name)?.into_float32(&self.source_name)
+    }
+
+    fn column_unguarded(&self, name: Option<&str>) -> Result<Column> {
         let index = resolve_column(&self.schema, name, &self.source_name)?;
-        let column_name = self.schema.field(index).name().clone();
+        let field = self.schema.field(index);
         let arrays = match &self.layout {
             Layout::File { version, blocks } => self.file_column(index, *version, blocks)?,
             Layout::Stream => self.stream_column(index)?,
         };
-        let chunks = arrays
-            .into_iter()
-            .map(|array| {
-                array
-                    .as_any()
-                    .downcast_ref::<Float32Array>()
-                    .cloned()
-                    .ok_or_else(|| Error::WrongType {
-                        source_name: self.source_name.clone(),
-                        column: column_name.clone(),
-                        data_type: array.data_type().to_string(),
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Float32Column::new(column_name, chunks))
+        if let Some(bad) = arrays.iter().find(|a| a.data_type() != field.data_type()) {
+            return Err(Error::corrupt(
+                &self.source_name,
+                format!(
+                    "column {:?} is declared {} but a batch holds {}",
+                    field.name(),
+                    field.data_type(),
+                    bad.data_type()
+                ),
+            ));
+        }
+        Ok(Column::new(
+            field.name().clone(),
+            field.data_type().clone(),
+            arrays,
+        ))
     }
 
     fn file_column(

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::io::{ErrorKind, Read};
 use std::sync::Arc;
 
-use arrow_array::{Float32Array, RecordBatch};
+use arrow_array::{ArrayRef, Float32Array, RecordBatch};
 use arrow_buffer::{Buffer, MutableBuffer};
 use arrow_ipc::reader::StreamDecoder;
 use arrow_schema::SchemaRef;
@@ -47,7 +47,7 @@ const FIRST_READ: usize = 64 << 20;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use arrow_array::{Float32Array, RecordBatch};
+/// use arrow_array::{ArrayRef, Float32Array, RecordBatch};
 /// use mapmean::ipc::{stream::IpcStreamReader, write::write_batches, IpcFormat};
 ///
 /// let batch = RecordBatch::try_from_iter([(
@@ -156,27 +156,73 @@ impl<R: Read> IpcStreamReader<R> {
         names: &[String],
     ) -> Result<impl Iterator<Item = Result<Vec<Float32Array>>>> {
         let source_name = self.source_name().to_string();
-        let indices = names
-            .iter()
-            .map(|name| resolve_column(&self.schema, Some(name), &source_name))
-            .collect::<Result<Vec<usize>>>()?;
-        Ok(self.map(move |batch| {
-            let batch = batch?;
-            indices
-                .iter()
-                .map(|&i| {
-                    let column = batch.column(i);
+        for name in names {
+            let index = resolve_column(&self.schema, Some(name), &source_name)?;
+            let data_type = self.schema.field(index).data_type();
+            if *data_type != arrow_schema::DataType::Float32 {
+                return Err(Error::WrongType {
+                    source_name,
+                    column: name.clone(),
+                    data_type: data_type.to_string(),
+                });
+            }
+        }
+        let columns = self.columns(names)?;
+        Ok(columns.map(move |arrays| {
+            arrays?
+                .into_iter()
+                .map(|column| {
                     column
                         .as_any()
                         .downcast_ref::<Float32Array>()
                         .cloned()
                         .ok_or_else(|| Error::WrongType {
                             source_name: source_name.clone(),
-                            column: batch.schema().field(i).name().clone(),
+                            column: String::new(),
                             data_type: column.data_type().to_string(),
                         })
                 })
                 .collect()
+        }))
+    }
+
+    /// The columns `names` (each of a numeric type) of every batch, in that
+    /// order, as the stream is read: one array per name per batch, pointing
+    /// into the batch's message buffer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ColumnNotFound`] or [`Error::WrongType`] (before anything is
+    /// read) for a name that is missing or not numeric; each item as the
+    /// batches.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{Float64Array, Int64Array, RecordBatch};
+    /// use mapmean::ipc::{stream::IpcStreamReader, write::write_batches, IpcFormat};
+    ///
+    /// let batch = RecordBatch::try_from_iter([
+    ///     ("n", Arc::new(Int64Array::from(vec![1, 2])) as _),
+    ///     ("x", Arc::new(Float64Array::from(vec![0.5, 1.5])) as _),
+    /// ])?;
+    /// let mut bytes = Vec::new();
+    /// write_batches(&mut bytes, "memory", &batch.schema(), &[batch], IpcFormat::Stream)?;
+    /// let reader = IpcStreamReader::new(&bytes[..], "memory")?;
+    /// let batches: Vec<_> = reader.columns(&["x".into(), "n".into()])?.collect::<mapmean::Result<_>>()?;
+    /// assert_eq!(batches[0][1].len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn columns(self, names: &[String]) -> Result<impl Iterator<Item = Result<Vec<ArrayRef>>>> {
+        let source_name = self.source_name().to_string();
+        let indices = names
+            .iter()
+            .map(|name| resolve_column(&self.schema, Some(name), &source_name))
+            .collect::<Result<Vec<usize>>>()?;
+        Ok(self.map(move |batch| {
+            let batch = batch?;
+            Ok(indices.iter().map(|&i| batch.column(i).clone()).collect())
         }))
     }
 }

@@ -20,10 +20,15 @@ mod exact_sum;
 mod exponent_bins;
 internal_mod!(geometry);
 mod moments;
+mod native;
 internal_mod!(reference);
 mod rounding;
 internal_mod!(square_sum);
+mod state;
+mod state_bytes;
 mod state_format;
+mod statistic;
+mod wide;
 
 use arrow_array::{Array, Float32Array};
 use arrow_buffer::NullBuffer;
@@ -31,7 +36,11 @@ use arrow_buffer::NullBuffer;
 use crate::error::{Error, Result};
 pub use exact_sum::ExactSum;
 pub use moments::{MomentsState, VarianceOptions};
+pub use native::{Domain, Extremes, Native};
 pub use square_sum::ExactSquareSum;
+pub use state::{is_numeric, Counts, ExactState, Parts};
+pub use statistic::{Statistic, StatisticOptions, Value};
+pub use wide::Wide;
 
 /// A validity bitmap as the kernel sees it: bit `offset + i` of `bits`
 /// (least significant bit first, as in Arrow) is set when value `i` is valid.
@@ -79,8 +88,9 @@ impl<'a> Validity<'a> {
     }
 }
 
-/// The validity of `array`, or `None` when every value is valid.
-pub fn validity_of(array: &Float32Array) -> Option<Validity<'_>> {
+/// The validity of `array` (of any type), or `None` when every value is
+/// valid.
+pub fn validity_of<A: Array + ?Sized>(array: &A) -> Option<Validity<'_>> {
     array
         .nulls()
         .filter(|n| n.null_count() > 0)
@@ -449,19 +459,20 @@ impl MeanState {
     }
 }
 
-/// A mergeable state the drivers compute over any split of the data:
-/// [`MeanState`] (counts and sum) or [`MomentsState`] (counts, sum and sum
-/// of squares). The engine and dataset drivers are generic over it, so every
-/// source the mean reads, the moments read too.
+/// A mergeable state the drivers compute over any split of the data, from
+/// values of the native type `T`: [`MeanState`] and [`MomentsState`]
+/// (Float32), or [`ExactState`] (any numeric type). The engine and dataset
+/// drivers are generic over it, so every source the mean reads, every other
+/// statistic reads too.
 ///
-/// Both methods follow [`MeanState`]'s conventions: they return a `Result`
+/// The methods follow [`MeanState`]'s conventions: they return a `Result`
 /// and leave the state unchanged on error.
 ///
 /// # Example
 ///
 /// ```
 /// use mapmean::{kernel::Accumulate, MomentsState};
-/// fn of<S: Accumulate>(values: &[f32]) -> mapmean::Result<S> {
+/// fn of<S: Accumulate + Default>(values: &[f32]) -> mapmean::Result<S> {
 ///     let (mut a, mut b) = (S::default(), S::default());
 ///     Accumulate::update_values(&mut a, &values[..1], None)?;
 ///     Accumulate::update_values(&mut b, &values[1..], None)?;
@@ -472,14 +483,18 @@ impl MeanState {
 /// assert_eq!(state.variance(), Some(1.0));
 /// # Ok::<(), mapmean::Error>(())
 /// ```
-pub trait Accumulate: Default + Clone + Send + Sync + 'static {
+pub trait Accumulate<T: Native = f32>: Clone + Send + Sync + 'static {
+    /// An empty state of the same kind (for [`ExactState`]: the same input
+    /// type and parts).
+    fn empty_like(&self) -> Self;
+
     /// Adds `values`, where `validity` (if any) covers exactly these values.
     ///
     /// # Errors
     ///
     /// [`Error::StateOverflow`] if a count would pass `u64::MAX`; the state
     /// is then unchanged.
-    fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) -> Result<()>;
+    fn update_values(&mut self, values: &[T], validity: Option<Validity<'_>>) -> Result<()>;
 
     /// Merges another state exactly.
     ///
@@ -491,6 +506,10 @@ pub trait Accumulate: Default + Clone + Send + Sync + 'static {
 }
 
 impl Accumulate for MeanState {
+    fn empty_like(&self) -> Self {
+        MeanState::default()
+    }
+
     fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) -> Result<()> {
         MeanState::update_values(self, values, validity)
     }
@@ -501,12 +520,30 @@ impl Accumulate for MeanState {
 }
 
 impl Accumulate for MomentsState {
+    fn empty_like(&self) -> Self {
+        MomentsState::default()
+    }
+
     fn update_values(&mut self, values: &[f32], validity: Option<Validity<'_>>) -> Result<()> {
         MomentsState::update_values(self, values, validity)
     }
 
     fn merge(&mut self, other: &Self) -> Result<()> {
         MomentsState::merge(self, other)
+    }
+}
+
+impl<T: Native> Accumulate<T> for ExactState {
+    fn empty_like(&self) -> Self {
+        ExactState::empty_like(self)
+    }
+
+    fn update_values(&mut self, values: &[T], validity: Option<Validity<'_>>) -> Result<()> {
+        ExactState::update_values(self, values, validity)
+    }
+
+    fn merge(&mut self, other: &Self) -> Result<()> {
+        ExactState::merge(self, other)
     }
 }
 

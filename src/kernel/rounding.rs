@@ -10,9 +10,9 @@
 //! `q` together with the sticky bit decides whether a "half" is an exact tie:
 //! the result is the `f64` nearest the exact value, rounded once.
 //!
-//! Callers guarantee that the result lies in the normal range of `f64`
-//! (see [`super::moments`] for the bounds on sums, variances and standard
-//! deviations of `f32` data); debug builds check it.
+//! Results of any magnitude round correctly: subnormal results keep the
+//! bits down to `2^-1074` and round there (once), results above the largest
+//! finite `f64` are infinite, as IEEE 754 rounding to nearest gives them.
 
 use num_bigint::BigUint;
 use num_traits::{One, Zero};
@@ -80,7 +80,13 @@ fn scale(num: &BigUint, den: &BigUint, k: i64) -> (BigUint, BigUint) {
 fn round(q: &BigUint, sticky: bool, exp: i64) -> f64 {
     let bits = q.bits();
     debug_assert!(bits >= WORKING_BITS);
-    let shift = bits - 53;
+    // Keep 53 bits, or fewer where the result is subnormal: its last kept
+    // bit must weigh 2^-1074.
+    let shift = (bits - 53).max((-1074 - exp).clamp(0, bits as i64 + 1) as u64);
+    // The result is at least 2^(bits - 1 + exp) = 2^(shift + 52 + exp).
+    if exp + shift as i64 + 52 >= 1024 {
+        return f64::INFINITY;
+    }
     let kept = q >> shift;
     let mut significand = kept.iter_u64_digits().next().unwrap_or(0);
     let dropped = q - (&kept << shift);
@@ -88,24 +94,25 @@ fn round(q: &BigUint, sticky: bool, exp: i64) -> f64 {
     if dropped > half || (dropped == half && (sticky || significand & 1 == 1)) {
         significand += 1; // may become 2^53: still exact in an f64
     }
+    if significand == 0 {
+        return 0.0;
+    }
     scale_by_power_of_two(significand as f64, exp + shift as i64)
 }
 
-/// `x · 2^exp`, exact while the result is a normal `f64` (as every caller's
-/// is) and `x` is at most `2^54`.
-fn scale_by_power_of_two(mut x: f64, mut exp: i64) -> f64 {
+/// `x · 2^exp` for an integer `1 <= x <= 2^53` and `-1074 <= exp < 972`:
+/// exact whenever the result is a finite `f64` (subnormal results included,
+/// since `x` was rounded to their spacing), `inf` only for `2^1024`.
+fn scale_by_power_of_two(x: f64, exp: i64) -> f64 {
+    debug_assert!((-1074..972).contains(&exp));
     let power = |e: i64| f64::from_bits(((e + 1023) as u64) << 52);
-    while exp > 1000 {
-        x *= power(1000);
-        exp -= 1000;
+    if exp < -1022 {
+        // Two steps: the first stays normal, the second lands exactly on a
+        // multiple of 2^-1074.
+        x * power(exp + 600) * power(-600)
+    } else {
+        x * power(exp)
     }
-    while exp < -1000 {
-        x *= power(-1000);
-        exp += 1000;
-    }
-    let result = x * power(exp);
-    debug_assert!(result.is_normal());
-    result
 }
 
 #[cfg(test)]

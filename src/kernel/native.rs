@@ -1,0 +1,467 @@
+//! The input types the kernel reads, and the per-value loops of the domains
+//! that the Float32 block kernel does not cover: Float64 (exponent bins in
+//! front of a [`Wide`] fixed-point sum), signed and unsigned integers (plain
+//! integer sums), and the extremes (min and max) of every type.
+//!
+//! [`Native`] is sealed: it is implemented for the native type of each
+//! numeric Arrow type (`half::f16`, `f32`, `f64`, `i8` … `i64`, `u8` …
+//! `u64`), and nothing else can be handed to an [`ExactState`](super::ExactState).
+//!
+//! # The Float64 bit budget
+//!
+//! Every finite `f64` is `m · 2^(max(e, 1) - 1075)` with an integer
+//! significand `m < 2^53` and a biased exponent `e` in `0..=2046`, so it is an
+//! integer multiple of `2^-1074` below `2^1024 = 2^2098` units. A sum of
+//! fewer than `2^64` of them is below `2^2162` units: [`F64_SUM_LIMBS`]` = 34`
+//! limbs (2,176 bits, sign included) hold it with 13 bits to spare. Squares
+//! are `m² · 2^(2·max(e, 1) - 2)` units of `2^-2148`, below `2^4196` units, and
+//! fewer than `2^64` of them below `2^4260`: [`F64_SQUARE_LIMBS`]` = 67` limbs
+//! (4,288 bits).
+//!
+//! The loops add significands into one bin per biased exponent (an `i64` per
+//! bin for the sum, a `u128` for the squares) and carry the bins into the
+//! wide integers every [`BIN_BLOCK`] values: `1024 · (2^53 - 1) < 2^63` and
+//! `1024 · 2^106 < 2^128`, so no bin can overflow in between.
+//!
+//! # The integer bit budgets
+//!
+//! A sum of fewer than `2^64` values of at most 64 bits is below `2^128` in
+//! magnitude; [`INT_SUM_LIMBS`]` = 3` (192 bits, signed) holds it. Their
+//! squares are below `2^128` each and `2^192` in all: [`INT_SQUARE_LIMBS`]` = 4`.
+
+use arrow_buffer::bit_chunk_iterator::BitChunks;
+use half::f16;
+
+use super::wide::Wide;
+use super::Validity;
+
+/// Limbs of the Float64 sum (units of `2^-1074`), see the module docs.
+pub(crate) const F64_SUM_LIMBS: usize = 34;
+/// Limbs of the Float64 sum of squares (units of `2^-2148`).
+pub(crate) const F64_SQUARE_LIMBS: usize = 67;
+/// Limbs of an integer sum (units of 1).
+pub(crate) const INT_SUM_LIMBS: usize = 3;
+/// Limbs of an integer sum of squares.
+pub(crate) const INT_SQUARE_LIMBS: usize = 4;
+/// Values between two carries of the exponent bins into the wide sums.
+const BIN_BLOCK: usize = 1024;
+
+/// The exponent of a Float64 sum's unit.
+pub(crate) const F64_UNIT_EXP: i64 = -1074;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The kind of number an input type holds; states of one kind merge, and
+/// floats widen (Float16 ⊂ Float32 ⊂ Float64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Domain {
+    /// Float16 and Float32 values: the Float32 block kernel (every Float16
+    /// is a Float32).
+    Float32,
+    /// Float64 values.
+    Float64,
+    /// Signed integers of 8 to 64 bits.
+    Signed,
+    /// Unsigned integers of 8 to 64 bits.
+    Unsigned,
+}
+
+/// The native type of a numeric Arrow type: what an
+/// [`ExactState`](super::ExactState) reads. Sealed.
+pub trait Native: sealed::Sealed + Copy + Send + Sync + 'static {
+    /// The Arrow type whose values have this native type.
+    const DATA_TYPE: arrow_schema::DataType;
+    /// The domain its values are summed in.
+    const DOMAIN: Domain;
+    /// The value as an `f64` (exact for the floats).
+    fn to_f64(self) -> f64;
+    /// The value as an `i128` (exact for the integers; floats truncate and
+    /// are never asked).
+    fn to_i128(self) -> i128;
+    /// The values as `f32`, if they are.
+    fn as_f32s(values: &[Self]) -> Option<&[f32]> {
+        let _ = values;
+        None
+    }
+    /// The values as `f64`, if they are.
+    fn as_f64s(values: &[Self]) -> Option<&[f64]> {
+        let _ = values;
+        None
+    }
+}
+
+macro_rules! native {
+    ($t:ty, $dt:ident, $domain:ident, |$x:ident| $f64:expr, $i128:expr $(, $slice:ident: $st:ty)?) => {
+        impl sealed::Sealed for $t {}
+        impl Native for $t {
+            const DATA_TYPE: arrow_schema::DataType = arrow_schema::DataType::$dt;
+            const DOMAIN: Domain = Domain::$domain;
+            #[inline]
+            fn to_f64(self) -> f64 {
+                let $x = self;
+                $f64
+            }
+            #[inline]
+            fn to_i128(self) -> i128 {
+                let $x = self;
+                $i128
+            }
+            $(
+                #[inline]
+                fn $slice(values: &[Self]) -> Option<&[$st]> {
+                    Some(values)
+                }
+            )?
+        }
+    };
+}
+
+native!(f16, Float16, Float32, |x| x.to_f64(), x.to_f64() as i128);
+native!(f32, Float32, Float32, |x| x as f64, x as i128, as_f32s: f32);
+native!(f64, Float64, Float64, |x| x, x as i128, as_f64s: f64);
+native!(i8, Int8, Signed, |x| x as f64, x as i128);
+native!(i16, Int16, Signed, |x| x as f64, x as i128);
+native!(i32, Int32, Signed, |x| x as f64, x as i128);
+native!(i64, Int64, Signed, |x| x as f64, x as i128);
+native!(u8, UInt8, Unsigned, |x| x as f64, x as i128);
+native!(u16, UInt16, Unsigned, |x| x as f64, x as i128);
+native!(u32, UInt32, Unsigned, |x| x as f64, x as i128);
+native!(u64, UInt64, Unsigned, |x| x as f64, x as i128);
+
+/// Valid, NaN and infinite values of one update.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub valid: u64,
+    pub nan: u64,
+    pub pos_inf: u64,
+    pub neg_inf: u64,
+}
+
+/// Calls `f(chunk, mask)` for `values` in chunks of at most 64, where bit
+/// `i` of `mask` is set when `chunk[i]` is valid.
+#[inline]
+pub(crate) fn for_each_chunk<T: Copy>(
+    values: &[T],
+    validity: Option<Validity<'_>>,
+    mut f: impl FnMut(&[T], u64),
+) {
+    match validity {
+        None => {
+            for chunk in values.chunks(64) {
+                let mask = if chunk.len() == 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << chunk.len()) - 1
+                };
+                f(chunk, mask);
+            }
+        }
+        Some(v) => {
+            let bits = BitChunks::new(v.bits, v.offset, values.len());
+            let mut chunks = values.chunks_exact(64);
+            for (chunk, mask) in (&mut chunks).zip(bits.iter()) {
+                f(chunk, mask);
+            }
+            let rest = chunks.remainder();
+            if !rest.is_empty() {
+                f(rest, bits.remainder_bits());
+            }
+        }
+    }
+}
+
+/// Exponent bins of Float64 values in front of the wide sums (module docs).
+pub(crate) struct F64Bins {
+    sum: Box<[i64; 2048]>,
+    squares: Option<Box<[u128; 2048]>>,
+    used: [u64; 32],
+    pending: usize,
+}
+
+impl F64Bins {
+    pub(crate) fn new(squares: bool) -> Self {
+        F64Bins {
+            sum: Box::new([0; 2048]),
+            squares: squares.then(|| Box::new([0; 2048])),
+            used: [0; 32],
+            pending: 0,
+        }
+    }
+
+    /// Adds the valid values of `values` (any finite or special `f64`),
+    /// counting them in `tally`; carries into `sum` and `squares` as needed.
+    pub(crate) fn add(
+        &mut self,
+        values: &[f64],
+        validity: Option<Validity<'_>>,
+        tally: &mut Tally,
+        sum: &mut Wide<F64_SUM_LIMBS>,
+        mut squares: Option<&mut Wide<F64_SQUARE_LIMBS>>,
+    ) {
+        for_each_chunk(values, validity, |chunk, mask| {
+            tally.valid += u64::from(mask.count_ones());
+            for (i, &x) in chunk.iter().enumerate() {
+                if mask >> i & 1 == 0 {
+                    continue;
+                }
+                let bits = x.to_bits();
+                let e = ((bits >> 52) & 0x7ff) as usize;
+                if e == 0x7ff {
+                    if bits & ((1 << 52) - 1) != 0 {
+                        tally.nan += 1;
+                    } else if bits >> 63 == 0 {
+                        tally.pos_inf += 1;
+                    } else {
+                        tally.neg_inf += 1;
+                    }
+                    continue;
+                }
+                let m = (bits & ((1 << 52) - 1)) | (u64::from(e != 0) << 52);
+                let signed = if bits >> 63 == 1 {
+                    -(m as i64)
+                } else {
+                    m as i64
+                };
+                self.sum[e] += signed;
+                if let Some(sq) = &mut self.squares {
+                    sq[e] += (m as u128) * (m as u128);
+                }
+                self.used[e / 64] |= 1 << (e % 64);
+            }
+            self.pending += chunk.len();
+            if self.pending >= BIN_BLOCK {
+                self.flush(sum, squares.as_deref_mut());
+            }
+        });
+        self.flush(sum, squares);
+    }
+
+    fn flush(
+        &mut self,
+        sum: &mut Wide<F64_SUM_LIMBS>,
+        mut squares: Option<&mut Wide<F64_SQUARE_LIMBS>>,
+    ) {
+        for word in 0..32 {
+            let mut used = self.used[word];
+            while used != 0 {
+                let e = word * 64 + used.trailing_zeros() as usize;
+                used &= used - 1;
+                let shift = e.max(1) as u32 - 1;
+                let s = std::mem::take(&mut self.sum[e]);
+                if s != 0 {
+                    sum.add_shifted(s.unsigned_abs() as u128, shift, s < 0);
+                }
+                if let (Some(bins), Some(sq)) = (&mut self.squares, squares.as_deref_mut()) {
+                    let q = std::mem::take(&mut bins[e]);
+                    if q != 0 {
+                        sq.add_shifted(q, 2 * shift, false);
+                    }
+                }
+            }
+            self.used[word] = 0;
+        }
+        self.pending = 0;
+    }
+}
+
+/// Adds the valid integers of `values` to `sum` (and their squares to
+/// `squares`), counting them in `tally`.
+pub(crate) fn add_integers<T: Native>(
+    values: &[T],
+    validity: Option<Validity<'_>>,
+    tally: &mut Tally,
+    sum: &mut Wide<INT_SUM_LIMBS>,
+    squares: Option<&mut Wide<INT_SQUARE_LIMBS>>,
+) {
+    // |x| <= 2^64 and at most isize::MAX values per call: |total| < 2^127.
+    let mut total: i128 = 0;
+    // Squares below 2^128 each: a u128 and a count of its wrap-arounds.
+    let (mut low, mut high): (u128, u64) = (0, 0);
+    let want_squares = squares.is_some();
+    for_each_chunk(values, validity, |chunk, mask| {
+        tally.valid += u64::from(mask.count_ones());
+        if mask == u64::MAX {
+            total += chunk.iter().map(|&x| x.to_i128()).sum::<i128>();
+        } else {
+            total += chunk
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| if mask >> i & 1 == 1 { x.to_i128() } else { 0 })
+                .sum::<i128>();
+        }
+        if want_squares {
+            for (i, &x) in chunk.iter().enumerate() {
+                if mask >> i & 1 == 1 {
+                    let m = x.to_i128().unsigned_abs();
+                    let (r, wrapped) = low.overflowing_add(m * m);
+                    low = r;
+                    high += u64::from(wrapped);
+                }
+            }
+        }
+    });
+    sum.add_i128(total);
+    if let Some(sq) = squares {
+        sq.add_shifted(low, 0, false);
+        sq.add_shifted(u128::from(high), 128, false);
+    }
+}
+
+/// Smallest and largest valid value, as pyarrow's `min_max` takes them: NaN
+/// is skipped (a state whose valid values are all NaN has a NaN minimum and
+/// maximum, decided from its counts), and of two zeros the minimum is `-0.0`
+/// and the maximum `+0.0` whatever their order (pyarrow keeps the first
+/// seen; an exact engine cannot depend on order).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Extremes {
+    /// Float values (Float16, Float32 and Float64 are exact as `f64`);
+    /// `(inf, -inf)` before any non-NaN value.
+    Float {
+        /// The minimum.
+        min: f64,
+        /// The maximum.
+        max: f64,
+    },
+    /// Signed integers; `(i64::MAX, i64::MIN)` before any value.
+    Signed {
+        /// The minimum.
+        min: i64,
+        /// The maximum.
+        max: i64,
+    },
+    /// Unsigned integers; `(u64::MAX, 0)` before any value.
+    Unsigned {
+        /// The minimum.
+        min: u64,
+        /// The maximum.
+        max: u64,
+    },
+}
+
+impl Extremes {
+    /// The empty extremes of a domain.
+    pub(crate) fn empty(domain: Domain) -> Self {
+        match domain {
+            Domain::Float32 | Domain::Float64 => Extremes::Float {
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+            },
+            Domain::Signed => Extremes::Signed {
+                min: i64::MAX,
+                max: i64::MIN,
+            },
+            Domain::Unsigned => Extremes::Unsigned {
+                min: u64::MAX,
+                max: 0,
+            },
+        }
+    }
+
+    /// Takes in the valid values of `values`.
+    pub(crate) fn add<T: Native>(&mut self, values: &[T], validity: Option<Validity<'_>>) {
+        match self {
+            Extremes::Float { min, max } => for_each_chunk(values, validity, |chunk, mask| {
+                for (i, &x) in chunk.iter().enumerate() {
+                    if mask >> i & 1 == 1 {
+                        let x = x.to_f64();
+                        float_min_max(min, max, x, x);
+                    }
+                }
+            }),
+            Extremes::Signed { min, max } => for_each_chunk(values, validity, |chunk, mask| {
+                for (i, &x) in chunk.iter().enumerate() {
+                    if mask >> i & 1 == 1 {
+                        let x = x.to_i128() as i64;
+                        *min = (*min).min(x);
+                        *max = (*max).max(x);
+                    }
+                }
+            }),
+            Extremes::Unsigned { min, max } => for_each_chunk(values, validity, |chunk, mask| {
+                for (i, &x) in chunk.iter().enumerate() {
+                    if mask >> i & 1 == 1 {
+                        let x = x.to_i128() as u64;
+                        *min = (*min).min(x);
+                        *max = (*max).max(x);
+                    }
+                }
+            }),
+        }
+    }
+
+    /// Merges extremes of the same domain (floats of any width); `false` if
+    /// the domains differ.
+    pub(crate) fn merge(&mut self, other: &Extremes) -> bool {
+        match (self, other) {
+            (Extremes::Float { min, max }, &Extremes::Float { min: lo, max: hi }) => {
+                float_min_max(min, max, lo, hi);
+                true
+            }
+            (Extremes::Signed { min, max }, &Extremes::Signed { min: lo, max: hi }) => {
+                *min = (*min).min(lo);
+                *max = (*max).max(hi);
+                true
+            }
+            (Extremes::Unsigned { min, max }, &Extremes::Unsigned { min: lo, max: hi }) => {
+                *min = (*min).min(lo);
+                *max = (*max).max(hi);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Folds `lo` into `min` and `hi` into `max`, skipping NaN, `-0.0` below
+/// `+0.0`.
+#[inline]
+fn float_min_max(min: &mut f64, max: &mut f64, lo: f64, hi: f64) {
+    if lo < *min || (lo == *min && lo.is_sign_negative()) {
+        *min = lo;
+    }
+    if hi > *max || (hi == *max && hi.is_sign_positive()) {
+        *max = hi;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_carry_the_validity_of_their_values() {
+        let values: Vec<u32> = (0..150).collect();
+        let bits: Vec<u8> = (0..20)
+            .map(|i| if i % 2 == 0 { 0xff } else { 0x0f })
+            .collect();
+        let validity = Validity {
+            bits: &bits,
+            offset: 3,
+        };
+        let mut seen = Vec::new();
+        for_each_chunk(&values, Some(validity), |chunk, mask| {
+            for (i, &x) in chunk.iter().enumerate() {
+                if mask >> i & 1 == 1 {
+                    seen.push(x);
+                }
+            }
+        });
+        let expected: Vec<u32> = (0..150)
+            .filter(|&i| validity.is_valid(i as usize))
+            .collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn float_extremes_skip_nan_and_order_zeros() {
+        let mut e = Extremes::empty(Domain::Float64);
+        e.add(&[0.0, f64::NAN, -0.0, 0.0], None);
+        let Extremes::Float { min, max } = e else {
+            unreachable!()
+        };
+        assert!(min == 0.0 && min.is_sign_negative());
+        assert!(max == 0.0 && max.is_sign_positive());
+    }
+}
