@@ -769,6 +769,79 @@ def kept_table(rows: dict[str, tuple[float, float]]) -> list[str]:
     return lines
 
 
+#: The `types` section: 1 GiB of each type, warm, through a kept handle on all cores.
+TYPE_SETS = (
+    ("float32", lambda rng, n: rng.random(n, dtype=np.float32)),
+    ("float64", lambda rng, n: rng.random(n)),
+    ("float16", lambda rng, n: rng.random(n).astype(np.float16)),
+    ("int32", lambda rng, n: rng.integers(-(2**31), 2**31, n, dtype=np.int32)),
+    ("int64", lambda rng, n: rng.integers(-(2**62), 2**62, n, dtype=np.int64)),
+)
+TYPE_BYTES = 1 << 30
+
+
+def bench_types() -> dict[str, dict[str, float]]:
+    """Per type: the kept handle's mean against the kept-mapping ceiling (median
+    of REPEATS rounds, each the best of three), and numpy's and polars' means on
+    the same mapped values with their error in ulps against the exact mean."""
+    rows: dict[str, dict[str, float]] = {}
+    rng = np.random.default_rng(20)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    for name, make in TYPE_SETS:
+        path = DATA_DIR / f"types-{name}.arrow"
+        itemsize = np.dtype(name).itemsize
+        if not path.exists() or path.stat().st_size < TYPE_BYTES:
+            mapmean.write_ipc(path, make(rng, TYPE_BYTES // itemsize))
+        path = str(path)
+        with mapmean.open(path) as data:
+            column = pa.ipc.open_file(pa.memory_map(path)).read_all().column(0)
+            values = column.to_numpy() if column.num_chunks == 1 else column.combine_chunks().to_numpy()
+            series = pl.from_arrow(column)
+            exact = data.mean().as_py()
+            times, ratios, numpy_t, polars_t = [], [], [], []
+            for _ in range(REPEATS + 1):
+                kept = min(_mapmean._read_ceiling_kept(path, None, 3))
+                handle = min(_timed(lambda: data.mean())[0] for _ in range(3))
+                times.append(handle)
+                ratios.append(kept / handle)
+                numpy_t.append(_timed(lambda: np.mean(values))[0])
+                polars_t.append(_timed(lambda: series.mean())[0])
+            numpy_mean = float(np.mean(values))
+            polars_mean = float(series.mean())
+        ulps = lambda x: abs(x - exact) / math.ulp(exact) if exact else abs(x)  # noqa: E731
+        rows[name] = {
+            "seconds": statistics.median(times[1:]),
+            "ratio": statistics.median(ratios[1:]),
+            "numpy": statistics.median(numpy_t[1:]),
+            "polars": statistics.median(polars_t[1:]),
+            "numpy_ulps": ulps(numpy_mean),
+            "polars_ulps": ulps(polars_mean),
+            "bytes": os.path.getsize(path),
+        }
+        r = rows[name]
+        print(
+            f"  {name:<8} {r['seconds'] * 1e3:7.1f} ms  {r['bytes'] / r['seconds'] / 1e9:6.2f} GB/s  × kept ceiling "
+            f"{r['ratio']:.2f}  numpy {r['numpy'] * 1e3:.1f} ms ({r['numpy_ulps']:.3g} ulps)  "
+            f"polars {r['polars'] * 1e3:.1f} ms ({r['polars_ulps']:.3g} ulps)",
+            flush=True,
+        )
+    return rows
+
+
+def types_table(rows: dict[str, dict[str, float]]) -> list[str]:
+    lines = [
+        "| type | mapmean (kept handle) | GB/s | × kept ceiling | numpy `mean` | error | polars `mean` | error |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {r['seconds'] * 1e3:.1f} ms | {r['bytes'] / r['seconds'] / 1e9:.2f} | {r['ratio']:.2f} "
+            f"| {r['numpy'] * 1e3:.1f} ms | {r['numpy_ulps']:.3g} ulps | {r['polars'] * 1e3:.1f} ms "
+            f"| {r['polars_ulps']:.3g} ulps |"
+        )
+    return lines
+
+
 SMALL_LOG2_SIZES = tuple(range(16, 23))
 SMALL_LINES = ("mapmean.mean(array)", POLARS, "np.mean(array) float32")
 
@@ -1804,6 +1877,9 @@ if __name__ == "__main__":
         for name in sys.argv[1:]:
             bench, table = sections[name]
             print("\n".join(["", *table(bench())]), flush=True)
+    elif sys.argv[1:] == ["types"]:
+        # Only the per-type section, printed (docs are not rewritten).
+        print("\n".join(["", *types_table(bench_types())]), flush=True)
     elif sys.argv[1:] == ["wide"]:
         # Only the wide section, printed (docs are not rewritten).
         print("\n".join(wide_markdown(bench_wide(prepare_wide()))))

@@ -83,6 +83,21 @@ def main(out: Path) -> None:
     ):
         state = b"MMst" + struct.pack("<HH5Q", 1, 0, *counts) + units.to_bytes(48, "little", signed=True)
         (out / "state_bytes" / f"seed-{name}").write_bytes(state)
+    # Version-2 states (every numeric type): Float64 with both parts, Int64
+    # and UInt64 with the extremes (docs/state-format.md).
+    for name, code, parts, sum_limbs, square_limbs in (
+        ("f64", 3, 3, 34, 67),
+        ("i64", 7, 2, 3, 4),
+        ("u8", 8, 3, 3, 4),
+    ):
+        counts = (2, 1, 0, 0, 0)
+        state = b"MMsx" + struct.pack("<HBB5Q", 2, code, parts, *counts)
+        state += (3 << 60).to_bytes(8 * sum_limbs, "little", signed=True)
+        if parts & 1:
+            state += (5 << 120).to_bytes(8 * square_limbs, "little")
+        if parts & 2:
+            state += struct.pack("<qq", 1 << 60, 2 << 60) if code != 3 else struct.pack("<dd", 1.0, 2.0)
+        (out / "state_bytes" / f"seed-v2-{name}").write_bytes(state)
 
 
 if __name__ == "__main__":

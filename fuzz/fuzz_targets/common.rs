@@ -119,6 +119,7 @@ pub fn quiet_caught_panics() {
 /// such a state with itself must either succeed with a valid state or fail
 /// leaving it unchanged (never a wrapped count or sum).
 pub fn read_state(data: &[u8]) {
+    read_exact_state(data);
     let Ok(mut state) = MeanState::from_bytes(data) else {
         return;
     };
@@ -126,6 +127,27 @@ pub fn read_state(data: &[u8]) {
     assert!(state.validate().is_ok());
     let _ = state.finish();
     let copy = state;
+    match state.merge(&copy) {
+        Ok(()) => assert!(state.validate().is_ok()),
+        Err(Error::StateOverflow { .. }) => assert_eq!(state, copy),
+        Err(e) => panic!("a merge failed with {e}"),
+    }
+}
+
+/// Arbitrary bytes read as an `ExactState` of any type (versions 1 and 2):
+/// an error, or a valid state that writes the same bytes back, finishes
+/// every statistic without a panic and merges with itself or overflows.
+pub fn read_exact_state(data: &[u8]) {
+    use mapmean::kernel::{ExactState, Statistic, StatisticOptions};
+    let Ok(mut state) = ExactState::from_bytes(data) else {
+        return;
+    };
+    assert_eq!(state.to_bytes().as_slice(), data);
+    assert!(state.validate().is_ok());
+    for statistic in Statistic::ALL {
+        let _ = statistic.finish(&state, &StatisticOptions::for_statistic(statistic));
+    }
+    let copy = state.clone();
     match state.merge(&copy) {
         Ok(()) => assert!(state.validate().is_ok()),
         Err(Error::StateOverflow { .. }) => assert_eq!(state, copy),

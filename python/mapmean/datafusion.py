@@ -1,8 +1,10 @@
 """Exact aggregates for DataFusion SQL (``pip install mapmean[datafusion]``).
 
 :func:`register` adds six aggregates to a ``datafusion.SessionContext``. Each
-takes a Float32 column and returns a Float64, correctly rounded from the exact
-value, per group under ``GROUP BY``:
+takes a numeric column of any type (REAL, DOUBLE, the integer types and their
+unsigned forms, Float16) and returns a Float64, correctly rounded from the
+exact value, per group under ``GROUP BY`` (``exact_sum`` of an integer column:
+its exact BIGINT / BIGINT UNSIGNED sum, an error where it does not fit):
 
 ===========================================  ==========================================  ==========================
 SQL                                          result                                      NULL when
@@ -29,7 +31,8 @@ They are mapmean's Rust aggregates handed over DataFusion's FFI (the
 ``__datafusion_aggregate_udf__`` capsule), so no Python runs per batch or per
 group, and the result is bitwise the same for any partitioning.
 
-Only Float32 columns are accepted; other types fail when the query is planned.
+Non-numeric columns (strings, booleans, decimals, ...) fail when the query is
+planned.
 
 Examples
 --------
@@ -74,7 +77,7 @@ def _aggregate(name: str) -> _datafusion.AggregateUDF:
 def exact_mean() -> _datafusion.AggregateUDF:
     """The ``exact_mean`` aggregate as a ``datafusion.AggregateUDF``.
 
-    The correctly rounded mean of a Float32 column, as :func:`mapmean.mean`:
+    The correctly rounded mean of a numeric column, as :func:`mapmean.mean`:
     NULL without valid values. Use it in the DataFrame API, or register it
     under its name with ``ctx.register_udaf`` (which :func:`register` does).
 
@@ -99,7 +102,8 @@ def exact_mean() -> _datafusion.AggregateUDF:
 def exact_sum() -> _datafusion.AggregateUDF:
     """The ``exact_sum`` aggregate as a ``datafusion.AggregateUDF``.
 
-    The exact sum of a Float32 column correctly rounded to a double, as
+    The exact sum of a numeric column (integers: exact, as BIGINT or BIGINT
+    UNSIGNED; floats: correctly rounded to a double), as
     :func:`mapmean.sum`: NULL without valid values (as SQL ``SUM``), NaN when a
     value is NaN or both infinities occur, ``±inf`` for infinities of one sign.
 

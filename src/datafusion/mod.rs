@@ -2,9 +2,12 @@
 //! `datafusion`): `exact_mean`, `exact_sum`, `exact_var`, `exact_var_pop`,
 //! `exact_stddev` and `exact_stddev_pop`.
 //!
-//! Each takes a Float32 column and returns a Float64, correctly rounded from
-//! the exact value, with the null, NaN and infinity rules of
-//! `pyarrow.compute` (see [`statistic`]):
+//! Each takes a numeric column of any type (REAL, DOUBLE, TINYINT ...
+//! BIGINT, their unsigned forms, Float16; dictionary-encoded ones are decoded
+//! first) and returns a Float64 correctly rounded from the exact value —
+//! `exact_sum` of an integer column returns its exact BIGINT (or BIGINT
+//! UNSIGNED) sum, and an error where it does not fit — with the null, NaN and
+//! infinity rules of `pyarrow.compute` (see [`statistic`]):
 //!
 //! | SQL                                          | result                                 | NULL when                  | NaN when                                   | `±inf` when |
 //! |----------------------------------------------|----------------------------------------|----------------------------|--------------------------------------------|-------------|
@@ -22,7 +25,7 @@
 //! correctly rounded square root of that exact variance, not the root of a
 //! rounded one.
 //!
-//! Every accumulator keeps one exact state per group:
+//! Float32 input keeps one exact state per group:
 //! [`MeanState`](crate::MeanState) for the mean and the sum,
 //! [`MomentsState`](crate::MomentsState) (which adds the exact `Σx²`) for the
 //! variance and the standard deviation. The partial state that crosses
@@ -38,11 +41,15 @@
 //! - [`accumulator`]: the one-group [`Accumulator`];
 //! - [`groups`]: the [`GroupsAccumulator`]
 //!   that `GROUP BY` uses, with per-group states in one flat vector.
+//! - [`any_type`]: every other numeric type, through the kernel's
+//!   [`ExactState`](crate::kernel::ExactState) and the registry's
+//!   [`Statistic::finish`](crate::kernel::Statistic::finish); its partial
+//!   state is the state's byte form (version 2 for types other than Float32).
+//!   DataFusion runs one [`ExactStateAccumulator`] per group for these types
+//!   (correct, and slower than the flat Float32 groups under many groups).
 //!
-//! Only Float32 input is accepted: any other type (Float64, Float16,
-//! integers) is an error at planning time. The exactness is that of the
-//! Float32 values; cast explicitly (`CAST(x AS REAL)`) if rounding another
-//! type to Float32 first is what you want.
+//! Non-numeric input (strings, booleans, decimals, ...) is an error at
+//! planning time.
 //!
 //! # Example
 //!
@@ -72,6 +79,7 @@
 //! ```
 
 pub mod accumulator;
+pub mod any_type;
 pub mod groups;
 pub mod statistic;
 
@@ -89,6 +97,7 @@ use arrow_schema::{DataType, Field, FieldRef};
 use datafusion_ffi::udaf::FFI_AggregateUDF;
 
 pub use accumulator::{ExactAccumulator, ExactMeanAccumulator};
+pub use any_type::ExactStateAccumulator;
 pub use groups::{ExactGroupsAccumulator, ExactMeanGroupsAccumulator};
 pub use statistic::{GroupState, Mean, Statistic, Stddev, Sum, Variance};
 
@@ -338,8 +347,8 @@ impl<T: Statistic> ExactAggregate<T> {
     pub fn new(statistic: T) -> Self {
         ExactAggregate {
             statistic,
-            // User-defined, so that `coerce_types` can reject every type but
-            // Float32 with a message that says what to do.
+            // User-defined, so that `coerce_types` can reject every
+            // non-numeric type with a message that says what to do.
             signature: Signature::user_defined(Volatility::Immutable),
             aliases: statistic.aliases().iter().map(|a| a.to_string()).collect(),
         }
@@ -365,6 +374,13 @@ impl<T: Statistic + Default> Default for ExactAggregate<T> {
 }
 
 /// Converts a mapmean error (such as corrupt state bytes) for DataFusion.
+/// The type of the aggregate's one argument (after `coerce_types`).
+fn input_type(args: &AccumulatorArgs) -> DataType {
+    args.expr_fields
+        .first()
+        .map_or(DataType::Float32, |f| f.data_type().clone())
+}
+
 pub(crate) fn external(error: crate::Error) -> DataFusionError {
     DataFusionError::External(Box::new(error))
 }
@@ -385,14 +401,16 @@ impl<T: Statistic> AggregateUDFImpl for ExactAggregate<T> {
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let name = self.name();
         match arg_types {
-            [DataType::Float32] => Ok(vec![DataType::Float32]),
+            [t] if crate::kernel::is_numeric(t) => Ok(vec![t.clone()]),
+            [DataType::Dictionary(_, value)] if crate::kernel::is_numeric(value) => {
+                Ok(vec![value.as_ref().clone()])
+            }
             [other] => plan_err!(
-                "{name} takes a Float32 (REAL) column, got {other}; \
-                 mapmean computes exact statistics of Float32 values only \
-                 (CAST(x AS REAL) first if rounding to Float32 is intended)"
+                "{name} takes a numeric column (REAL, DOUBLE, TINYINT ... BIGINT, \
+                 their UNSIGNED forms, or Float16), got {other}; CAST it to one of those first"
             ),
             _ => plan_err!(
-                "{name} takes exactly one Float32 argument, got {}",
+                "{name} takes exactly one numeric argument, got {}",
                 arg_types.len()
             ),
         }
@@ -400,9 +418,9 @@ impl<T: Statistic> AggregateUDFImpl for ExactAggregate<T> {
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types {
-            [DataType::Float32] => Ok(DataType::Float64),
+            [t] if crate::kernel::is_numeric(t) => Ok(self.statistic.registry().0.output_type(t)),
             _ => plan_err!(
-                "{} takes one Float32 argument, got {arg_types:?}",
+                "{} takes one numeric argument, got {arg_types:?}",
                 self.name()
             ),
         }
@@ -414,7 +432,15 @@ impl<T: Statistic> AggregateUDFImpl for ExactAggregate<T> {
         if args.is_distinct {
             return not_impl_err!("{}(DISTINCT ...) is not supported", self.name());
         }
-        Ok(Box::new(ExactAccumulator::new(self.statistic)))
+        match input_type(&args) {
+            DataType::Float32 => Ok(Box::new(ExactAccumulator::new(self.statistic))),
+            other => {
+                let (statistic, options) = self.statistic.registry();
+                Ok(Box::new(ExactStateAccumulator::new(
+                    &other, statistic, options,
+                )?))
+            }
+        }
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -426,7 +452,9 @@ impl<T: Statistic> AggregateUDFImpl for ExactAggregate<T> {
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        !args.is_distinct
+        // Float32 has flat per-group states; other types run one
+        // `ExactStateAccumulator` per group.
+        !args.is_distinct && input_type(&args) == DataType::Float32
     }
 
     fn create_groups_accumulator(

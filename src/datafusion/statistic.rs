@@ -78,6 +78,20 @@ pub trait Statistic:
 
     /// The result of a group from its state: `None` is SQL NULL.
     fn finish(&self, state: &Self::State) -> Option<f64>;
+
+    /// The registry's statistic and the SQL options this aggregate finishes
+    /// with (nulls skipped; `min_count` 1 for the mean and sum, 0 for the
+    /// variance and standard deviation; `ddof` 1 for the sample ones): what
+    /// non-Float32 inputs, held in an [`ExactState`](crate::kernel::ExactState),
+    /// are finished by.
+    fn registry(&self) -> (crate::kernel::Statistic, crate::kernel::StatisticOptions);
+}
+
+fn sql_options(statistic: crate::kernel::Statistic, ddof: i64) -> crate::kernel::StatisticOptions {
+    crate::kernel::StatisticOptions {
+        ddof,
+        ..crate::kernel::StatisticOptions::for_statistic(statistic)
+    }
 }
 
 /// The mean, correctly rounded, with the rules of [`MeanState::finish`]
@@ -186,6 +200,11 @@ impl Statistic for Mean {
     fn finish(&self, state: &MeanState) -> Option<f64> {
         state.finish()
     }
+
+    fn registry(&self) -> (crate::kernel::Statistic, crate::kernel::StatisticOptions) {
+        let s = crate::kernel::Statistic::Mean;
+        (s, sql_options(s, 0))
+    }
 }
 
 impl Statistic for Sum {
@@ -201,6 +220,11 @@ impl Statistic for Sum {
 
     fn finish(&self, state: &MeanState) -> Option<f64> {
         state.sum()
+    }
+
+    fn registry(&self) -> (crate::kernel::Statistic, crate::kernel::StatisticOptions) {
+        let s = crate::kernel::Statistic::Sum;
+        (s, sql_options(s, 0))
     }
 }
 
@@ -229,6 +253,11 @@ impl Statistic for Variance {
     fn finish(&self, state: &MomentsState) -> Option<f64> {
         state.variance_with(&options(*self == Variance::Sample))
     }
+
+    fn registry(&self) -> (crate::kernel::Statistic, crate::kernel::StatisticOptions) {
+        let s = crate::kernel::Statistic::Variance;
+        (s, sql_options(s, i64::from(*self == Variance::Sample)))
+    }
 }
 
 impl Statistic for Stddev {
@@ -250,6 +279,11 @@ impl Statistic for Stddev {
 
     fn finish(&self, state: &MomentsState) -> Option<f64> {
         state.stddev_with(&options(*self == Stddev::Sample))
+    }
+
+    fn registry(&self) -> (crate::kernel::Statistic, crate::kernel::StatisticOptions) {
+        let s = crate::kernel::Statistic::Stddev;
+        (s, sql_options(s, i64::from(*self == Stddev::Sample)))
     }
 }
 
