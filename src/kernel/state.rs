@@ -192,7 +192,7 @@ pub(crate) struct ExactSums {
 /// a.merge(&b)?;
 /// a.merge(&c)?;
 /// let options = StatisticOptions::default();
-/// assert_eq!(Statistic::Mean.finish(&a, &options)?, Value::Float(1.0));
+/// assert_eq!(Statistic::Mean.finish(&a, &options)?, Value::Float(0.75)); // (1 + 2) / 4
 /// assert_eq!(Statistic::Max.finish(&a, &options)?, Value::Float(1e308));
 /// # Ok::<(), mapmean::Error>(())
 /// ```
@@ -475,7 +475,8 @@ impl ExactState {
     /// b.update_values(&[0.1_f64], None)?;
     /// a.merge(&b)?;
     /// assert_eq!(a.input_type(), &DataType::Float64);
-    /// let ints = ExactState::new(&DataType::Int32, Parts::default())?;
+    /// let mut ints = ExactState::new(&DataType::Int32, Parts::default())?;
+    /// ints.update_values(&[7i32], None)?;
     /// assert!(a.merge(&ints).is_err());
     /// # Ok::<(), mapmean::Error>(())
     /// ```
