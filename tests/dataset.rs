@@ -37,7 +37,8 @@ fn states_merged_across_files_equal_the_concatenation_bitwise() {
         )
         .unwrap();
         let rows = combine(&scanned.states, false).unwrap();
-        assert_eq!(rows.len(), 1, "only x is Float32");
+        assert_eq!(rows.len(), 2, "x (Float32) and n (Int64): every numeric column");
+        assert_eq!(rows[1].column, "n");
         assert_eq!(
             rows[0].state.as_mean_state(),
             Some(state_of_arrays(&parts, Some(1)).unwrap())
@@ -53,8 +54,8 @@ fn states_merged_across_files_equal_the_concatenation_bitwise() {
     )
     .unwrap();
     let per_source = combine(&scanned.states, true).unwrap();
-    assert_eq!(per_source.len(), 7);
-    assert!(per_source[3]
+    assert_eq!(per_source.len(), 14); // x and n of each source
+    assert!(per_source[6]
         .source
         .as_deref()
         .unwrap()
@@ -143,7 +144,7 @@ fn ten_thousand_files_under_a_low_descriptor_limit() {
         std::fs::write(dir.path().join(format!("part-{i:05}.arrow")), &bytes).unwrap();
     }
     let script = format!(
-        "ulimit -n 256 && exec {} mean {} --format json",
+        "ulimit -n 256 && exec {} mean {} --format json --column x",
         env!("CARGO_BIN_EXE_mapmean"),
         dir.path().display()
     );
