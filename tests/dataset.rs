@@ -37,7 +37,11 @@ fn states_merged_across_files_equal_the_concatenation_bitwise() {
         )
         .unwrap();
         let rows = combine(&scanned.states, false).unwrap();
-        assert_eq!(rows.len(), 2, "x (Float32) and n (Int64): every numeric column");
+        assert_eq!(
+            rows.len(),
+            2,
+            "x (Float32) and n (Int64): every numeric column"
+        );
         assert_eq!(rows[1].column, "n");
         assert_eq!(
             rows[0].state.as_mean_state(),
