@@ -201,6 +201,11 @@ impl F64Bins {
         mut squares: Option<&mut Wide<F64_SQUARE_LIMBS>>,
     ) {
         for_each_chunk(values, validity, |chunk, mask| {
+            // Carry first if this chunk could take a bin past BIN_BLOCK terms.
+            if self.pending + chunk.len() > BIN_BLOCK {
+                self.flush(sum, squares.as_deref_mut());
+            }
+            self.pending += chunk.len();
             tally.valid += u64::from(mask.count_ones());
             for (i, &x) in chunk.iter().enumerate() {
                 if mask >> i & 1 == 0 {
@@ -229,10 +234,6 @@ impl F64Bins {
                     sq[e] += (m as u128) * (m as u128);
                 }
                 self.used[e / 64] |= 1 << (e % 64);
-            }
-            self.pending += chunk.len();
-            if self.pending >= BIN_BLOCK {
-                self.flush(sum, squares.as_deref_mut());
             }
         });
         self.flush(sum, squares);

@@ -517,16 +517,16 @@ impl ExactState {
         let parts = left.parts.intersection(right.parts);
         let counts = left.counts().merged(&right.counts())?;
         let core = match (&left.core, &right.core) {
-            (Core::Float32(a), b) | (b @ Core::Float32Moments(_), Core::Float32(a))
-                if !parts.squares =>
-            {
-                let b = match b {
-                    Core::Float32(b) => *b,
-                    Core::Float32Moments(b) => b.mean,
-                    _ => unreachable!("both Float32"),
-                };
+            (Core::Float32(a), Core::Float32(b)) => {
                 let mut m = *a;
-                m.merge(&b)?;
+                m.merge(b)?;
+                Core::Float32(m)
+            }
+            // Only one of the two has squares: the merged state has none.
+            (Core::Float32(a), Core::Float32Moments(b))
+            | (Core::Float32Moments(b), Core::Float32(a)) => {
+                let mut m = *a;
+                m.merge(&b.mean)?;
                 Core::Float32(m)
             }
             (Core::Float32Moments(a), Core::Float32Moments(b)) => {

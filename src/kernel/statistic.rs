@@ -435,6 +435,29 @@ mod tests {
     }
 
     #[test]
+    fn one_bin_of_full_significands_across_many_carries_stays_exact() {
+        // 2 - 2^-52: the largest significand, every value in one exponent bin;
+        // 5000 of them cross several carries of the bins, with and without
+        // nulls shifting the chunks.
+        let x = 2.0 - f64::EPSILON;
+        let s = state(&vec![x; 5000]);
+        assert_eq!(finish(&s, Statistic::Mean), Value::Float(x));
+        assert_eq!(finish(&s, Statistic::Variance), Value::Float(0.0));
+        let bits = vec![0b1111_1110u8; 700];
+        let mut s = ExactState::new(&DataType::Float64, Parts::ALL).unwrap();
+        s.update_values(
+            &vec![x; 4999],
+            Some(super::super::Validity {
+                bits: &bits,
+                offset: 3,
+            }),
+        )
+        .unwrap();
+        assert_eq!(finish(&s, Statistic::Mean), Value::Float(x));
+        assert_eq!(finish(&s, Statistic::Min), Value::Float(x));
+    }
+
+    #[test]
     fn subnormal_means_round_correctly() {
         let tiny = f64::from_bits(1); // 2^-1074
         let s = state(&[tiny, tiny, tiny, 0.0]);
