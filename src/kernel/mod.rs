@@ -261,23 +261,19 @@ impl MeanState {
     /// # Ok::<(), mapmean::Error>(())
     /// ```
     pub fn merge(&mut self, other: &MeanState) -> Result<()> {
-        let add = |a: u64, b: u64, field: &'static str| {
-            a.checked_add(b).ok_or(Error::StateOverflow { field })
-        };
+        let counts = state::Counts::of_mean(self).merged(&state::Counts::of_mean(other))?;
         let mut sum = self.sum;
         // Within the headroom for states that pass `validate`: see the
         // exact_sum module docs.
         sum.merge(&other.sum);
-        let merged = MeanState {
-            count: add(self.count, other.count, "count")?,
-            null_count: add(self.null_count, other.null_count, "null_count")?,
-            nan_count: add(self.nan_count, other.nan_count, "nan_count")?,
-            pos_inf_count: add(self.pos_inf_count, other.pos_inf_count, "pos_inf_count")?,
-            neg_inf_count: add(self.neg_inf_count, other.neg_inf_count, "neg_inf_count")?,
+        *self = MeanState {
+            count: counts.count,
+            null_count: counts.null_count,
+            nan_count: counts.nan_count,
+            pos_inf_count: counts.pos_inf_count,
+            neg_inf_count: counts.neg_inf_count,
             sum,
         };
-        add(merged.count, merged.null_count, "count + null_count")?;
-        *self = merged;
         Ok(())
     }
 
@@ -304,22 +300,8 @@ impl MeanState {
     /// ```
     pub fn validate(&self) -> Result<()> {
         let invalid = |reason: String| Err(Error::InvalidState { reason });
-        let specials = self
-            .nan_count
-            .checked_add(self.pos_inf_count)
-            .and_then(|s| s.checked_add(self.neg_inf_count));
-        let Some(finite_count) = specials.and_then(|s| self.count.checked_sub(s)) else {
-            return invalid(format!(
-                "nan_count {} + pos_inf_count {} + neg_inf_count {} exceed count {}",
-                self.nan_count, self.pos_inf_count, self.neg_inf_count, self.count
-            ));
-        };
-        if self.count.checked_add(self.null_count).is_none() {
-            return invalid(format!(
-                "count {} + null_count {} exceed 2^64 - 1 rows",
-                self.count, self.null_count
-            ));
-        }
+        state::Counts::of_mean(self).check()?;
+        let finite_count = self.finite_count();
         if !self.sum.is_within(finite_count) {
             return invalid(format!(
                 "the sum {:?} exceeds what {finite_count} finite f32 values can sum to \

@@ -57,9 +57,39 @@ impl Counts {
             .saturating_sub(self.neg_inf_count)
     }
 
+    /// Checks the rules every state's counts keep: the special counts fit in
+    /// `count`, and the rows in all (`count + null_count`) in a `u64`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] naming the rule that fails.
+    pub(crate) fn check(&self) -> Result<()> {
+        let specials = self
+            .nan_count
+            .checked_add(self.pos_inf_count)
+            .and_then(|s| s.checked_add(self.neg_inf_count));
+        if specials.is_none_or(|s| s > self.count) {
+            return Err(Error::InvalidState {
+                reason: format!(
+                    "nan_count {} + pos_inf_count {} + neg_inf_count {} exceed count {}",
+                    self.nan_count, self.pos_inf_count, self.neg_inf_count, self.count
+                ),
+            });
+        }
+        if self.count.checked_add(self.null_count).is_none() {
+            return Err(Error::InvalidState {
+                reason: format!(
+                    "count {} + null_count {} exceed 2^64 - 1 rows",
+                    self.count, self.null_count
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The counts of both, checked: [`Error::StateOverflow`] past `u64::MAX`
     /// rows.
-    fn merged(&self, other: &Counts) -> Result<Counts> {
+    pub(crate) fn merged(&self, other: &Counts) -> Result<Counts> {
         let add = |a: u64, b: u64, field: &'static str| {
             a.checked_add(b).ok_or(Error::StateOverflow { field })
         };
@@ -82,7 +112,7 @@ impl Counts {
         self.neg_inf_count += tally.neg_inf;
     }
 
-    fn of_mean(m: &MeanState) -> Counts {
+    pub(crate) fn of_mean(m: &MeanState) -> Counts {
         Counts {
             count: m.count,
             null_count: m.null_count,

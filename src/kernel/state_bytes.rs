@@ -323,24 +323,9 @@ impl ExactState {
     pub fn validate(&self) -> Result<()> {
         let invalid = |reason: String| Err(Error::InvalidState { reason });
         let c = self.counts();
-        let specials = c
-            .nan_count
-            .checked_add(c.pos_inf_count)
-            .and_then(|s| s.checked_add(c.neg_inf_count));
-        if specials.is_none_or(|s| s > c.count) {
-            return invalid(format!(
-                "nan_count {} + pos_inf_count {} + neg_inf_count {} exceed count {}",
-                c.nan_count, c.pos_inf_count, c.neg_inf_count, c.count
-            ));
-        }
-        if c.count.checked_add(c.null_count).is_none() {
-            return invalid(format!(
-                "count {} + null_count {} exceed 2^64 - 1 rows",
-                c.count, c.null_count
-            ));
-        }
+        c.check()?;
         let domain = self.domain();
-        if matches!(domain, Domain::Signed | Domain::Unsigned) && specials != Some(0) {
+        if matches!(domain, Domain::Signed | Domain::Unsigned) && c.finite_count() != c.count {
             return invalid("an integer state with NaN or infinite values".into());
         }
         let finite = BigUint::from(c.finite_count());
