@@ -173,6 +173,11 @@ pub(crate) fn for_each_chunk<T: Copy>(
 }
 
 /// Exponent bins of Float64 values in front of the wide sums (module docs).
+///
+/// The bins (16 KiB, 48 KiB with squares) are zero between uses: every
+/// [`F64Bins::add`] ends with a carry. Each thread keeps one set
+/// ([`with_f64_bins`]), so that an update of a few thousand values does not
+/// allocate and clear them again.
 pub(crate) struct F64Bins {
     sum: Box<[i64; 2048]>,
     squares: Option<Box<[u128; 2048]>>,
@@ -180,8 +185,29 @@ pub(crate) struct F64Bins {
     pending: usize,
 }
 
+thread_local! {
+    static BINS: std::cell::RefCell<Option<F64Bins>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's bins (squares bins included if `squares`),
+/// empty.
+pub(crate) fn with_f64_bins<R>(squares: bool, f: impl FnOnce(&mut F64Bins) -> R) -> R {
+    BINS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let bins = slot.get_or_insert_with(|| F64Bins::new(squares));
+        if bins.pending != 0 {
+            // Left mid-update (only by a panic): start from zero.
+            *bins = F64Bins::new(squares);
+        }
+        if squares && bins.squares.is_none() {
+            bins.squares = Some(Box::new([0; 2048]));
+        }
+        f(bins)
+    })
+}
+
 impl F64Bins {
-    pub(crate) fn new(squares: bool) -> Self {
+    fn new(squares: bool) -> Self {
         F64Bins {
             sum: Box::new([0; 2048]),
             squares: squares.then(|| Box::new([0; 2048])),
@@ -200,6 +226,8 @@ impl F64Bins {
         sum: &mut Wide<F64_SUM_LIMBS>,
         mut squares: Option<&mut Wide<F64_SQUARE_LIMBS>>,
     ) {
+        let want_squares = squares.is_some();
+        debug_assert!(!want_squares || self.squares.is_some());
         for_each_chunk(values, validity, |chunk, mask| {
             // Carry first if this chunk could take a bin past BIN_BLOCK terms.
             if self.pending + chunk.len() > BIN_BLOCK {
@@ -230,7 +258,7 @@ impl F64Bins {
                     m as i64
                 };
                 self.sum[e] += signed;
-                if let Some(sq) = &mut self.squares {
+                if let (true, Some(sq)) = (want_squares, &mut self.squares) {
                     sq[e] += (m as u128) * (m as u128);
                 }
                 self.used[e / 64] |= 1 << (e % 64);

@@ -15,7 +15,7 @@ use arrow_schema::DataType;
 use num_bigint::{BigInt, BigUint};
 
 use super::native::{
-    add_integers, Domain, Extremes, F64Bins, Native, Tally, F64_SQUARE_LIMBS, F64_SUM_LIMBS,
+    add_integers, with_f64_bins, Domain, Extremes, Native, Tally, F64_SQUARE_LIMBS, F64_SUM_LIMBS,
     F64_UNIT_EXP, INT_SQUARE_LIMBS, INT_SUM_LIMBS,
 };
 use super::wide::Wide;
@@ -430,39 +430,45 @@ impl ExactState {
         match (&mut self.core, T::DOMAIN) {
             (Core::Float32(m), Domain::Float32) => match T::as_f32s(values) {
                 Some(v) => m.update_values(v, validity)?,
-                None => for_f32_chunks(values, validity, |v, val| m.update_values(v, val))?,
+                None => converted(
+                    values,
+                    validity,
+                    |x| x.to_f64() as f32,
+                    |v, val| m.update_values(v, val),
+                )?,
             },
             (Core::Float32Moments(m), Domain::Float32) => match T::as_f32s(values) {
                 Some(v) => m.update_values(v, validity)?,
-                None => for_f32_chunks(values, validity, |v, val| m.update_values(v, val))?,
+                None => converted(
+                    values,
+                    validity,
+                    |x| x.to_f64() as f32,
+                    |v, val| m.update_values(v, val),
+                )?,
             },
             (Core::Float64(f), Domain::Float32 | Domain::Float64) => {
-                let mut bins = F64Bins::new(f.squares.is_some());
                 let mut tally = Tally::default();
-                match T::as_f64s(values) {
-                    Some(v) => bins.add(
-                        v,
-                        validity,
-                        &mut tally,
-                        &mut f.sum,
-                        f.squares.as_deref_mut(),
-                    ),
-                    None => {
-                        let mut buffer = Vec::with_capacity(values.len().min(CONVERT_LEN));
-                        for (i, chunk) in values.chunks(CONVERT_LEN).enumerate() {
-                            buffer.clear();
-                            buffer.extend(chunk.iter().map(|x| x.to_f64()));
-                            let val = validity.map(|v| v.shifted(i * CONVERT_LEN));
-                            bins.add(
-                                &buffer,
-                                val,
-                                &mut tally,
-                                &mut f.sum,
-                                f.squares.as_deref_mut(),
-                            );
-                        }
+                with_f64_bins(f.squares.is_some(), |bins| match T::as_f64s(values) {
+                    Some(v) => {
+                        bins.add(
+                            v,
+                            validity,
+                            &mut tally,
+                            &mut f.sum,
+                            f.squares.as_deref_mut(),
+                        );
+                        Ok(())
                     }
-                }
+                    None => converted(
+                        values,
+                        validity,
+                        |x| x.to_f64(),
+                        |v, val| {
+                            bins.add(v, val, &mut tally, &mut f.sum, f.squares.as_deref_mut());
+                            Ok(())
+                        },
+                    ),
+                })?;
                 f.counts.add_tally(&tally, values.len());
             }
             (Core::Integer(s), Domain::Signed | Domain::Unsigned)
@@ -706,17 +712,19 @@ impl ExactState {
 /// Float32 (to Float64): 16 KiB of `f32`.
 const CONVERT_LEN: usize = 4096;
 
-/// Runs `f` over `values` converted to `f32` in pieces of [`CONVERT_LEN`],
-/// each with its validity.
-fn for_f32_chunks<T: Native>(
+/// Runs `f` over `values` converted by `convert` (Float16 to Float32, or
+/// Float16/32 to Float64: exact) in pieces of [`CONVERT_LEN`], each with its
+/// validity.
+fn converted<T: Native, U>(
     values: &[T],
     validity: Option<Validity<'_>>,
-    mut f: impl FnMut(&[f32], Option<Validity<'_>>) -> Result<()>,
+    convert: impl Fn(T) -> U,
+    mut f: impl FnMut(&[U], Option<Validity<'_>>) -> Result<()>,
 ) -> Result<()> {
     let mut buffer = Vec::with_capacity(values.len().min(CONVERT_LEN));
     for (i, chunk) in values.chunks(CONVERT_LEN).enumerate() {
         buffer.clear();
-        buffer.extend(chunk.iter().map(|x| x.to_f64() as f32));
+        buffer.extend(chunk.iter().map(|&x| convert(x)));
         f(&buffer, validity.map(|v| v.shifted(i * CONVERT_LEN)))?;
     }
     Ok(())
