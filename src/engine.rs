@@ -579,16 +579,15 @@ fn drive_stream<A, S, I>(
 ) -> Result<Vec<S>>
 where
     A: Array + Send,
-    S: Send,
+    S: Accumulate,
     I: IntoIterator<Item = Result<Vec<A>>>,
     I::IntoIter: Send,
-    S: MergeState,
 {
     if threads == Some(0) {
         return Err(Error::InvalidArgument("threads must be at least 1".into()));
     }
     let columns = states.len();
-    let empties: Vec<S> = states.iter().map(MergeState::empty).collect();
+    let empties: Vec<S> = states.iter().map(Accumulate::empty_like).collect();
     let batches = batches.into_iter();
     let (sender, receiver) = std::sync::mpsc::sync_channel(STREAM_QUEUE);
     std::thread::scope(|scope| {
@@ -613,7 +612,7 @@ where
             }
             for (c, state) in states.iter_mut().enumerate() {
                 let arrays: Vec<&A> = group.iter().map(|batch| &batch[c]).collect();
-                state.merge_from(&compute(&empties[c], &arrays, threads)?)?;
+                state.merge(&compute(&empties[c], &arrays, threads)?)?;
             }
             Ok(())
         };
@@ -636,21 +635,6 @@ where
         run_group(&mut states, &group)?;
         Ok(states)
     })
-}
-
-/// What the stream driver needs of a state, for any native type.
-trait MergeState: Sized {
-    fn empty(&self) -> Self;
-    fn merge_from(&mut self, other: &Self) -> Result<()>;
-}
-
-impl<S: Accumulate> MergeState for S {
-    fn empty(&self) -> Self {
-        self.empty_like()
-    }
-    fn merge_from(&mut self, other: &Self) -> Result<()> {
-        self.merge(other)
-    }
 }
 
 /// The state of `arrays` (chunks of one column, of one numeric type)
