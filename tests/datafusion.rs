@@ -582,6 +582,18 @@ async fn double_and_integer_columns_are_exact_under_any_partitioning() -> Result
             None => first = Some(vec![grouped]),
             Some(f) => assert_eq!(f[0], grouped, "partitions {partitions}, batch {batch_size}"),
         }
+        // A dictionary-encoded DOUBLE column is decoded (cast) at planning.
+        let dict = ctx
+            .sql("SELECT exact_mean(arrow_cast(x, 'Dictionary(Int32, Float64)')) FROM t")
+            .await?
+            .collect()
+            .await?;
+        let dict = dict[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert_eq!(dict.value(0), 1.0 / 3.0);
         let err = ctx
             .sql("SELECT exact_sum(u) FROM t")
             .await?
