@@ -292,8 +292,8 @@ fn pick_columns(
 /// # Errors
 ///
 /// [`Error::InvalidArgument`] if the sources share no numeric column;
-/// [`Error::TypeMismatch`] if a column holds integers in one source and
-/// floats in another; [`Error::StateOverflow`] if merging overflows a count.
+/// [`Error::TypeMismatch`], naming the column and the source, if a column
+/// holds integers in one source and floats in another; [`Error::StateOverflow`] if merging overflows a count.
 pub fn combine(states: &[SourceStates], by_source: bool) -> Result<Vec<ResultRow>> {
     if by_source {
         return Ok(states
@@ -333,11 +333,11 @@ pub fn combine(states: &[SourceStates], by_source: bool) -> Result<Vec<ResultRow
         for row in &mut rows {
             if let Some((_, state)) = s.columns.iter().find(|(n, _)| *n == row.column) {
                 row.state.merge(state).map_err(|e| match e {
-                    Error::TypeMismatch { left, right } => Error::InvalidArgument(format!(
-                        "column {:?} is {left} in one source and {right} in {}: an exact \
-                         answer needs one kind of number (floats of any width mix)",
-                        row.column, s.source
-                    )),
+                    // Still a type error, naming the column and the source.
+                    Error::TypeMismatch { left, right } => Error::TypeMismatch {
+                        left: format!("{left} (column {:?})", row.column),
+                        right: format!("{right} (in {})", s.source),
+                    },
                     e => e,
                 })?;
             }

@@ -167,3 +167,41 @@ fn ten_thousand_files_under_a_low_descriptor_limit() {
         r#"{"column":"x","count":160000,"null_count":0,"nan_count":0,"mean":0.5}"#
     );
 }
+
+#[test]
+fn a_column_of_integers_in_one_file_and_floats_in_another_is_a_type_error_naming_both() {
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let ints =
+        RecordBatch::try_from_iter([("v", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef)])
+            .unwrap();
+    let floats =
+        RecordBatch::try_from_iter([("v", Arc::new(Float64Array::from(vec![0.5])) as ArrayRef)])
+            .unwrap();
+    write(&dir.path().join("a.arrow"), &[ints], IpcFormat::File);
+    write(&dir.path().join("b.arrow"), &[floats], IpcFormat::File);
+    let sources = expand(&[dir.path().into()]).unwrap();
+    let scanned = scan(
+        &sources,
+        None,
+        Default::default(),
+        None,
+        OnError::Stop,
+        &|| {},
+    )
+    .unwrap();
+    let err = combine(&scanned.states, false).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, mapmean::Error::TypeMismatch { .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("Int64")
+            && message.contains("Float64")
+            && message.contains("\"v\"")
+            && message.contains("b.arrow"),
+        "{message}"
+    );
+}
