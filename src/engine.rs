@@ -822,10 +822,13 @@ pub fn state_of_file(
 ) -> Result<MeanState> {
     let path = path.as_ref();
     let state = state_of_source(path, column, Parts::default(), threads)?;
-    float32_only(&state, path, column)?;
-    state
-        .as_mean_state()
-        .ok_or_else(|| wrong_type(&state, path, column))
+    float32_inner(
+        &state,
+        ExactState::as_mean_state,
+        &path.to_string_lossy(),
+        column,
+        "state_of_source",
+    )
 }
 
 /// The [`MomentsState`] of a Float32 column of the source at `path`, as
@@ -861,29 +864,35 @@ pub fn moments_of_file(
         extremes: false,
     };
     let state = state_of_source(path, column, parts, threads)?;
-    float32_only(&state, path, column)?;
-    state
-        .as_moments_state()
-        .ok_or_else(|| wrong_type(&state, path, column))
+    float32_inner(
+        &state,
+        ExactState::as_moments_state,
+        &path.to_string_lossy(),
+        column,
+        "state_of_source",
+    )
 }
 
-fn float32_only(state: &ExactState, path: &OsStr, column: Option<&str>) -> Result<()> {
-    if *state.input_type() == DataType::Float32 {
-        Ok(())
-    } else {
-        Err(wrong_type(state, path, column))
-    }
-}
-
-fn wrong_type(state: &ExactState, path: &OsStr, column: Option<&str>) -> Error {
-    Error::WrongType {
-        source_name: path.to_string_lossy().into_owned(),
-        column: column.unwrap_or_default().to_string(),
-        data_type: format!(
-            "{} (this call reads Float32; use state_of_source)",
-            state.input_type()
-        ),
-    }
+/// The Float32 state inside `state` (`inner`: its mean or moments state),
+/// for the calls that return one; [`Error::WrongType`] naming the source, the
+/// column, its type and the call to use (`instead`) for another type.
+pub(crate) fn float32_inner<S>(
+    state: &ExactState,
+    inner: impl Fn(&ExactState) -> Option<S>,
+    source_name: &str,
+    column: Option<&str>,
+    instead: &str,
+) -> Result<S> {
+    inner(state)
+        .filter(|_| *state.input_type() == DataType::Float32)
+        .ok_or_else(|| Error::WrongType {
+            source_name: source_name.to_string(),
+            column: column.unwrap_or_default().to_string(),
+            data_type: format!(
+                "{} (this call reads Float32; use {instead})",
+                state.input_type()
+            ),
+        })
 }
 
 /// The [`ExactState`] (with `parts`) of a column of any numeric type of the
@@ -960,10 +969,13 @@ pub fn state_of_ipc_stream(
     threads: Option<usize>,
 ) -> Result<MeanState> {
     let state = state_of_ipc_stream_dyn(reader, source_name, column, Parts::default(), threads)?;
-    float32_only(&state, OsStr::new(source_name), column)?;
-    state
-        .as_mean_state()
-        .ok_or_else(|| wrong_type(&state, OsStr::new(source_name), column))
+    float32_inner(
+        &state,
+        ExactState::as_mean_state,
+        source_name,
+        column,
+        "state_of_ipc_stream_dyn",
+    )
 }
 
 /// The [`ExactState`] (with `parts`) of a column of any numeric type of the

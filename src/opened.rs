@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use crate::column::Column;
 use crate::dataset::expand;
-use crate::engine::{accumulate_dyn, with_threads};
+use crate::engine::{accumulate_dyn, float32_inner, with_threads};
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::IpcData;
 use crate::kernel::{ExactState, MeanOptions, MeanState, MomentsState, Parts};
@@ -199,10 +199,14 @@ impl Dataset {
     /// ```
     pub fn mean_state(&self, column: Option<&str>, threads: Option<usize>) -> Result<MeanState> {
         let state = self.state(column, Parts::default(), threads)?;
-        state
-            .as_mean_state()
-            .filter(|_| *state.input_type() == DataType::Float32)
-            .ok_or_else(|| self.wrong_type(column, &state))
+        let source = self.names.first().map_or("", String::as_str);
+        float32_inner(
+            &state,
+            ExactState::as_mean_state,
+            source,
+            column,
+            "Dataset::state",
+        )
     }
 
     /// The [`ExactState`] (with `parts`) of `column`, of any numeric type,
@@ -264,17 +268,6 @@ impl Dataset {
         Ok(state)
     }
 
-    fn wrong_type(&self, column: Option<&str>, state: &ExactState) -> Error {
-        Error::WrongType {
-            source_name: self.names.first().cloned().unwrap_or_default(),
-            column: column.unwrap_or_default().to_string(),
-            data_type: format!(
-                "{} (this call reads Float32; use Dataset::state)",
-                state.input_type()
-            ),
-        }
-    }
-
     /// The [`MomentsState`] (counts, exact sum and exact sum of squares) of
     /// `column` over every source, for [`MomentsState::sum`],
     /// [`MomentsState::variance_with`] and the rest; read like
@@ -310,10 +303,14 @@ impl Dataset {
             extremes: false,
         };
         let state = self.state(column, parts, threads)?;
-        state
-            .as_moments_state()
-            .filter(|_| *state.input_type() == DataType::Float32)
-            .ok_or_else(|| self.wrong_type(column, &state))
+        let source = self.names.first().map_or("", String::as_str);
+        float32_inner(
+            &state,
+            ExactState::as_moments_state,
+            source,
+            column,
+            "Dataset::state",
+        )
     }
 
     /// The mean of `column` over every source under `options` (`None` where
