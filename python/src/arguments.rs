@@ -1,21 +1,28 @@
 //! Checks of the numeric arguments Python passes as plain integers, with the
 //! messages (ValueError) that the Python API documents.
 
-use mapmean::MeanOptions;
+use mapmean::kernel::StatisticOptions;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 /// The options of `finish`: `min_count` must be non-negative.
-pub fn options(skip_nulls: bool, min_count: i64) -> PyResult<MeanOptions> {
+/// The options of a statistic: `min_count >= 0`, `ddof` within a 32-bit
+/// int (pyarrow's), else ValueError.
+pub fn options(skip_nulls: bool, min_count: i64, ddof: i64) -> PyResult<StatisticOptions> {
     let min_count = u64::try_from(min_count)
         .map_err(|_| PyValueError::new_err(format!("min_count must be >= 0, got {min_count}")))?;
-    Ok(MeanOptions {
+    if i32::try_from(ddof).is_err() {
+        return Err(PyValueError::new_err(format!(
+            "ddof must fit a 32-bit int, got {ddof}"
+        )));
+    }
+    Ok(StatisticOptions {
         skip_nulls,
         min_count,
+        ddof,
     })
 }
 
-/// A thread count: None (all cores) or at least 1.
 pub fn threads(threads: Option<i64>) -> PyResult<Option<usize>> {
     threads
         .map(|t| {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use arrow_schema::DataType;
 use half::f16;
 use mapmean::engine;
-use mapmean::kernel::{ExactState, Native, Statistic, StatisticOptions};
+use mapmean::kernel::{ExactState, Native, Statistic};
 use numpy::{
     Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray,
     PyUntypedArrayMethods,
@@ -137,13 +137,8 @@ pub fn _mean_ndarray(
     skip_nulls: bool,
     min_count: i64,
 ) -> PyMapmeanResult<Option<f64>> {
-    let options = arguments::options(skip_nulls, min_count)?;
+    let options = arguments::options(skip_nulls, min_count, 0)?;
     let threads = arguments::threads(threads)?;
     let state = ndarray_state::<f32>(py, source, &DataType::Float32, Kind::Mean, threads)?;
-    let options = StatisticOptions {
-        skip_nulls: options.skip_nulls,
-        min_count: options.min_count,
-        ddof: 0,
-    };
     Ok(Statistic::Mean.finish(&state, &options)?.as_f64())
 }

@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 use pyo3_arrow::{PyArray, PyRecordBatch};
 
+use crate::arguments;
 use crate::errors::PyMapmeanResult;
 
 /// What a binding computes: a mean state, a moments state, or a state with
@@ -60,21 +61,6 @@ impl Kind {
 pub enum AnyState {
     Mean(PyMeanState),
     Moments(PyMomentsState),
-}
-
-fn options(skip_nulls: bool, min_count: i64, ddof: i64) -> PyResult<StatisticOptions> {
-    let min_count = u64::try_from(min_count)
-        .map_err(|_| PyValueError::new_err(format!("min_count must be >= 0, got {min_count}")))?;
-    if i32::try_from(ddof).is_err() {
-        return Err(PyValueError::new_err(format!(
-            "ddof must fit a 32-bit int, got {ddof}"
-        )));
-    }
-    Ok(StatisticOptions {
-        skip_nulls,
-        min_count,
-        ddof,
-    })
 }
 
 fn statistic(name: &str) -> PyResult<Statistic> {
@@ -211,14 +197,15 @@ macro_rules! state_class {
                 skip_nulls: bool,
                 min_count: i64,
             ) -> PyMapmeanResult<Py<PyAny>> {
-                let v = Statistic::Sum.finish(&self.inner, &options(skip_nulls, min_count, 0)?)?;
+                let v = Statistic::Sum
+                    .finish(&self.inner, &arguments::options(skip_nulls, min_count, 0)?)?;
                 Ok(to_py(py, v)?)
             }
 
             #[pyo3(signature = (*, skip_nulls=true, min_count=1))]
             fn finish(&self, skip_nulls: bool, min_count: i64) -> PyMapmeanResult<Option<f64>> {
                 Ok(Statistic::Mean
-                    .finish(&self.inner, &options(skip_nulls, min_count, 0)?)?
+                    .finish(&self.inner, &arguments::options(skip_nulls, min_count, 0)?)?
                     .as_f64())
             }
 
@@ -235,7 +222,10 @@ macro_rules! state_class {
                 min_count: i64,
             ) -> PyMapmeanResult<Option<f64>> {
                 Ok(Statistic::Variance
-                    .finish(&self.inner, &options(skip_nulls, min_count, ddof)?)?
+                    .finish(
+                        &self.inner,
+                        &arguments::options(skip_nulls, min_count, ddof)?,
+                    )?
                     .as_f64())
             }
 
@@ -247,7 +237,10 @@ macro_rules! state_class {
                 min_count: i64,
             ) -> PyMapmeanResult<Option<f64>> {
                 Ok(Statistic::Stddev
-                    .finish(&self.inner, &options(skip_nulls, min_count, ddof)?)?
+                    .finish(
+                        &self.inner,
+                        &arguments::options(skip_nulls, min_count, ddof)?,
+                    )?
                     .as_f64())
             }
 
@@ -258,7 +251,8 @@ macro_rules! state_class {
                 skip_nulls: bool,
                 min_count: i64,
             ) -> PyMapmeanResult<Py<PyAny>> {
-                let v = Statistic::Min.finish(&self.inner, &options(skip_nulls, min_count, 0)?)?;
+                let v = Statistic::Min
+                    .finish(&self.inner, &arguments::options(skip_nulls, min_count, 0)?)?;
                 Ok(to_py(py, v)?)
             }
 
@@ -269,7 +263,8 @@ macro_rules! state_class {
                 skip_nulls: bool,
                 min_count: i64,
             ) -> PyMapmeanResult<Py<PyAny>> {
-                let v = Statistic::Max.finish(&self.inner, &options(skip_nulls, min_count, 0)?)?;
+                let v = Statistic::Max
+                    .finish(&self.inner, &arguments::options(skip_nulls, min_count, 0)?)?;
                 Ok(to_py(py, v)?)
             }
 
@@ -284,7 +279,7 @@ macro_rules! state_class {
                 min_count: i64,
                 ddof: i64,
             ) -> PyMapmeanResult<Bound<'py, PyAny>> {
-                let options = options(skip_nulls, min_count, ddof)?;
+                let options = arguments::options(skip_nulls, min_count, ddof)?;
                 to_pyarrow_array(py, &self.inner, self::statistic(statistic)?, &options)
             }
 
@@ -301,7 +296,7 @@ macro_rules! state_class {
                     column: column.to_string(),
                     state: self.inner.clone(),
                 };
-                let options = options(skip_nulls, min_count, 0)?;
+                let options = arguments::options(skip_nulls, min_count, 0)?;
                 let (batch, _) = results::to_record_batch(&[row], &[(Statistic::Mean, options)])?;
                 Ok(PyRecordBatch::new(batch).into_pyarrow(py)?)
             }
