@@ -776,18 +776,23 @@ TYPE_SETS = (
     ("float16", lambda rng, n: rng.random(n).astype(np.float16)),
     ("int32", lambda rng, n: rng.integers(-(2**31), 2**31, n, dtype=np.int32)),
     ("int64", lambda rng, n: rng.integers(-(2**62), 2**62, n, dtype=np.int64)),
+    ("int8", lambda rng, n: rng.integers(-128, 128, n, dtype=np.int8)),
+    ("uint64", lambda rng, n: rng.integers(0, 2**64, n, dtype=np.uint64)),
 )
 TYPE_BYTES = 1 << 30
 
 
-def bench_types() -> dict[str, dict[str, float]]:
-    """Per type: the kept handle's mean against the kept-mapping ceiling (median
-    of REPEATS rounds, each the best of three), and numpy's and polars' means on
-    the same mapped values with their error in ulps against the exact mean."""
+def bench_types(only: Optional[list[str]] = None) -> dict[str, dict[str, float]]:
+    """Per type (those in `only`, or all): the kept handle's mean against the
+    kept-mapping ceiling (median of REPEATS rounds, each the best of three), and
+    numpy's and polars' means on the same mapped values with their error in ulps
+    against the exact mean."""
     rows: dict[str, dict[str, float]] = {}
-    rng = np.random.default_rng(20)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    for name, make in TYPE_SETS:
+    for index, (name, make) in enumerate(TYPE_SETS):
+        if only and name not in only:
+            continue
+        rng = np.random.default_rng(20 + index)
         path = DATA_DIR / f"types-{name}.arrow"
         itemsize = np.dtype(name).itemsize
         if not path.exists() or path.stat().st_size < TYPE_BYTES:
@@ -826,6 +831,42 @@ def bench_types() -> dict[str, dict[str, float]]:
             flush=True,
         )
     return rows
+
+
+TYPES_HEADING = "## Every numeric type"
+
+
+def types_section(rows: dict[str, dict[str, float]], other_cpu: str) -> list[str]:
+    """The per-type section of docs/benchmarks.md."""
+    cpu = dict(machine_description()).get("CPU", platform.processor())
+    return [
+        TYPES_HEADING,
+        "",
+        "1 GiB of values per type in one IPC file (U[0,1) for the floats, uniform over the type's range for the "
+        "integers, int64 over ±2^62), page cache warm, all cores, through a kept `mapmean.open` handle: "
+        "`Dataset.mean()` against the kept-mapping ceiling of the same file (the best of 3 each, median over "
+        f"{REPEATS} rounds). numpy `mean` and polars `mean` get the same mapped column as an array or Series "
+        "(outside the timed region); their error is in float64 ulps of the exact mean. Targets (issue 20): "
+        "integers ≥ 0.9 ×, Float16 ≥ 0.8 × (Float64 is issue 21's). "
+        f"Machine: {cpu}, {CPUS} cores; other processes' CPU use during the timings: {other_cpu}. "
+        "Reproduce with `.venv/bin/python benches/compare.py types [TYPE ...]`.",
+        "",
+        *types_table(rows),
+    ]
+
+
+def update_section_docs(heading: str, lines: list[str]) -> None:
+    """Put a section into docs/benchmarks.md, replacing an earlier one with the
+    same heading, else at the end."""
+    text = DOC_PATH.read_text() if DOC_PATH.exists() else ""
+    section = "\n".join(lines) + "\n"
+    start = text.find(heading + "\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+    DOC_PATH.write_text(text)
 
 
 def types_table(rows: dict[str, dict[str, float]]) -> list[str]:
@@ -1852,11 +1893,15 @@ def main() -> None:
     variance_cpu = OtherCpu()
     variance = bench_variance()
     variance_cpu_report = variance_cpu.report()
+    types_cpu = OtherCpu()
+    types = bench_types()
+    types_cpu_report = types_cpu.report()
     write_markdown(machine, results, scaling, share_rates, file_sets, stream_rows, speed, runtime)
     with DOC_PATH.open("a") as doc:
         doc.write("\n" + "\n".join(wide_markdown(wide)))
     write_plot(results, scaling, speed[1], wide)
     update_variance_docs(variance, variance_cpu_report)
+    update_section_docs(TYPES_HEADING, types_section(types, types_cpu_report))
     print(f"\nwrote {DOC_PATH.relative_to(ROOT)} and {PLOT_PATH.relative_to(ROOT)} in {runtime:.0f} s", flush=True)
 
 
@@ -1877,9 +1922,15 @@ if __name__ == "__main__":
         for name in sys.argv[1:]:
             bench, table = sections[name]
             print("\n".join(["", *table(bench())]), flush=True)
-    elif sys.argv[1:] == ["types"]:
-        # Only the per-type section, printed (docs are not rewritten).
-        print("\n".join(["", *types_table(bench_types())]), flush=True)
+    elif sys.argv[1:2] == ["types"]:
+        # Only the per-type section (or the types named after it), printed;
+        # a run of every type also puts it into docs/benchmarks.md.
+        other_cpu = OtherCpu()
+        rows = bench_types(sys.argv[2:])
+        section = types_section(rows, other_cpu.report())
+        print("\n".join(["", *section]), flush=True)
+        if not sys.argv[2:]:
+            update_section_docs(TYPES_HEADING, section)
     elif sys.argv[1:] == ["wide"]:
         # Only the wide section, printed (docs are not rewritten).
         print("\n".join(wide_markdown(bench_wide(prepare_wide()))))

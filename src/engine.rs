@@ -588,7 +588,49 @@ where
     }
     let columns = states.len();
     let empties: Vec<S> = states.iter().map(Accumulate::empty_like).collect();
-    let batches = batches.into_iter();
+    let run_group = |states: &mut [S], group: &[Vec<A>]| -> Result<()> {
+        if group.is_empty() {
+            return Ok(());
+        }
+        for (c, state) in states.iter_mut().enumerate() {
+            let arrays: Vec<&A> = group.iter().map(|batch| &batch[c]).collect();
+            state.merge(&compute(&empties[c], &arrays, threads)?)?;
+        }
+        Ok(())
+    };
+    let checked = |batch: Result<Vec<A>>| -> Result<Vec<A>> {
+        let batch = batch?;
+        if batch.len() != columns {
+            return Err(Error::InvalidArgument(format!(
+                "a streamed batch has {} columns, expected {columns}",
+                batch.len()
+            )));
+        }
+        Ok(batch)
+    };
+    // The first two batches are pulled here. A stream that ends after one
+    // (a single array or record batch handed over as a stream, as pyarrow
+    // objects are) is computed on the calling thread: starting the reader
+    // thread would cost more than the batch takes (tens of microseconds).
+    let mut batches = batches.into_iter();
+    let mut head: Vec<Result<Vec<A>>> = Vec::with_capacity(2);
+    while head.len() < 2 {
+        let Some(next) = catch_panic(|| Ok(batches.next())).transpose() else {
+            break;
+        };
+        let next = next.and_then(|n| n);
+        let failed = next.is_err();
+        head.push(next);
+        if failed {
+            break;
+        }
+    }
+    if head.len() < 2 || head.last().is_some_and(|b| b.is_err()) {
+        let group = head.into_iter().map(checked).collect::<Result<Vec<_>>>()?;
+        run_group(&mut states, &group)?;
+        return Ok(states);
+    }
+    let batches = head.into_iter().chain(batches);
     let (sender, receiver) = std::sync::mpsc::sync_channel(STREAM_QUEUE);
     std::thread::scope(|scope| {
         scope.spawn(move || {
@@ -606,24 +648,8 @@ where
         });
         let mut group: Vec<Vec<A>> = Vec::new();
         let mut group_len = 0;
-        let run_group = |states: &mut [S], group: &[Vec<A>]| -> Result<()> {
-            if group.is_empty() {
-                return Ok(());
-            }
-            for (c, state) in states.iter_mut().enumerate() {
-                let arrays: Vec<&A> = group.iter().map(|batch| &batch[c]).collect();
-                state.merge(&compute(&empties[c], &arrays, threads)?)?;
-            }
-            Ok(())
-        };
         for batch in receiver {
-            let batch: Vec<A> = batch?;
-            if batch.len() != columns {
-                return Err(Error::InvalidArgument(format!(
-                    "a streamed batch has {} columns, expected {columns}",
-                    batch.len()
-                )));
-            }
+            let batch = checked(batch)?;
             group_len += batch.first().map_or(0, |a| a.len());
             group.push(batch);
             if group_len >= STREAM_GROUP_LEN {

@@ -53,7 +53,9 @@
 
 use arrow_buffer::bit_chunk_iterator::BitChunks;
 
-use super::arch::{subnormals_read_as_zero, Isa, Masks};
+use super::arch::{default_float_environment, subnormals_read_as_zero, Isa, Masks};
+use super::native::{add_f64_to_wide, F64Bins, Tally, F64_SUM_LIMBS};
+use super::wide::Wide;
 use super::exponent_bins::{count_specials, ExponentBins};
 pub use super::geometry::BLOCK;
 use super::geometry::{
@@ -139,7 +141,88 @@ pub fn update_with(
         guess = block_update(isa, state, block, masks, guess, flushed, &mut bins);
     }
     if let Some(bins) = &mut bins {
-        bins.flush_into(&mut state.sum);
+        bins.flush_into(&mut state.exact_sum);
+    }
+}
+
+/// Adds Float16 `values` (with `validity` covering exactly these values) to
+/// `state`: one pass per block of [`BLOCK`] values sums them in `f64`, which
+/// is exact for Float16 ([`Isa::f16_sum`]); a block whose sum is not finite
+/// holds a NaN or an infinity and is counted value by value.
+pub(crate) fn update_f16(
+    isa: Isa,
+    state: &mut MeanState,
+    values: &[half::f16],
+    validity: Option<Validity<'_>>,
+) {
+    // The x86-64 conversions might read subnormal Float16 as zero under
+    // such an environment; the portable pass converts by integer arithmetic.
+    let isa = if subnormals_read_as_zero() {
+        Isa::PORTABLE
+    } else {
+        isa
+    };
+    for (block_index, block) in values.chunks(BLOCK).enumerate() {
+        let masks =
+            validity.map(|validity| block_masks(validity, block_index * BLOCK, block.len()));
+        let valid = match &masks {
+            None => block.len() as u64,
+            Some(masks) => masks.iter().map(|m| m.count_ones() as u64).sum(),
+        };
+        state.count += valid;
+        state.null_count += block.len() as u64 - valid;
+        if valid == 0 {
+            continue;
+        }
+        let masks = masks.as_ref().filter(|_| valid < block.len() as u64);
+        let sum = isa.f16_sum(block, masks);
+        if sum.is_finite() {
+            state.exact_sum.add_f64(sum);
+        } else {
+            for (j, &x) in block.iter().enumerate() {
+                if masks.is_none_or(|m| (m[j / 64] >> (j % 64)) & 1 == 1) {
+                    // `count` was added for the whole block already.
+                    state.count -= 1;
+                    super::reference::add_valid(state, f32::from(x));
+                }
+            }
+        }
+    }
+}
+
+/// Adds the valid Float64 `values` (with `validity` covering exactly these
+/// values) to `sum`, counting them in `tally`: each block of [`BLOCK`]
+/// values through [`Isa::f64_split_sum`] (two passes in L1, exact), or, for
+/// a block it declines (NaN or infinities, a range of more than about 30
+/// binades below the largest value, the ends of the exponent range), the
+/// exponent bins. Outside the default floating-point environment, all
+/// blocks go to the bins.
+pub(crate) fn update_f64_sum(
+    isa: Isa,
+    values: &[f64],
+    validity: Option<Validity<'_>>,
+    tally: &mut Tally,
+    sum: &mut Wide<F64_SUM_LIMBS>,
+    bins: &mut F64Bins,
+) {
+    if !default_float_environment() {
+        bins.add(values, validity, tally, sum, None);
+        return;
+    }
+    for (block_index, block) in values.chunks(BLOCK).enumerate() {
+        let start = block_index * BLOCK;
+        let masks = validity.map(|v| block_masks(v, start, block.len()));
+        match isa.f64_split_sum(block, masks.as_ref()) {
+            Some(parts) => {
+                tally.valid += masks.map_or(block.len() as u64, |m| {
+                    m.iter().map(|w| u64::from(w.count_ones())).sum()
+                });
+                for part in parts {
+                    add_f64_to_wide(sum, part);
+                }
+            }
+            None => bins.add(block, validity.map(|v| v.shifted(start)), tally, sum, None),
+        }
     }
 }
 
@@ -249,7 +332,7 @@ fn narrow_block_update(
         .flatten()
         .filter(|sum| sum.is_finite())
     {
-        state.sum.add_f64(sum);
+        state.exact_sum.add_f64(sum);
         return Guess::Narrow { flagged: true };
     }
     let span = isa.span(block, masks);
@@ -269,7 +352,7 @@ fn narrow_block_update(
     }
     // Exponents at most SPAN_BINADES apart: the sum is exact (see there).
     if span.high >> SIGNIFICAND_BITS <= (span.low >> SIGNIFICAND_BITS).max(1) + SPAN_BINADES {
-        state.sum.add_f64(span.sum);
+        state.exact_sum.add_f64(span.sum);
         // The flagged pass would have proved it too, unless it just failed
         // (under MXCSR controls it does not run with).
         return Guess::Narrow { flagged: !flagged };
@@ -278,7 +361,7 @@ fn narrow_block_update(
     if high - low < MANY_WINDOWS {
         // A few neighbouring windows (some perhaps empty): one pass each.
         for window in low..=high {
-            state.sum.add_f64(isa.window_sum(block, masks, window));
+            state.exact_sum.add_f64(isa.window_sum(block, masks, window));
         }
         Guess::Narrow { flagged: false }
     } else {
@@ -316,11 +399,11 @@ fn spread_block_update(
         binned_block_update(isa, state, block, masks, bins);
         return guess_from(scan.windows);
     }
-    state.sum.add_f64(scan.sum);
+    state.exact_sum.add_f64(scan.sum);
     while others != 0 {
         let other = others.trailing_zeros();
         others &= others - 1;
-        state.sum.add_f64(isa.window_sum(block, masks, other));
+        state.exact_sum.add_f64(isa.window_sum(block, masks, other));
     }
     guess_from(scan.windows)
 }
@@ -339,7 +422,7 @@ fn binned_block_update(
     bins: &mut Option<Box<ExponentBins>>,
 ) {
     let bins = bins.get_or_insert_with(|| Box::new(ExponentBins::new()));
-    bins.reserve(block.len(), &mut state.sum);
+    bins.reserve(block.len(), &mut state.exact_sum);
     isa.bin_block(&mut bins.bins, block, masks);
     if bins.has_specials() {
         bins.clear_specials();
@@ -466,6 +549,219 @@ mod tests {
             let (fast, slow) = both(&values, Some(&nulls));
             prop_assert_eq!(fast, slow);
         }
+    }
+
+    /// Float16 values: every state from `update_f16` (each instruction set,
+    /// and under a floating-point environment reading subnormals as zero)
+    /// equals the reference's state for the same values as `f32`.
+    fn check_f16(halves: &[half::f16], nulls: Option<&NullBuffer>) {
+        let validity = nulls.map(Validity::from_nulls);
+        let wide: Vec<f32> = halves.iter().map(|&h| f32::from(h)).collect();
+        let mut expected = MeanState::default();
+        reference::update(&mut expected, &wide, validity);
+        for &isa in Isa::supported() {
+            let mut state = MeanState::default();
+            update_f16(isa, &mut state, halves, validity);
+            assert_eq!(state, expected, "{isa:?}");
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            {
+                let mut state = MeanState::default();
+                crate::kernel::arch::with_subnormals_read_as_zero(|| {
+                    update_f16(isa, &mut state, halves, validity)
+                });
+                assert_eq!(state, expected, "{isa:?}, subnormals read as zero");
+            }
+        }
+    }
+
+    /// Any Float16 bit pattern, mostly finite, with runs near the extremes
+    /// (subnormals, the largest value).
+    fn any_f16() -> impl Strategy<Value = half::f16> {
+        prop_oneof![
+            8 => (0u16..0x7c00, any::<bool>()).prop_map(|(b, neg)| b | u16::from(neg) << 15),
+            2 => (0u16..0x400, any::<bool>()).prop_map(|(b, neg)| b | u16::from(neg) << 15),
+            2 => (0x7b00u16..0x7c00, any::<bool>()).prop_map(|(b, neg)| b | u16::from(neg) << 15),
+            1 => any::<u16>(),
+        ]
+        .prop_map(half::f16::from_bits)
+    }
+
+    proptest! {
+        #[test]
+        fn f16_blocks_equal_reference(
+            halves in proptest::collection::vec(any_f16(), 0..5000),
+            validity in proptest::collection::vec(any::<bool>(), 5000),
+            offset in 0usize..70,
+        ) {
+            check_f16(&halves, None);
+            let buffer = BooleanBuffer::from(&validity[..]);
+            let start = offset.min(5000 - halves.len());
+            let nulls = NullBuffer::new(buffer.slice(start, halves.len()));
+            check_f16(&halves, Some(&nulls));
+        }
+    }
+
+    #[test]
+    fn f16_blocks_of_the_largest_values_and_of_every_pattern_are_exact() {
+        // 3 blocks of ±65504 (sums up to 2048 · 65504 < 2^27), of the
+        // smallest subnormal, and every bit pattern once (NaN and
+        // infinities included, so some blocks go value by value).
+        let max = half::f16::MAX;
+        check_f16(&vec![max; 3 * BLOCK + 5], None);
+        check_f16(&vec![-max; 3 * BLOCK + 5], None);
+        check_f16(&vec![half::f16::from_bits(1); 3 * BLOCK + 5], None);
+        let every: Vec<half::f16> = (0..=u16::MAX).map(half::f16::from_bits).collect();
+        check_f16(&every, None);
+        let finite: Vec<half::f16> = every.iter().copied().filter(|h| h.is_finite()).collect();
+        check_f16(&finite, None);
+        for bits in 0..=u16::MAX {
+            let h = half::f16::from_bits(bits);
+            let exact = crate::kernel::arch::portable::f16_value(bits);
+            assert!(exact.to_bits() == f64::from(h).to_bits() || (exact.is_nan() && h.is_nan()), "{bits:#x}");
+        }
+    }
+
+    /// `update_f64_sum` with every instruction set (and under an environment
+    /// reading subnormals as zero, where every block goes to the bins) gives
+    /// the same sum and tally as the exponent bins alone.
+    fn check_f64(values: &[f64], nulls: Option<&NullBuffer>) {
+        use crate::kernel::native::with_f64_bins;
+        let validity = nulls.map(Validity::from_nulls);
+        let run = |isa: Option<Isa>| {
+            let mut tally = Tally::default();
+            let mut sum = Wide::<F64_SUM_LIMBS>::default();
+            with_f64_bins(false, |bins| match isa {
+                Some(isa) => update_f64_sum(isa, values, validity, &mut tally, &mut sum, bins),
+                None => bins.add(values, validity, &mut tally, &mut sum, None),
+            });
+            (tally, sum)
+        };
+        let expected = run(None);
+        for &isa in Isa::supported() {
+            assert_eq!(run(Some(isa)), expected, "{isa:?}");
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            {
+                let flushed = crate::kernel::arch::with_subnormals_read_as_zero(|| run(Some(isa)));
+                assert_eq!(flushed, expected, "{isa:?}, subnormals read as zero");
+            }
+        }
+    }
+
+    /// Float64 values of one data shape: a narrow range around `1e3`, U[0,1),
+    /// a few binades, far-apart magnitudes, subnormals, the largest values,
+    /// and any bit pattern now and then.
+    fn any_f64() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            6 => 0.0f64..1.0,
+            4 => (-10.0f64..10.0).prop_map(|d| 1e3 + d),
+            2 => (any::<u64>(), 0u64..60).prop_map(|(b, e)| f64::from_bits(b & 0x800f_ffff_ffff_ffff | (1000 + e) << 52)),
+            1 => (any::<u64>()).prop_map(|b| f64::from_bits(b & 0x800f_ffff_ffff_ffff)),
+            1 => (any::<u64>()).prop_map(|b| f64::from_bits(b & 0x800f_ffff_ffff_ffff | 0x7fe << 52)),
+            1 => Just(0.0),
+            1 => any::<u64>().prop_map(f64::from_bits),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn f64_split_blocks_equal_the_exponent_bins(
+            shape in 0usize..4,
+            raw in proptest::collection::vec(any_f64(), 0..5000),
+            validity in proptest::collection::vec(any::<bool>(), 5000),
+            offset in 0usize..70,
+        ) {
+            // Shapes: as generated; only U[0,1); only the narrow range; tiny
+            // values (subnormal remainders).
+            let values: Vec<f64> = match shape {
+                1 => raw.iter().map(|x| x.abs().fract()).collect(),
+                2 => raw.iter().map(|x| 1e3 + x.abs().fract()).collect(),
+                3 => raw.iter().map(|x| if x.is_finite() { x.abs().fract() * 2f64.powi(-1000) } else { 0.0 }).collect(),
+                _ => raw,
+            };
+            check_f64(&values, None);
+            let buffer = BooleanBuffer::from(&validity[..]);
+            let nulls = NullBuffer::new(buffer.slice(offset.min(5000 - values.len()), values.len()));
+            check_f64(&values, Some(&nulls));
+        }
+    }
+
+    #[test]
+    fn f64_split_blocks_at_the_edges_of_their_bounds() {
+        // Whole blocks of the largest magnitude of a binade (every q at its
+        // bound), of both signs; values one grid step apart; the largest
+        // double (σ would overflow: bins); the smallest normals.
+        let top = f64::from_bits(0x3fef_ffff_ffff_ffff);
+        check_f64(&vec![top; 3 * BLOCK + 7], None);
+        check_f64(&vec![-top; 3 * BLOCK + 7], None);
+        let mixed: Vec<f64> = (0..3 * BLOCK).map(|i| if i % 2 == 0 { top } else { -1.0 + f64::EPSILON }).collect();
+        check_f64(&mixed, None);
+        let steps: Vec<f64> = (0..BLOCK).map(|i| 1.0 + (i as f64) * 2f64.powi(-40)).collect();
+        check_f64(&steps, None);
+        // Remainders at their largest, all of one sign (0.75 + 2^-42 - 2^-53
+        // rounds down to 0.75 on the grid of 2^-41), beside one value with
+        // every fraction bit set 30 binades below the largest (the
+        // remainders' sum needs exactly 53 bits: split), 31 and 33 (bins).
+        let base = 0.75 + 2f64.powi(-42) - 2f64.powi(-53);
+        for binades in [30, 31, 33] {
+            let mut far = vec![base; BLOCK];
+            far[17] = f64::from_bits((0.75f64.to_bits() - (binades << 52)) | 0xf_ffff_ffff_ffff);
+            check_f64(&far, None);
+        }
+        check_f64(&vec![f64::MAX; 100], None);
+        check_f64(&vec![f64::MIN_POSITIVE; 3000], None);
+        check_f64(&[1.0, f64::NAN, 2.0, f64::INFINITY, -1.0], None);
+    }
+
+    /// `Isa::integer_sum` of every instruction set against an `i128` sum,
+    /// for one integer type.
+    fn check_integers<T: crate::kernel::Native>(values: &[T], nulls: Option<&NullBuffer>) {
+        let validity = nulls.map(Validity::from_nulls);
+        let valid = |i: usize| validity.is_none_or(|v| v.is_valid(i));
+        let expected = (
+            values.iter().enumerate().filter(|&(i, _)| valid(i)).map(|(_, x)| x.to_i128()).sum::<i128>(),
+            (0..values.len()).filter(|&i| valid(i)).count() as u64,
+        );
+        for &isa in Isa::supported() {
+            assert_eq!(isa.integer_sum(values, validity), expected, "{isa:?} {}", T::DATA_TYPE);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn integer_sums_equal_an_i128_sum_for_every_type_and_instruction_set(
+            raw in proptest::collection::vec(
+                prop_oneof![4 => any::<u64>(), 1 => Just(0u64), 1 => Just(u64::MAX), 1 => Just(1u64 << 63)],
+                0..700,
+            ),
+            validity in proptest::collection::vec(any::<bool>(), 700),
+            offset in 0usize..70,
+        ) {
+            let buffer = BooleanBuffer::from(&validity[..]);
+            let nulls = NullBuffer::new(buffer.slice(offset.min(700 - raw.len()), raw.len()));
+            macro_rules! each {
+                ($($t:ty),*) => {$(
+                    let values: Vec<$t> = raw.iter().map(|&x| x as $t).collect();
+                    check_integers(&values, None);
+                    check_integers(&values, Some(&nulls));
+                )*};
+            }
+            each!(i8, i16, i32, i64, u8, u16, u32, u64);
+        }
+    }
+
+    #[test]
+    fn integer_sums_hold_64_extremes_per_chunk() {
+        // Whole chunks of the extremes: each 64-value chunk's lanes at
+        // their largest (i64 halves, u64 halves, narrow lanes).
+        check_integers(&vec![i64::MIN; 1000], None);
+        check_integers(&vec![i64::MAX; 1000], None);
+        check_integers(&vec![u64::MAX; 1000], None);
+        check_integers(&vec![i32::MIN; 1000], None);
+        check_integers(&vec![u32::MAX; 1000], None);
+        check_integers(&vec![i16::MIN; 1000], None);
+        check_integers(&vec![u16::MAX; 1000], None);
+        check_integers(&vec![i8::MIN; 1000], None);
+        check_integers(&vec![u8::MAX; 1000], None);
     }
 
     /// Values in window `window` (any exponent in it, any significand, any

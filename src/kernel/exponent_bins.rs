@@ -66,20 +66,9 @@
 //! pass's largest magnitude, counts that block's specials value by value and
 //! clears those two bins ([`ExponentBins::clear_specials`]).
 
-use super::arch::Masks;
 use super::exact_sum::ExactSum;
+use super::geometry::{Bins, Masks, BINS, COUNT_ONE, COUNT_SHIFT, SETS, STRIDE};
 
-/// Bins per set: one per `bits >> 23`, sign and biased exponent.
-pub(crate) const BINS: usize = 512;
-/// Copies of the bins; value `i` of a block goes to set `i % SETS`.
-pub(crate) const SETS: usize = 4;
-/// Words from one set to the next: a few more than [`BINS`], so that the
-/// same bin of two sets is not a multiple of 4 KiB apart.
-pub(crate) const STRIDE: usize = BINS + 8;
-/// Where the count field of a bin starts (see the module docs).
-pub(crate) const COUNT_SHIFT: u32 = 43;
-/// One in the count field.
-pub(crate) const COUNT_ONE: u64 = 1 << COUNT_SHIFT;
 /// The largest fraction field of an `f32`.
 const FRACTION_MAX: u64 = 0x7f_ffff;
 /// At most this many values go into the bins between two flushes.
@@ -92,15 +81,6 @@ const _: () = assert!(
         <= u64::MAX as u128
 );
 const _: () = assert!(SETS <= 4 && SETS.is_power_of_two());
-
-/// The bins of every set, as the passes in `kernel::arch` fill them.
-pub(crate) type Bins = [[u64; STRIDE]; SETS];
-
-/// What a value with bit pattern `bits` adds to its bin `bits >> 23`.
-#[inline(always)]
-pub(crate) fn entry(bits: u32) -> u64 {
-    bits as u64 + COUNT_ONE
-}
 
 /// The exact-sum accumulator for wide-range blocks; see the module docs.
 pub(crate) struct ExponentBins {
@@ -209,6 +189,7 @@ pub(crate) fn count_specials(state: &mut super::MeanState, block: &[f32], masks:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::geometry::entry;
 
     /// Adds `values` to fresh bins as a pass would (set `i % SETS`).
     fn binned(values: &[f32]) -> ExactSum {

@@ -9,6 +9,11 @@
 //! exponent sits above the 23 significand bits, the window of `|x|`'s bit
 //! pattern is `|x| >> WINDOW_SHIFT`. The bit budget that makes a window's
 //! `f64` sum exact is spelled out in [`super::blocks`].
+//!
+//! The layout of the wide-range bins (`super::exponent_bins`) and of a
+//! block's validity masks lives here too, so that the passes of
+//! [`super::arch`] and the accumulators that own the bins depend on this
+//! module and not on each other.
 
 /// log2 of [`BLOCK`].
 pub const BLOCK_BITS: u32 = 11;
@@ -49,4 +54,29 @@ const _: () = assert!(24 + (WINDOW_BINADES - 1) + BLOCK_BITS <= 53);
 #[inline(always)]
 pub const fn window_of(bits: u32) -> u32 {
     (bits & 0x7fff_ffff) >> WINDOW_SHIFT
+}
+
+/// Validity masks of one block: bit `i` of word `i / 64` for value `i`.
+pub(crate) type Masks = [u64; MASK_WORDS];
+
+/// Bins per set of the wide-range accumulator: one per `bits >> 23`, sign
+/// and biased exponent.
+pub(crate) const BINS: usize = 512;
+/// Copies of the bins; value `i` of a block goes to set `i % SETS`.
+pub(crate) const SETS: usize = 4;
+/// Words from one set to the next: a few more than [`BINS`], so that the
+/// same bin of two sets is not a multiple of 4 KiB apart.
+pub(crate) const STRIDE: usize = BINS + 8;
+/// Where the count field of a bin starts (see `exponent_bins`).
+pub(crate) const COUNT_SHIFT: u32 = 43;
+/// One in the count field.
+pub(crate) const COUNT_ONE: u64 = 1 << COUNT_SHIFT;
+
+/// The bins of every set, as the passes in `kernel::arch` fill them.
+pub(crate) type Bins = [[u64; STRIDE]; SETS];
+
+/// What a value with bit pattern `bits` adds to its bin `bits >> 23`.
+#[inline(always)]
+pub(crate) fn entry(bits: u32) -> u64 {
+    bits as u64 + COUNT_ONE
 }

@@ -20,7 +20,7 @@ mod exact_sum;
 mod exponent_bins;
 internal_mod!(geometry);
 mod moments;
-mod native;
+pub(crate) mod native;
 internal_mod!(reference);
 mod rounding;
 internal_mod!(square_sum);
@@ -177,8 +177,9 @@ pub struct MeanState {
     pub pos_inf_count: u64,
     /// Valid `-inf` values seen.
     pub neg_inf_count: u64,
-    /// Exact sum of the valid finite values.
-    pub sum: ExactSum,
+    /// Exact sum of the valid finite values ([`MeanState::sum`] rounds it,
+    /// with pyarrow's rules for nulls and non-finite values).
+    pub exact_sum: ExactSum,
 }
 
 impl MeanState {
@@ -236,6 +237,18 @@ impl MeanState {
         self.merge(&part)
     }
 
+    /// [`MeanState::update_values`] for Float16 values (the block pass of
+    /// [`blocks::update_f16`]).
+    pub(crate) fn update_f16_values(
+        &mut self,
+        values: &[half::f16],
+        validity: Option<Validity<'_>>,
+    ) -> Result<()> {
+        let mut part = MeanState::default();
+        blocks::update_f16(arch::Isa::detect(), &mut part, values, validity);
+        self.merge(&part)
+    }
+
     /// Merges the state of another part of the data into this one, exactly:
     /// the counts add, the exact sums add.
     ///
@@ -262,17 +275,17 @@ impl MeanState {
     /// ```
     pub fn merge(&mut self, other: &MeanState) -> Result<()> {
         let counts = state::Counts::of_mean(self).merged(&state::Counts::of_mean(other))?;
-        let mut sum = self.sum;
+        let mut sum = self.exact_sum;
         // Within the headroom for states that pass `validate`: see the
         // exact_sum module docs.
-        sum.merge(&other.sum);
+        sum.merge(&other.exact_sum);
         *self = MeanState {
             count: counts.count,
             null_count: counts.null_count,
             nan_count: counts.nan_count,
             pos_inf_count: counts.pos_inf_count,
             neg_inf_count: counts.neg_inf_count,
-            sum,
+            exact_sum: sum,
         };
         Ok(())
     }
@@ -302,11 +315,11 @@ impl MeanState {
         let invalid = |reason: String| Err(Error::InvalidState { reason });
         state::Counts::of_mean(self).check()?;
         let finite_count = self.finite_count();
-        if !self.sum.is_within(finite_count) {
+        if !self.exact_sum.is_within(finite_count) {
             return invalid(format!(
                 "the sum {:?} exceeds what {finite_count} finite f32 values can sum to \
                  ({finite_count} · f32::MAX in magnitude)",
-                self.sum
+                self.exact_sum
             ));
         }
         Ok(())
@@ -355,7 +368,10 @@ impl MeanState {
         if (!options.skip_nulls && self.null_count > 0) || self.count < options.min_count {
             return None;
         }
-        Some(self.special().unwrap_or_else(|| self.sum.mean(self.count)))
+        Some(
+            self.special()
+                .unwrap_or_else(|| self.exact_sum.mean(self.count)),
+        )
     }
 
     /// The sum under pyarrow's defaults (skip nulls, `min_count = 1`): the
@@ -401,7 +417,7 @@ impl MeanState {
         if (!options.skip_nulls && self.null_count > 0) || self.count < options.min_count {
             return None;
         }
-        Some(self.special().unwrap_or_else(|| self.sum.to_f64()))
+        Some(self.special().unwrap_or_else(|| self.exact_sum.to_f64()))
     }
 
     /// NaN or `±inf` when the special values decide the sum and the mean, as

@@ -284,12 +284,12 @@ impl MomentsState {
                 self.squares
             ));
         }
-        let s = signed_sum(&self.mean.sum).magnitude().clone();
+        let s = signed_sum(&self.mean.exact_sum).magnitude().clone();
         if &s * &s > finite * q {
             return invalid(format!(
                 "the sum {:?} and the sum of squares {:?} break Cauchy–Schwarz \
                  ((Σx)² <= finite_count · Σx²)",
-                self.mean.sum, self.squares
+                self.mean.exact_sum, self.squares
             ));
         }
         Ok(())
@@ -448,7 +448,7 @@ impl MomentsState {
             return Some(Exact::Special(0.0));
         }
         let n = BigInt::from(m.count);
-        let s = signed_sum(&m.sum);
+        let s = signed_sum(&m.exact_sum);
         let q = BigInt::from(unsigned_squares(&self.squares));
         let num = &n * q - &s * &s;
         // n·Q - S² >= 0 (Cauchy–Schwarz) for every state built from data, and

@@ -90,10 +90,63 @@ pub trait Native: sealed::Sealed + Copy + Send + Sync + 'static {
         let _ = values;
         None
     }
+    /// The values as `f16`, if they are.
+    fn as_f16s(values: &[Self]) -> Option<&[f16]> {
+        let _ = values;
+        None
+    }
+    /// The exact sum of 64 integers, masked by `mask` (bit `i` for value
+    /// `i`), in lanes that the compiler vectorises (see
+    /// `arch::portable::integer_sum`). Floats are never asked.
+    #[doc(hidden)]
+    fn sum64(chunk: &[Self; 64], mask: u64) -> i128 {
+        chunk
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask >> i & 1 == 1)
+            .map(|(_, x)| x.to_i128())
+            .sum()
+    }
 }
 
 macro_rules! native {
+    ($t:ty, $dt:ident, $domain:ident, |$x:ident| $f64:expr, $i128:expr, sum64: narrow $lane:ty) => {
+        native!(@impl $t, $dt, $domain, |$x| $f64, $i128,
+            #[inline(always)]
+            fn sum64(chunk: &[Self; 64], mask: u64) -> i128 {
+                let mut sum: $lane = 0;
+                for (i, &x) in chunk.iter().enumerate() {
+                    sum += <$lane>::from(x) & (0 as $lane).wrapping_sub((mask >> i & 1) as $lane);
+                }
+                i128::from(sum)
+            }
+        );
+    };
+    ($t:ty, $dt:ident, $domain:ident, |$x:ident| $f64:expr, $i128:expr, sum64: wide $high:ty) => {
+        native!(@impl $t, $dt, $domain, |$x| $f64, $i128,
+            #[inline(always)]
+            fn sum64(chunk: &[Self; 64], mask: u64) -> i128 {
+                let (mut low, mut high) = (0u64, 0 as $high);
+                for (i, &x) in chunk.iter().enumerate() {
+                    let lane = 0u64.wrapping_sub(mask >> i & 1);
+                    low += x as u64 & 0xffff_ffff & lane;
+                    high += (x >> 32) as $high & lane as $high;
+                }
+                (i128::from(high) << 32) + i128::from(low)
+            }
+        );
+    };
     ($t:ty, $dt:ident, $domain:ident, |$x:ident| $f64:expr, $i128:expr $(, $slice:ident: $st:ty)?) => {
+        native!(@impl $t, $dt, $domain, |$x| $f64, $i128,
+            $(
+                #[inline]
+                fn $slice(values: &[Self]) -> Option<&[$st]> {
+                    Some(values)
+                }
+            )?
+        );
+    };
+    (@impl $t:ty, $dt:ident, $domain:ident, |$x:ident| $f64:expr, $i128:expr, $($item:item)*) => {
         impl sealed::Sealed for $t {}
         impl Native for $t {
             const DATA_TYPE: arrow_schema::DataType = arrow_schema::DataType::$dt;
@@ -108,27 +161,41 @@ macro_rules! native {
                 let $x = self;
                 $i128
             }
-            $(
-                #[inline]
-                fn $slice(values: &[Self]) -> Option<&[$st]> {
-                    Some(values)
-                }
-            )?
+            $($item)*
         }
     };
 }
 
-native!(f16, Float16, Float32, |x| x.to_f64(), x.to_f64() as i128);
+/// Integers of at most 32 bits: 64 of them sum in a `$lane` twice their
+/// width (below `2^(bits + 6)`: `i32` lanes for 8 and 16 bits, `i64` for 32),
+/// so that a vector holds as many lanes as it can. The mask becomes an
+/// all-ones or all-zeros lane (`0 - bit`), so the loop is branch-free and
+/// vectorises.
+macro_rules! narrow_integer {
+    ($t:ty, $dt:ident, $domain:ident, $lane:ty) => {
+        native!($t, $dt, $domain, |x| x as f64, x as i128, sum64: narrow $lane);
+    };
+}
+
+/// 64-bit integers: the low and high 32-bit halves are summed apart, each
+/// in 64-bit lanes (`64 · 2^32 = 2^38`), and joined in an `i128`.
+macro_rules! wide_integer {
+    ($t:ty, $dt:ident, $domain:ident, $high:ty) => {
+        native!($t, $dt, $domain, |x| x as f64, x as i128, sum64: wide $high);
+    };
+}
+
+native!(f16, Float16, Float32, |x| x.to_f64(), x.to_f64() as i128, as_f16s: f16);
 native!(f32, Float32, Float32, |x| x as f64, x as i128, as_f32s: f32);
 native!(f64, Float64, Float64, |x| x, x as i128, as_f64s: f64);
-native!(i8, Int8, Signed, |x| x as f64, x as i128);
-native!(i16, Int16, Signed, |x| x as f64, x as i128);
-native!(i32, Int32, Signed, |x| x as f64, x as i128);
-native!(i64, Int64, Signed, |x| x as f64, x as i128);
-native!(u8, UInt8, Unsigned, |x| x as f64, x as i128);
-native!(u16, UInt16, Unsigned, |x| x as f64, x as i128);
-native!(u32, UInt32, Unsigned, |x| x as f64, x as i128);
-native!(u64, UInt64, Unsigned, |x| x as f64, x as i128);
+narrow_integer!(i8, Int8, Signed, i32);
+narrow_integer!(i16, Int16, Signed, i32);
+narrow_integer!(i32, Int32, Signed, i64);
+wide_integer!(i64, Int64, Signed, i64);
+narrow_integer!(u8, UInt8, Unsigned, i32);
+narrow_integer!(u16, UInt16, Unsigned, i32);
+narrow_integer!(u32, UInt32, Unsigned, i64);
+wide_integer!(u64, UInt64, Unsigned, u64);
 
 /// Valid, NaN and infinite values of one update.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -295,47 +362,39 @@ impl F64Bins {
     }
 }
 
-/// Adds the valid integers of `values` to `sum` (and their squares to
-/// `squares`), counting them in `tally`.
-pub(crate) fn add_integers<T: Native>(
+/// Adds a finite `f64` to a Float64 sum (units of `2^-1074`), exactly.
+#[inline]
+pub(crate) fn add_f64_to_wide(sum: &mut Wide<F64_SUM_LIMBS>, x: f64) {
+    debug_assert!(x.is_finite());
+    let bits = x.to_bits();
+    let e = ((bits >> 52) & 0x7ff) as u32;
+    let m = (bits & ((1 << 52) - 1)) | (u64::from(e != 0) << 52);
+    if m != 0 {
+        sum.add_shifted(u128::from(m), e.max(1) - 1, bits >> 63 == 1);
+    }
+}
+
+/// Adds the squares of the valid integers of `values` to `squares` (their
+/// sum and count come from `Isa::integer_sum`).
+pub(crate) fn add_integer_squares<T: Native>(
     values: &[T],
     validity: Option<Validity<'_>>,
-    tally: &mut Tally,
-    sum: &mut Wide<INT_SUM_LIMBS>,
-    squares: Option<&mut Wide<INT_SQUARE_LIMBS>>,
+    sq: &mut Wide<INT_SQUARE_LIMBS>,
 ) {
-    // |x| <= 2^64 and at most isize::MAX values per call: |total| < 2^127.
-    let mut total: i128 = 0;
     // Squares below 2^128 each: a u128 and a count of its wrap-arounds.
     let (mut low, mut high): (u128, u64) = (0, 0);
-    let want_squares = squares.is_some();
     for_each_chunk(values, validity, |chunk, mask| {
-        tally.valid += u64::from(mask.count_ones());
-        if mask == u64::MAX {
-            total += chunk.iter().map(|&x| x.to_i128()).sum::<i128>();
-        } else {
-            total += chunk
-                .iter()
-                .enumerate()
-                .map(|(i, &x)| if mask >> i & 1 == 1 { x.to_i128() } else { 0 })
-                .sum::<i128>();
-        }
-        if want_squares {
-            for (i, &x) in chunk.iter().enumerate() {
-                if mask >> i & 1 == 1 {
-                    let m = x.to_i128().unsigned_abs();
-                    let (r, wrapped) = low.overflowing_add(m * m);
-                    low = r;
-                    high += u64::from(wrapped);
-                }
+        for (i, &x) in chunk.iter().enumerate() {
+            if mask >> i & 1 == 1 {
+                let m = x.to_i128().unsigned_abs();
+                let (r, wrapped) = low.overflowing_add(m * m);
+                low = r;
+                high += u64::from(wrapped);
             }
         }
     });
-    sum.add_i128(total);
-    if let Some(sq) = squares {
-        sq.add_shifted(low, 0, false);
-        sq.add_shifted(u128::from(high), 128, false);
-    }
+    sq.add_shifted(low, 0, false);
+    sq.add_shifted(u128::from(high), 128, false);
 }
 
 /// Smallest and largest valid value, as pyarrow's `min_max` takes them: NaN

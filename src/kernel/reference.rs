@@ -39,6 +39,6 @@ pub(crate) fn add_valid(state: &mut MeanState, x: f32) {
     } else if x == f32::NEG_INFINITY {
         state.neg_inf_count += 1;
     } else {
-        state.sum.add_f32(x);
+        state.exact_sum.add_f32(x);
     }
 }

@@ -549,8 +549,8 @@ impl SquareBlocks {
                 Some(pass) if !pass.special => {
                     mean.count += valid as u64;
                     mean.null_count += (block.len() - valid) as u64;
-                    mean.sum.add_f64(pass.sums_x[0]);
-                    mean.sum.add_f64(pass.sums_x[1]);
+                    mean.exact_sum.add_f64(pass.sums_x[0]);
+                    mean.exact_sum.add_f64(pass.sums_x[1]);
                 }
                 _ => super::blocks::update(mean, original, validity),
             }

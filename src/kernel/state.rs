@@ -14,9 +14,11 @@
 use arrow_schema::DataType;
 use num_bigint::{BigInt, BigUint};
 
+use super::arch::Isa;
+use super::blocks::update_f64_sum;
 use super::native::{
-    add_integers, with_f64_bins, Domain, Extremes, Native, Tally, F64_SQUARE_LIMBS, F64_SUM_LIMBS,
-    F64_UNIT_EXP, INT_SQUARE_LIMBS, INT_SUM_LIMBS,
+    add_integer_squares, with_f64_bins, Domain, Extremes, Native, Tally, F64_SQUARE_LIMBS,
+    F64_SUM_LIMBS, F64_UNIT_EXP, INT_SQUARE_LIMBS, INT_SUM_LIMBS,
 };
 use super::wide::Wide;
 use super::{ExactSquareSum, MeanState, MomentsState, Validity};
@@ -428,9 +430,10 @@ impl ExactState {
             right: T::DATA_TYPE.to_string(),
         };
         match (&mut self.core, T::DOMAIN) {
-            (Core::Float32(m), Domain::Float32) => match T::as_f32s(values) {
-                Some(v) => m.update_values(v, validity)?,
-                None => converted(
+            (Core::Float32(m), Domain::Float32) => match (T::as_f32s(values), T::as_f16s(values)) {
+                (Some(v), _) => m.update_values(v, validity)?,
+                (None, Some(halves)) => m.update_f16_values(halves, validity)?,
+                (None, None) => converted(
                     values,
                     validity,
                     |x| x.to_f64() as f32,
@@ -449,6 +452,10 @@ impl ExactState {
             (Core::Float64(f), Domain::Float32 | Domain::Float64) => {
                 let mut tally = Tally::default();
                 with_f64_bins(f.squares.is_some(), |bins| match T::as_f64s(values) {
+                    Some(v) if f.squares.is_none() => {
+                        update_f64_sum(Isa::detect(), v, validity, &mut tally, &mut f.sum, bins);
+                        Ok(())
+                    }
                     Some(v) => {
                         bins.add(
                             v,
@@ -474,8 +481,15 @@ impl ExactState {
             (Core::Integer(s), Domain::Signed | Domain::Unsigned)
                 if domain_of(&self.input) == Some(T::DOMAIN) =>
             {
-                let mut tally = Tally::default();
-                add_integers(values, validity, &mut tally, &mut s.sum, s.squares.as_mut());
+                let (total, valid) = Isa::detect().integer_sum(values, validity);
+                s.sum.add_i128(total);
+                if let Some(squares) = s.squares.as_mut() {
+                    add_integer_squares(values, validity, squares);
+                }
+                let tally = Tally {
+                    valid,
+                    ..Tally::default()
+                };
                 s.counts.add_tally(&tally, values.len());
             }
             _ => return Err(mismatch()),
@@ -645,7 +659,8 @@ impl ExactState {
             Core::Float32Moments(m) => (&m.mean, Some(&m.squares)),
             _ => return self.clone(),
         };
-        let sum = Wide::<6>::from_limbs(mean.sum.to_limbs()).widen::<F64_SUM_LIMBS>(1074 - 149);
+        let sum =
+            Wide::<6>::from_limbs(mean.exact_sum.to_limbs()).widen::<F64_SUM_LIMBS>(1074 - 149);
         let squares = squares.map(|s: &ExactSquareSum| {
             Box::new(Wide::from_limbs(s.to_limbs()).widen::<F64_SQUARE_LIMBS>(2148 - 298))
         });
@@ -665,12 +680,12 @@ impl ExactState {
     pub(crate) fn exact_sums(&self) -> ExactSums {
         match &self.core {
             Core::Float32(m) => ExactSums {
-                sum: limbs_to_bigint(&m.sum.to_limbs()),
+                sum: limbs_to_bigint(&m.exact_sum.to_limbs()),
                 squares: None,
                 unit_exp: -149,
             },
             Core::Float32Moments(m) => ExactSums {
-                sum: limbs_to_bigint(&m.mean.sum.to_limbs()),
+                sum: limbs_to_bigint(&m.mean.exact_sum.to_limbs()),
                 squares: Some(BigUint::from_bytes_le(
                     &m.squares
                         .to_limbs()

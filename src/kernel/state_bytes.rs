@@ -126,9 +126,9 @@ impl ExactState {
             }
         };
         match self.core() {
-            Core::Float32(m) => put(&mut out, &m.sum.to_limbs()),
+            Core::Float32(m) => put(&mut out, &m.exact_sum.to_limbs()),
             Core::Float32Moments(m) => {
-                put(&mut out, &m.mean.sum.to_limbs());
+                put(&mut out, &m.mean.exact_sum.to_limbs());
                 put(&mut out, &m.squares.to_limbs());
             }
             Core::Float64(f) => {
@@ -254,7 +254,7 @@ impl ExactState {
                     nan_count: counts.nan_count,
                     pos_inf_count: counts.pos_inf_count,
                     neg_inf_count: counts.neg_inf_count,
-                    sum: ExactSum::from_limbs(sum),
+                    exact_sum: ExactSum::from_limbs(sum),
                 };
                 if parts.squares {
                     let mut sq = [0u64; SQUARE_LIMBS];

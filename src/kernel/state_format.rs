@@ -82,7 +82,7 @@ impl MeanState {
             self.neg_inf_count,
         ]
         .into_iter()
-        .chain(self.sum.to_limbs());
+        .chain(self.exact_sum.to_limbs());
         for (chunk, word) in out[COUNTS..].chunks_exact_mut(8).zip(words) {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
@@ -172,7 +172,7 @@ impl MeanState {
             nan_count,
             pos_inf_count,
             neg_inf_count,
-            sum: ExactSum::from_limbs(limbs),
+            exact_sum: ExactSum::from_limbs(limbs),
         };
         state.validate()?;
         Ok(state)

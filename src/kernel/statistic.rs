@@ -279,7 +279,7 @@ fn mean(state: &ExactState, c: &Counts) -> Value {
     }
     if let Some(m) = state.as_mean_state() {
         // The Float32 kernel's own rounding: the fast path of small calls.
-        return Value::Float(m.sum.mean(m.count));
+        return Value::Float(m.exact_sum.mean(m.count));
     }
     if c.count == 0 {
         return Value::Float(f64::NAN);
@@ -299,7 +299,7 @@ fn sum(state: &ExactState, c: &Counts) -> Result<Value> {
                 return Ok(Value::Float(x));
             }
             if let Some(m) = state.as_mean_state() {
-                return Ok(Value::Float(m.sum.to_f64()));
+                return Ok(Value::Float(m.exact_sum.to_f64()));
             }
             let sums = state.exact_sums();
             Ok(Value::Float(signed_quotient(

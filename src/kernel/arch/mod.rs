@@ -60,11 +60,10 @@ pub(crate) mod x86_64;
 
 use std::sync::OnceLock;
 
-use super::exponent_bins::Bins;
-use super::geometry::{BLOCK, MASK_WORDS, WINDOWS};
-
-/// Validity masks of one block: bit `i` of word `i / 64` for value `i`.
-pub(crate) type Masks = [u64; MASK_WORDS];
+pub(crate) use super::geometry::Masks;
+use super::geometry::{Bins, BLOCK, WINDOWS};
+use super::native::Native;
+use super::Validity;
 
 /// What one pass over a block found; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -90,6 +89,18 @@ pub(crate) struct Span {
     /// The largest `|x|` bit pattern among valid values (from `0x7f80_0000`
     /// on: NaN or an infinity).
     pub high: u32,
+}
+
+/// Asks for the cache line `near` bytes after `at` (and one farther on, into
+/// L2) where the processor has such hints (x86-64); a hint reads nothing into
+/// the program and never faults, whatever the address. For passes written
+/// once for every instruction set.
+#[inline(always)]
+pub(crate) fn prefetch(at: *const u8, near: usize) {
+    #[cfg(target_arch = "x86_64")]
+    x86_64::prefetch_ahead(at as *const f32, near);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (at, near);
 }
 
 /// Whether this thread's floating-point environment reads subnormal inputs
@@ -120,6 +131,27 @@ pub(crate) fn subnormals_read_as_zero() -> bool {
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         false
+    }
+}
+
+/// Whether this thread's floating-point environment is the default one:
+/// rounding to nearest, no subnormal flushed or read as zero. The Float64
+/// split pass ([`Isa::f64_split_sum`]) relies on all three (its remainders
+/// may be subnormal); elsewhere the caller takes the exponent bins, which
+/// read bit patterns.
+#[inline]
+pub(crate) fn default_float_environment() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86_64::default_controls()
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        aarch64::default_controls()
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        true
     }
 }
 
@@ -164,8 +196,8 @@ pub(crate) fn with_subnormals_read_as_zero<R>(f: impl FnOnce() -> R) -> R {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Isa {
     /// Invariant: the CPU running this process supports `kind` (for
-    /// `Avx512`, AVX-512 F, DQ, BW, VL, AVX2 and BMI2; for `Avx2`, AVX2 and
-    /// BMI2). Only [`Isa::supported`] builds a
+    /// `Avx512`, AVX-512 F, DQ, BW, VL, AVX2, BMI2 and F16C; for `Avx2`,
+    /// AVX2, BMI2 and F16C). Only [`Isa::supported`] builds a
     /// `kind` other than `Portable`, after detecting it.
     kind: Kind,
 }
@@ -247,7 +279,10 @@ impl Isa {
                 // uses AVX-512 DQ, BW and VL: require all of them. Both
                 // kinds bin wide data with BMI2's `shrx` (every AVX2 CPU
                 // known has BMI2; one without gets the portable passes).
-                let bmi2 = std::is_x86_feature_detected!("bmi2");
+                // F16C (`Isa::f16_sum`) came with AVX2 on every processor
+                // known; one without it gets the portable passes.
+                let bmi2 = std::is_x86_feature_detected!("bmi2")
+                    && std::is_x86_feature_detected!("f16c");
                 if std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512dq")
                     && std::is_x86_feature_detected!("avx512bw")
@@ -341,6 +376,84 @@ impl Isa {
                 let _ = masks;
                 None
             }
+        }
+    }
+
+    /// The `f64` sum of the valid Float16 values of `block` (bit `j` of
+    /// `masks[j / 64]` for value `j`). Exact when it is finite: every
+    /// Float16 is a multiple of `2^-24` below `2^16`, so any partial sum of
+    /// at most [`BLOCK`] of them is a multiple of `2^-24` below `2^27`, within
+    /// `f64`'s 53 bits whatever the order. A NaN or infinity among the valid
+    /// values makes it NaN or infinite, and the caller counts that block
+    /// value by value.
+    ///
+    /// The x86-64 passes convert with the processor's `vcvtph2ps`; under a
+    /// floating-point environment that reads subnormals as zero the caller
+    /// uses [`Isa::PORTABLE`], which converts by integer arithmetic.
+    ///
+    /// # Panics
+    ///
+    /// If `block` holds more than [`BLOCK`] values.
+    #[inline]
+    pub(crate) fn f16_sum(self, block: &[half::f16], masks: Option<&Masks>) -> f64 {
+        assert!(block.len() <= BLOCK);
+        match self.kind {
+            // SAFETY: the invariant of `Isa`: AVX-512 F, BW and VL were
+            // detected.
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512 => unsafe { x86_64::avx512::f16_sum(block, masks) },
+            // SAFETY: the invariant of `Isa`: AVX2 and F16C were detected.
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2 => unsafe { x86_64::avx2::f16_sum(block, masks) },
+            _ => portable::f16_sum(block, masks),
+        }
+    }
+
+    /// The exact sum of the valid Float64 values of `block` (bit `j` of
+    /// `masks[j / 64]` for value `j`) as two `f64`s whose sum it is, or
+    /// `None` if the block holds a NaN or an infinity, if its smallest
+    /// nonzero valid magnitude lies more than 30 binades below its largest,
+    /// or if the largest is near the largest double: the caller then bins
+    /// it. See `portable::f64_split_sum` for the argument.
+    ///
+    /// Only in the default floating-point environment
+    /// ([`default_float_environment`]).
+    ///
+    /// # Panics
+    ///
+    /// If `block` holds more than [`BLOCK`] values.
+    #[inline]
+    pub(crate) fn f64_split_sum(self, block: &[f64], masks: Option<&Masks>) -> Option<[f64; 2]> {
+        assert!(block.len() <= BLOCK);
+        match self.kind {
+            // SAFETY: the invariant of `Isa`: AVX-512 F was detected.
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512 => unsafe { x86_64::avx512::f64_split_sum(block, masks) },
+            // SAFETY: the invariant of `Isa`: AVX2 was detected.
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2 => unsafe { x86_64::avx2::f64_split_sum(block, masks) },
+            _ => portable::f64_split_sum(block, masks),
+        }
+    }
+
+    /// The exact sum of the valid integers of `values` and how many are
+    /// valid (`portable::integer_sum`), compiled for this instruction set so
+    /// that its 64-bit lanes are as wide as the processor's vectors.
+    #[inline]
+    pub(crate) fn integer_sum<T: Native>(
+        self,
+        values: &[T],
+        validity: Option<Validity<'_>>,
+    ) -> (i128, u64) {
+        match self.kind {
+            // SAFETY: the invariant of `Isa`: AVX-512 F, BW, VL, DQ and AVX2
+            // were detected.
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx512 => unsafe { x86_64::avx512::integer_sum(values, validity) },
+            // SAFETY: the invariant of `Isa`: AVX2 was detected.
+            #[cfg(target_arch = "x86_64")]
+            Kind::Avx2 => unsafe { x86_64::avx2::integer_sum(values, validity) },
+            _ => portable::integer_sum(values, validity),
         }
     }
 

@@ -4,13 +4,55 @@
 //! window 0, marks no window and has the smallest exponent, so nothing a null
 //! slot holds is read into the result.
 
+use arrow_buffer::bit_chunk_iterator::BitChunks;
+use half::f16;
+
 use super::{Masks, Scan, Span};
-use crate::kernel::exponent_bins::{entry, Bins, BINS, SETS, STRIDE};
-use crate::kernel::geometry::{window_of, SIGNIFICAND_BITS, WINDOW_SHIFT};
+use crate::kernel::native::Native;
+use crate::kernel::Validity;
+use crate::kernel::geometry::{
+    entry, window_of, Bins, BINS, BLOCK, SETS, SIGNIFICAND_BITS, STRIDE, WINDOW_SHIFT,
+};
 
 const LANES: usize = 16;
 
 /// See [`super`].
+/// The exact value of a Float16 bit pattern: finite ones as an integer
+/// number of `2^-24` (below `2^40`) scaled by a power of two, so that no
+/// floating-point environment (one reading subnormals as zero included)
+/// changes it.
+#[inline(always)]
+pub(crate) fn f16_value(bits: u16) -> f64 {
+    let exponent = u32::from(bits >> 10 & 0x1f);
+    let fraction = u64::from(bits & 0x3ff);
+    let magnitude = match exponent {
+        0x1f if fraction == 0 => f64::INFINITY,
+        0x1f => f64::NAN,
+        0 => fraction as f64 * F16_UNIT,
+        e => ((fraction | 0x400) << (e - 1)) as f64 * F16_UNIT,
+    };
+    if bits >> 15 == 1 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+/// `2^-24`: every Float16 is an integer multiple of it.
+const F16_UNIT: f64 = 1.0 / (1u64 << 24) as f64;
+
+/// See `Isa::f16_sum`.
+pub fn f16_sum(block: &[f16], masks: Option<&Masks>) -> f64 {
+    assert!(block.len() <= BLOCK);
+    let mut sum = 0.0;
+    for (j, x) in block.iter().enumerate() {
+        if masks.is_none_or(|m| m[j / 64] >> (j % 64) & 1 == 1) {
+            sum += f16_value(x.to_bits());
+        }
+    }
+    sum
+}
+
 pub fn scan(block: &[f32], masks: Option<&Masks>, window: u32) -> Scan {
     let mut sums = [0f64; LANES];
     let mut windows = 0u32;
@@ -130,6 +172,193 @@ pub(crate) fn bin_values<const PREFETCH: usize>(bins: &mut Bins, values: &[f32],
     }
     for (k, &x) in groups.remainder().iter().enumerate() {
         add(&mut bins[k % SETS], x.to_bits());
+    }
+}
+
+/// See `Isa::integer_sum`: the exact sum of the valid `values` (integers)
+/// and how many are valid, 64 values at a time through [`Native::sum64`],
+/// whose lanes the compiler vectorises for the instruction set the caller
+/// is compiled for (`Isa::integer_sum` compiles it once per instruction
+/// set), prefetching ahead as the float passes do.
+///
+/// `|x| <= 2^64` and at most `isize::MAX` values per call: the total is below
+/// `2^127` in magnitude, an `i128`.
+#[inline(always)]
+pub(crate) fn integer_sum<T: Native>(values: &[T], validity: Option<Validity<'_>>) -> (i128, u64) {
+    let mut total = 0i128;
+    let mut valid = 0u64;
+    let mut chunks = values.chunks_exact(64);
+    let rest = chunks.remainder();
+    let rest_mask = match validity {
+        None => {
+            for chunk in &mut chunks {
+                prefetch_chunk(chunk);
+                total += T::sum64(chunk.try_into().expect("64 values"), u64::MAX);
+            }
+            valid = (values.len() - rest.len()) as u64;
+            (1u64 << rest.len()) - 1
+        }
+        Some(v) => {
+            let bits = BitChunks::new(v.bits, v.offset, values.len());
+            for (chunk, mask) in (&mut chunks).zip(bits.iter()) {
+                prefetch_chunk(chunk);
+                valid += u64::from(mask.count_ones());
+                if mask != 0 {
+                    total += T::sum64(chunk.try_into().expect("64 values"), mask);
+                }
+            }
+            bits.remainder_bits()
+        }
+    };
+    for (i, &x) in rest.iter().enumerate() {
+        if rest_mask >> i & 1 == 1 {
+            total += x.to_i128();
+            valid += 1;
+        }
+    }
+    (total, valid)
+}
+
+/// Lanes of the Float64 split pass's accumulators (a 512-bit vector).
+const F64_LANES: usize = 8;
+
+/// `σ` of [`f64_split_sum`] for a block whose largest and smallest nonzero
+/// valid magnitudes have bit patterns `top` and `low`; or the pass's answer
+/// without it: `None` (a NaN or infinity, more than 30 binades between the
+/// two, or `σ` beyond the largest double) or zero (no nonzero valid value).
+#[inline(always)]
+pub(crate) fn f64_sigma(top: u64, low: u64) -> Result<f64, Option<[f64; 2]>> {
+    if top >= 0x7ff0_0000_0000_0000 {
+        return Err(None);
+    }
+    if top == 0 {
+        return Err(Some([0.0, 0.0]));
+    }
+    // Biased exponents, 1 for subnormals (which share its spacing).
+    let (e_top, e_low) = (((top >> 52) as i32).max(1), ((low >> 52) as i32).max(1));
+    // |x| < 2^m.
+    let m = e_top - 1022;
+    if e_low < e_top - F64_SPLIT_BINADES || m + 12 > 1023 {
+        return Err(None);
+    }
+    Ok(f64::from_bits(((m + 12 + 1023) as u64) << 52))
+}
+
+/// How many binades below the largest value of a block the smallest may lie
+/// for [`f64_split_sum`] (see there).
+const F64_SPLIT_BINADES: i32 = 30;
+
+/// Group `g` of 8 values of a block and their lane masks (all ones where
+/// valid); the last group is padded with nulls. Fixed-size arrays, so that
+/// the compiler keeps a group in one vector.
+#[inline(always)]
+fn f64_group(block: &[f64], masks: Option<&Masks>, g: usize) -> ([f64; F64_LANES], [u64; F64_LANES]) {
+    let start = F64_LANES * g;
+    let bits = match masks {
+        None => u64::MAX,
+        Some(m) => m[start / 64] >> (start % 64),
+    };
+    let n = (block.len() - start).min(F64_LANES);
+    let xs: [f64; F64_LANES] = match block[start..].first_chunk::<F64_LANES>() {
+        Some(full) => *full,
+        None => {
+            let mut xs = [0f64; F64_LANES];
+            xs[..n].copy_from_slice(&block[start..]);
+            xs
+        }
+    };
+    let valid = if n == F64_LANES { bits } else { bits & ((1 << n) - 1) };
+    let mut lanes = [0u64; F64_LANES];
+    for (k, lane) in lanes.iter_mut().enumerate() {
+        *lane = 0u64.wrapping_sub(valid >> k & 1);
+    }
+    (xs, lanes)
+}
+
+/// See `Isa::f64_split_sum`: the exact sum of a block of at most [`BLOCK`]
+/// `f64` values as two `f64`s, by splitting each value on a fixed grid
+/// (Rump, Ogita and Oishi's `ExtractVector`, "Accurate floating-point
+/// summation, part I", 2008), in two passes over the block (in L1 after the
+/// first).
+///
+/// The first pass finds the largest and the smallest nonzero valid
+/// magnitude, with biased exponents `e_top` and `e_low` (1 for subnormals).
+/// Every valid `|x| < 2^M`, `M = e_top − 1022`. Let `σ = 2^(M+12)`. Rounding
+/// to nearest, `q = (σ + x) − σ` is `x` rounded to a multiple of `2^(M−41)`
+/// (the spacing of doubles in `[σ/2, 2σ]` is at least that) and the
+/// subtraction is exact (Sterbenz); `r = x − q` is exact and `|r| <=
+/// 2^(M−41)`.
+///
+/// - Every `q` is a multiple of `2^(M−41)` with `|q| <= 2^M + 2^(M−41)`, so
+///   any partial sum of at most `2^11` of them is below `2^(M+12)`: fewer
+///   than `2^53` units of `2^(M−41)`, exactly representable in any order and
+///   lane split.
+/// - Every `r` is a multiple of `ulp(x) >= 2^(e_low − 1075)` (as `q` is a
+///   multiple of `2^(M−41) >= ulp(x)`), and any partial sum of at most `2^11`
+///   of them is below `2^(M−30)`: exact while `M − 30 − (e_low − 1075) <=
+///   53`, that is `e_low >= e_top − 30`.
+///
+/// So when the valid nonzero values lie within [`F64_SPLIT_BINADES`]` = 30`
+/// binades of the largest, the block's sum is exactly `Σq + Σr`, two
+/// exactly computed `f64`s. Otherwise (and for a NaN or infinity, or `σ`
+/// beyond the largest double) it returns `None` and the caller bins the
+/// block. Null lanes are cleared to `+0.0`.
+///
+/// The exactness needs rounding to nearest and gradual underflow (an `r`
+/// may be subnormal): callers check [`super::default_float_environment`]
+/// first.
+#[inline(always)]
+pub(crate) fn f64_split_sum(block: &[f64], masks: Option<&Masks>) -> Option<[f64; 2]> {
+    assert!(block.len() <= BLOCK);
+    let groups = block.len().div_ceil(F64_LANES);
+    // First pass: the largest and smallest nonzero valid magnitudes, as bits.
+    let mut high = [0u64; F64_LANES];
+    let mut low = [u64::MAX; F64_LANES];
+    for g in 0..groups {
+        if g % 8 == 0 {
+            super::prefetch(block.as_ptr().wrapping_add(F64_LANES * g) as *const u8, F64_PREFETCH);
+        }
+        let (xs, lanes) = f64_group(block, masks, g);
+        for k in 0..F64_LANES {
+            let a = xs[k].to_bits() & (lanes[k] >> 1);
+            high[k] = high[k].max(a);
+            low[k] = low[k].min(if a == 0 { u64::MAX } else { a });
+        }
+    }
+    let top = high.iter().copied().max().unwrap_or(0);
+    let bottom = low.iter().copied().min().unwrap_or(u64::MAX);
+    let sigma = match f64_sigma(top, bottom) {
+        Ok(sigma) => sigma,
+        Err(sum) => return sum,
+    };
+    // Second pass (in L1): the grid and the remainders.
+    let mut sums = [0f64; F64_LANES];
+    let mut rests = [0f64; F64_LANES];
+    for g in 0..groups {
+        let (xs, lanes) = f64_group(block, masks, g);
+        for k in 0..F64_LANES {
+            let x = f64::from_bits(xs[k].to_bits() & lanes[k]);
+            let q = (sigma + x) - sigma;
+            sums[k] += q;
+            rests[k] += x - q;
+        }
+    }
+    Some([sums.iter().sum(), rests.iter().sum()])
+}
+
+/// How far ahead of the loads [`f64_split_sum`] prefetches, in bytes.
+const F64_PREFETCH: usize = 2048;
+
+/// How far ahead of the loads [`integer_sum`] prefetches, in bytes.
+const INTEGER_PREFETCH: usize = 2048;
+
+/// Prefetches the lines [`INTEGER_PREFETCH`] bytes after each line of a
+/// chunk of 64 values (one line for 8-bit values, eight for 64-bit).
+#[inline(always)]
+fn prefetch_chunk<T>(chunk: &[T]) {
+    let at = chunk.as_ptr() as *const u8;
+    for line in (0..std::mem::size_of_val(chunk)).step_by(64) {
+        super::prefetch(at.wrapping_add(line), INTEGER_PREFETCH);
     }
 }
 

@@ -39,6 +39,16 @@ pub(crate) fn set_fpcr(fpcr: u64) {
     }
 }
 
+/// FPCR's rounding mode (RMode, bits 22-23).
+const FPCR_RMODE: u64 = 3 << 22;
+
+/// Whether this thread's FPCR rounds to nearest and flushes nothing to zero
+/// (see `arch::default_float_environment`).
+#[inline]
+pub(crate) fn default_controls() -> bool {
+    fpcr() & (FPCR_RMODE | FPCR_FZ | FPCR_FIZ) == 0
+}
+
 /// Whether this thread's FPCR flushes subnormal inputs to zero (see
 /// `arch::subnormals_read_as_zero`).
 #[inline]

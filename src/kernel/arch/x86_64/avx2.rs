@@ -5,7 +5,7 @@
 use std::arch::x86_64::*;
 
 use super::super::{portable, Masks, Scan, Span};
-use crate::kernel::exponent_bins::Bins;
+use crate::kernel::geometry::Bins;
 use crate::kernel::geometry::{BLOCK, SIGNIFICAND_BITS, WINDOW_SHIFT};
 
 /// How far ahead of the loads [`scan`] prefetches, in bytes.
@@ -337,3 +337,257 @@ pub unsafe fn bin_block(bins: &mut Bins, block: &[f32], masks: Option<&Masks>) {
         portable::bin_values::<0>(bins, &copy[..n], super::opaque_shift());
     }
 }
+
+/// See `Isa::f16_sum`: 8 values per step, converted by F16C's `vcvtph2ps`,
+/// null lanes cleared by the lane-mask table, widened to `f64` and added
+/// into four accumulators (the sum is exact in any order).
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and F16C. That is the only precondition:
+/// every load stays within `block` and `masks` (a block of more than
+/// `BLOCK` values panics).
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn f16_sum(block: &[half::f16], masks: Option<&Masks>) -> f64 {
+    assert!(block.len() <= BLOCK);
+    let mask_bytes: &[u8] = match masks {
+        // SAFETY: a `[u64; N]` is readable as `8 * N` bytes.
+        Some(m) => unsafe { std::slice::from_raw_parts(m.as_ptr() as *const u8, 8 * m.len()) },
+        None => &[],
+    };
+    // Whole vectors in the loop, the last partial one after it.
+    let vectors = block.len() / 8;
+    let z = _mm256_setzero_pd();
+    let (mut sum0, mut sum1, mut sum2, mut sum3) = (z, z, z, z);
+    for j in (0..vectors).step_by(2) {
+        // One 64-byte line per four vectors.
+        if j % 4 == 0 {
+            super::prefetch_ahead(block.as_ptr().wrapping_add(8 * j) as *const f32, F16_PREFETCH);
+        }
+        (sum0, sum1) = add_f16(load_f16(block, mask_bytes, masks.is_some(), j), sum0, sum1);
+        if j + 1 < vectors {
+            (sum2, sum3) = add_f16(load_f16(block, mask_bytes, masks.is_some(), j + 1), sum2, sum3);
+        }
+    }
+    if !block.len().is_multiple_of(8) {
+        (sum0, sum1) = add_f16(load_f16(block, mask_bytes, masks.is_some(), vectors), sum0, sum1);
+    }
+    let all = _mm256_add_pd(_mm256_add_pd(sum0, sum1), _mm256_add_pd(sum2, sum3));
+    let mut lanes = [0f64; 4];
+    // SAFETY: `lanes` holds 4 `f64`, 32 bytes.
+    unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), all) };
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+}
+
+/// Float16 values `8 * j .. 8 * j + 8` of a block as `f32`, with null lanes
+/// (given `masked`, from `mask_bytes`) and lanes past the end of the block
+/// zero.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn load_f16(block: &[half::f16], mask_bytes: &[u8], masked: bool, j: usize) -> __m256 {
+    let start = 8 * j;
+    let h = if start + 8 <= block.len() {
+        // SAFETY: `start + 8 <= block.len()`: 16 bytes inside `block`.
+        unsafe { _mm_loadu_si128(block.as_ptr().add(start) as *const __m128i) }
+    } else {
+        let mut tail = [half::f16::ZERO; 8];
+        for (t, &x) in tail.iter_mut().zip(&block[start.min(block.len())..]) {
+            *t = x;
+        }
+        // SAFETY: `tail` holds 8 values, 16 bytes.
+        unsafe { _mm_loadu_si128(tail.as_ptr() as *const __m128i) }
+    };
+    let f = _mm256_cvtph_ps(h);
+    if !masked {
+        return f;
+    }
+    // In bounds for a block: `j < BLOCK / 8`, the length of `mask_bytes`
+    // (a shorter slice panics, never reads past it).
+    let byte = mask_bytes[j];
+    // SAFETY: each table entry is one aligned 32-byte vector.
+    let lanes =
+        unsafe { _mm256_load_si256(LANE_MASKS.0[usize::from(byte)].as_ptr() as *const __m256i) };
+    _mm256_and_ps(f, _mm256_castsi256_ps(lanes))
+}
+
+/// 8 `f32` widened to `f64` and added: the low four to `low`, the high four
+/// to `high`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn add_f16(f: __m256, low: __m256d, high: __m256d) -> (__m256d, __m256d) {
+    (
+        _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(f))),
+        _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(f))),
+    )
+}
+
+/// How far ahead of the loads [`f16_sum`] prefetches, in bytes.
+const F16_PREFETCH: usize = 2048;
+
+/// `portable::integer_sum` compiled for AVX2.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn integer_sum<T: crate::kernel::Native>(
+    values: &[T],
+    validity: Option<crate::kernel::Validity<'_>>,
+) -> (i128, u64) {
+    super::super::portable::integer_sum(values, validity)
+}
+
+/// See `Isa::f64_split_sum` and `portable::f64_split_sum` (the argument):
+/// 4 lanes, each validity nibble expanded to lane masks by a table, the
+/// last group copied into a padded local. Magnitudes (sign cleared, below
+/// `2^63`) compare as signed 64-bit integers.
+///
+/// # Safety
+///
+/// The CPU must support AVX2. That is the only precondition: every load
+/// stays within `block` and `masks` (a block of more than `BLOCK` values
+/// panics).
+#[target_feature(enable = "avx2")]
+pub unsafe fn f64_split_sum(block: &[f64], masks: Option<&Masks>) -> Option<[f64; 2]> {
+    assert!(block.len() <= BLOCK);
+    let mask_bytes: &[u8] = match masks {
+        // SAFETY: a `[u64; N]` is readable as `8 * N` bytes.
+        Some(m) => unsafe { std::slice::from_raw_parts(m.as_ptr() as *const u8, 8 * m.len()) },
+        None => &[],
+    };
+    // Whole groups in the loops (no call inside them, so the accumulators
+    // stay in registers), the last partial group after them.
+    let groups = block.len() / 4;
+    let masked = masks.is_some();
+    let load = |g: usize| load_f64(block, mask_bytes, masked, g);
+    let tail = (!block.len().is_multiple_of(4)).then(|| load(groups));
+    // First pass: the largest and smallest nonzero valid magnitudes, as
+    // bits; two chains each (a compare and a blend per step).
+    let magnitude = _mm256_set1_epi64x(i64::MAX);
+    let zero = _mm256_setzero_si256();
+    let (mut high0, mut high1, mut low0, mut low1) = (zero, zero, magnitude, magnitude);
+    for g in (0..groups).step_by(2) {
+        if g % 2 == 0 {
+            super::prefetch_ahead(block.as_ptr().wrapping_add(4 * g) as *const f32, F64_PREFETCH);
+        }
+        extremes_f64(load(g), &mut high0, &mut low0);
+        if g + 1 < groups {
+            extremes_f64(load(g + 1), &mut high1, &mut low1);
+        }
+    }
+    if let Some(v) = tail {
+        extremes_f64(v, &mut high0, &mut low0);
+    }
+    let high = _mm256_blendv_epi8(high0, high1, _mm256_cmpgt_epi64(high1, high0));
+    let low = _mm256_blendv_epi8(low0, low1, _mm256_cmpgt_epi64(low0, low1));
+    let (mut highs, mut lows) = ([0u64; 4], [0u64; 4]);
+    // SAFETY: both arrays hold 4 `u64`, 32 bytes.
+    unsafe {
+        _mm256_storeu_si256(highs.as_mut_ptr() as *mut __m256i, high);
+        _mm256_storeu_si256(lows.as_mut_ptr() as *mut __m256i, low);
+    }
+    let top = highs.iter().copied().max().unwrap_or(0);
+    let bottom = lows.iter().copied().min().unwrap_or(u64::MAX);
+    let sigma = match portable::f64_sigma(top, bottom) {
+        Ok(sigma) => _mm256_set1_pd(sigma),
+        Err(sum) => return sum,
+    };
+    // Second pass (in L1): the grid and the remainders, two accumulators
+    // each.
+    let z = _mm256_setzero_pd();
+    let (mut sum0, mut sum1, mut rest0, mut rest1) = (z, z, z, z);
+    for g in (0..groups).step_by(2) {
+        (sum0, rest0) = split_f64(load(g), sigma, sum0, rest0);
+        if g + 1 < groups {
+            (sum1, rest1) = split_f64(load(g + 1), sigma, sum1, rest1);
+        }
+    }
+    if let Some(v) = tail {
+        (sum0, rest0) = split_f64(v, sigma, sum0, rest0);
+    }
+    let total = |v: __m256d| -> f64 {
+        let mut lanes = [0f64; 4];
+        // SAFETY: `lanes` holds 4 `f64`, 32 bytes.
+        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), v) };
+        lanes.iter().sum()
+    };
+    Some([total(_mm256_add_pd(sum0, sum1)), total(_mm256_add_pd(rest0, rest1))])
+}
+
+/// One group of the first pass: `high` and `low` take the largest and the
+/// smallest nonzero magnitude of `v`'s lanes. Magnitudes (the sign cleared,
+/// below `2^63`) compare as signed 64-bit integers; zeros count as the
+/// largest magnitude in `low`, so that they never win.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn extremes_f64(v: __m256i, high: &mut __m256i, low: &mut __m256i) {
+    let magnitude = _mm256_set1_epi64x(i64::MAX);
+    let a = _mm256_and_si256(v, magnitude);
+    *high = _mm256_blendv_epi8(*high, a, _mm256_cmpgt_epi64(a, *high));
+    let zeros = _mm256_cmpeq_epi64(a, _mm256_setzero_si256());
+    let a = _mm256_or_si256(a, _mm256_and_si256(zeros, magnitude));
+    *low = _mm256_blendv_epi8(*low, a, _mm256_cmpgt_epi64(*low, a));
+}
+
+/// Values `4 * g .. 4 * g + 4` of a block as bits, with null lanes (given
+/// `masked`, from `mask_bytes`) and lanes past the end of the block cleared.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load_f64(block: &[f64], mask_bytes: &[u8], masked: bool, g: usize) -> __m256i {
+    let start = 4 * g;
+    let v = if start + 4 <= block.len() {
+        // SAFETY: `start + 4 <= block.len()`: 32 bytes inside `block`.
+        unsafe { _mm256_loadu_si256(block.as_ptr().add(start) as *const __m256i) }
+    } else {
+        let mut tail = [0f64; 4];
+        for (t, &x) in tail.iter_mut().zip(&block[start.min(block.len())..]) {
+            *t = x;
+        }
+        // SAFETY: `tail` holds 4 values, 32 bytes.
+        unsafe { _mm256_loadu_si256(tail.as_ptr() as *const __m256i) }
+    };
+    if !masked {
+        return v;
+    }
+    // In bounds for a block: `g / 2 < BLOCK / 8`, the length of
+    // `mask_bytes` (a shorter slice panics, never reads past it).
+    let nibble = mask_bytes[g / 2] >> (4 * (g % 2)) & 0xf;
+    // SAFETY: each table entry is one aligned 32-byte vector.
+    let lanes =
+        unsafe { _mm256_load_si256(NIBBLE_LANES.0[usize::from(nibble)].as_ptr() as *const __m256i) };
+    _mm256_and_si256(v, lanes)
+}
+
+/// One group of the second pass: `x` split on the grid of `sigma`, added
+/// to `sum`, and the remainders to `rest`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn split_f64(x: __m256i, sigma: __m256d, sum: __m256d, rest: __m256d) -> (__m256d, __m256d) {
+    let x = _mm256_castsi256_pd(x);
+    let q = _mm256_sub_pd(_mm256_add_pd(sigma, x), sigma);
+    (_mm256_add_pd(sum, q), _mm256_add_pd(rest, _mm256_sub_pd(x, q)))
+}
+
+/// How far ahead of the loads [`f64_split_sum`] prefetches, in bytes.
+const F64_PREFETCH: usize = 2048;
+
+/// For each validity nibble, the 4 lane masks it stands for (all ones where
+/// the bit is set).
+#[repr(C, align(32))]
+struct NibbleLanes([[u64; 4]; 16]);
+
+static NIBBLE_LANES: NibbleLanes = {
+    let mut table = [[0u64; 4]; 16];
+    let mut nibble = 0;
+    while nibble < 16 {
+        let mut lane = 0;
+        while lane < 4 {
+            if nibble >> lane & 1 == 1 {
+                table[nibble][lane] = u64::MAX;
+            }
+            lane += 1;
+        }
+        nibble += 1;
+    }
+    NibbleLanes(table)
+};

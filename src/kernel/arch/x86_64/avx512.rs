@@ -4,7 +4,7 @@
 use std::arch::x86_64::*;
 
 use super::super::{portable, Masks, Span};
-use crate::kernel::exponent_bins::Bins;
+use crate::kernel::geometry::Bins;
 use crate::kernel::geometry::BLOCK;
 
 /// The validity of values `16 * j .. 16 * j + 16`, limited to the block.
@@ -305,3 +305,147 @@ pub unsafe fn flagged_sum(block: &[f32], masks: Option<&Masks>) -> Option<f64> {
     }
     (csr & MXCSR_INEXACT == 0).then(|| _mm512_cvtsd_f64(sum))
 }
+
+/// See `Isa::f16_sum`: 16 values per step, converted with the null lanes
+/// zeroed by the k-mask (`vcvtph2ps`), widened to `f64` and added into four
+/// accumulators (the sum is exact in any order).
+///
+/// # Safety
+///
+/// The CPU must support AVX-512 F, BW and VL. That is the only
+/// precondition: every load stays within `block` (the last, partial vector
+/// is a masked load) and `masks` (a block of more than `BLOCK` values
+/// panics).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub unsafe fn f16_sum(block: &[half::f16], masks: Option<&Masks>) -> f64 {
+    assert!(block.len() <= BLOCK);
+    let at = block.as_ptr() as *const i16;
+    let mut sums = [_mm512_setzero_pd(); 4];
+    let vectors = block.len().div_ceil(16);
+    for j in 0..vectors {
+        let n = (block.len() - 16 * j).min(16);
+        let valid = match masks {
+            None => 0xffff,
+            Some(m) => (m[j / 4] >> (16 * (j % 4))) as u16,
+        } & (((1u32 << n) - 1) as u16);
+        // One 64-byte line per two vectors.
+        if j % 2 == 0 {
+            super::prefetch_ahead(at.wrapping_add(16 * j) as *const f32, F16_PREFETCH);
+        }
+        // SAFETY: lanes `n..16` are masked off, so only the `n` values
+        // from `16 * j` on, all inside `block`, are read.
+        let h = unsafe { _mm256_maskz_loadu_epi16(valid, at.add(16 * j)) };
+        let f = _mm512_maskz_cvtph_ps(valid, h);
+        let low = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
+        let high = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(f))));
+        let k = 2 * (j % 2);
+        sums[k] = _mm512_add_pd(sums[k], low);
+        sums[k + 1] = _mm512_add_pd(sums[k + 1], high);
+    }
+    let all = _mm512_add_pd(_mm512_add_pd(sums[0], sums[1]), _mm512_add_pd(sums[2], sums[3]));
+    _mm512_reduce_add_pd(all)
+}
+
+/// How far ahead of the loads [`f16_sum`] prefetches, in bytes.
+const F16_PREFETCH: usize = 2048;
+
+/// `portable::integer_sum` compiled for AVX-512.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512 F, BW, VL and DQ, and AVX2.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2")]
+pub unsafe fn integer_sum<T: crate::kernel::Native>(
+    values: &[T],
+    validity: Option<crate::kernel::Validity<'_>>,
+) -> (i128, u64) {
+    super::super::portable::integer_sum(values, validity)
+}
+
+/// See `Isa::f64_split_sum` and `portable::f64_split_sum` (the argument):
+/// 8 lanes, the validity bits as k-masks, the last group a masked load.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512 F. That is the only precondition: every
+/// load stays within `block` (masked loads past its end read nothing) and
+/// `masks` (a block of more than `BLOCK` values panics).
+#[target_feature(enable = "avx512f")]
+pub unsafe fn f64_split_sum(block: &[f64], masks: Option<&Masks>) -> Option<[f64; 2]> {
+    assert!(block.len() <= BLOCK);
+    match masks {
+        None if block.len() == BLOCK => f64_split_impl::<false>(block, None),
+        _ => f64_split_impl::<true>(block, masks),
+    }
+}
+
+/// [`f64_split_sum`]; without `MASKED`, a whole block of valid values
+/// (plain loads).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn f64_split_impl<const MASKED: bool>(block: &[f64], masks: Option<&Masks>) -> Option<[f64; 2]> {
+    assert!(block.len() <= BLOCK && (MASKED || block.len() == BLOCK));
+    let at = block.as_ptr();
+    let groups = block.len().div_ceil(8);
+    let load = |g: usize| -> __m512d {
+        if MASKED {
+            let n = (block.len() - 8 * g).min(8);
+            let valid = match masks {
+                None => 0xff,
+                Some(m) => (m[g / 8] >> (8 * (g % 8))) as u8,
+            };
+            // SAFETY: the lanes past the block's end are masked off.
+            unsafe { _mm512_maskz_loadu_pd(valid & ((1u16 << n) - 1) as u8, at.add(8 * g)) }
+        } else {
+            // SAFETY: without `MASKED` the block holds `BLOCK` values, and
+            // `8 * g + 8 <= BLOCK`.
+            unsafe { _mm512_loadu_pd(at.add(8 * g)) }
+        }
+    };
+    // First pass: the largest and smallest nonzero valid magnitudes, as bits.
+    let magnitude = _mm512_set1_epi64(i64::MAX);
+    let (mut high0, mut high1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+    let (mut low0, mut low1) = (_mm512_set1_epi64(-1), _mm512_set1_epi64(-1));
+    for g in (0..groups).step_by(2) {
+        if g % 8 == 0 {
+            super::prefetch_ahead(at.wrapping_add(8 * g) as *const f32, F64_PREFETCH);
+        }
+        let a = _mm512_and_si512(_mm512_castpd_si512(load(g)), magnitude);
+        high0 = _mm512_max_epu64(high0, a);
+        low0 = _mm512_mask_min_epu64(low0, _mm512_test_epi64_mask(a, a), low0, a);
+        if g + 1 < groups {
+            let a = _mm512_and_si512(_mm512_castpd_si512(load(g + 1)), magnitude);
+            high1 = _mm512_max_epu64(high1, a);
+            low1 = _mm512_mask_min_epu64(low1, _mm512_test_epi64_mask(a, a), low1, a);
+        }
+    }
+    let top = _mm512_reduce_max_epu64(_mm512_max_epu64(high0, high1));
+    let bottom = _mm512_reduce_min_epu64(_mm512_min_epu64(low0, low1));
+    let sigma = match super::super::portable::f64_sigma(top, bottom) {
+        Ok(sigma) => _mm512_set1_pd(sigma),
+        Err(sum) => return sum,
+    };
+    // Second pass (in L1): the grid and the remainders, two accumulators
+    // each.
+    let zero = _mm512_setzero_pd();
+    let (mut sum0, mut sum1, mut rest0, mut rest1) = (zero, zero, zero, zero);
+    for g in (0..groups).step_by(2) {
+        let x = load(g);
+        let q = _mm512_sub_pd(_mm512_add_pd(sigma, x), sigma);
+        sum0 = _mm512_add_pd(sum0, q);
+        rest0 = _mm512_add_pd(rest0, _mm512_sub_pd(x, q));
+        if g + 1 < groups {
+            let x = load(g + 1);
+            let q = _mm512_sub_pd(_mm512_add_pd(sigma, x), sigma);
+            sum1 = _mm512_add_pd(sum1, q);
+            rest1 = _mm512_add_pd(rest1, _mm512_sub_pd(x, q));
+        }
+    }
+    Some([
+        _mm512_reduce_add_pd(_mm512_add_pd(sum0, sum1)),
+        _mm512_reduce_add_pd(_mm512_add_pd(rest0, rest1)),
+    ])
+}
+
+/// How far ahead of the loads [`f64_split_sum`] prefetches, in bytes.
+const F64_PREFETCH: usize = 2048;

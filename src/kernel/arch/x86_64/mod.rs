@@ -70,6 +70,17 @@ pub(crate) fn set_mxcsr(csr: u32) {
     }
 }
 
+/// MXCSR's controls that change results: rounding control (bits 13-14),
+/// flush-to-zero (bit 15) and denormals-are-zero (bit 6).
+const MXCSR_RESULT_CONTROLS: u32 = 0x6000 | 0x8000 | MXCSR_DAZ;
+
+/// Whether this thread's MXCSR rounds to nearest and neither flushes nor
+/// reads subnormals as zero (see `arch::default_float_environment`).
+#[inline]
+pub(crate) fn default_controls() -> bool {
+    mxcsr() & MXCSR_RESULT_CONTROLS == 0
+}
+
 /// Whether this thread's MXCSR has denormals-are-zero set (see
 /// `arch::subnormals_read_as_zero`).
 #[inline]
