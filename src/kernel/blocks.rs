@@ -221,9 +221,10 @@ pub(crate) fn update_f64_sum(
                     add_f64_to_wide(sum, part);
                 }
             }
-            None => bins.add(block, validity.map(|v| v.shifted(start)), tally, sum, None),
+            None => bins.add_pending(block, validity.map(|v| v.shifted(start)), tally, sum, None),
         }
     }
+    bins.flush(sum, None);
 }
 
 /// The validity masks of the `len` values from `start` on; bits past `len`

@@ -18,10 +18,13 @@
 //! fewer than `2^64` of them below `2^4260`: [`F64_SQUARE_LIMBS`]` = 67` limbs
 //! (4,288 bits).
 //!
-//! The loops add significands into one bin per biased exponent (an `i64` per
-//! bin for the sum, a `u128` for the squares) and carry the bins into the
-//! wide integers every [`BIN_BLOCK`] values: `1024 · (2^53 - 1) < 2^63` and
-//! `1024 · 2^106 < 2^128`, so no bin can overflow in between.
+//! The loops add significands into one bin per biased exponent (an `i128`
+//! per bin for the sum, a `u128` for the squares) and carry the bins into the
+//! wide integers every [`SUM_BIN_BLOCK`] values (sum only) or
+//! [`BIN_BLOCK`] values (with squares): `2^16 · (2^53 - 1) < 2^127` and
+//! `1024 · 2^106 < 2^128`, so no bin can overflow in between. A carry costs
+//! one wide addition per exponent that occurred, so the longer run between
+//! carries matters for data over many exponents.
 //!
 //! # The integer bit budgets
 //!
@@ -45,6 +48,9 @@ pub(crate) const INT_SUM_LIMBS: usize = 3;
 pub(crate) const INT_SQUARE_LIMBS: usize = 4;
 /// Values between two carries of the exponent bins into the wide sums.
 const BIN_BLOCK: usize = 1024;
+/// Values between two carries of the sum bins when there are no squares.
+const SUM_BIN_BLOCK: usize = 1 << 16;
+const _: () = assert!((SUM_BIN_BLOCK as u128) << 53 <= i128::MAX as u128);
 
 /// The exponent of a Float64 sum's unit.
 pub(crate) const F64_UNIT_EXP: i64 = -1074;
@@ -246,9 +252,13 @@ pub(crate) fn for_each_chunk<T: Copy>(
 /// ([`with_f64_bins`]), so that an update of a few thousand values does not
 /// allocate and clear them again.
 pub(crate) struct F64Bins {
-    sum: Box<[i64; 2048]>,
+    sum: Box<[i128; 2048]>,
     squares: Option<Box<[u128; 2048]>>,
+    /// Exponents whose bins may be nonzero (tracked with squares).
     used: [u64; 32],
+    /// Whether values were added without tracking `used`: the next carry
+    /// looks at every bin.
+    untracked: bool,
     pending: usize,
 }
 
@@ -279,13 +289,30 @@ impl F64Bins {
             sum: Box::new([0; 2048]),
             squares: squares.then(|| Box::new([0; 2048])),
             used: [0; 32],
+            untracked: false,
             pending: 0,
         }
     }
 
     /// Adds the valid values of `values` (any finite or special `f64`),
-    /// counting them in `tally`; carries into `sum` and `squares` as needed.
+    /// counting them in `tally`, and carries everything into `sum` and
+    /// `squares`: the bins are empty again after it.
     pub(crate) fn add(
+        &mut self,
+        values: &[f64],
+        validity: Option<Validity<'_>>,
+        tally: &mut Tally,
+        sum: &mut Wide<F64_SUM_LIMBS>,
+        mut squares: Option<&mut Wide<F64_SQUARE_LIMBS>>,
+    ) {
+        self.add_pending(values, validity, tally, sum, squares.as_deref_mut());
+        self.flush(sum, squares);
+    }
+
+    /// [`F64Bins::add`] without the final carry: the bins may hold values
+    /// after it, to be carried by a later [`F64Bins::flush`] (before the
+    /// bins are used for another state).
+    pub(crate) fn add_pending(
         &mut self,
         values: &[f64],
         validity: Option<Validity<'_>>,
@@ -295,9 +322,14 @@ impl F64Bins {
     ) {
         let want_squares = squares.is_some();
         debug_assert!(!want_squares || self.squares.is_some());
+        let limit = if want_squares {
+            BIN_BLOCK
+        } else {
+            SUM_BIN_BLOCK
+        };
         for_each_chunk(values, validity, |chunk, mask| {
-            // Carry first if this chunk could take a bin past BIN_BLOCK terms.
-            if self.pending + chunk.len() > BIN_BLOCK {
+            // Carry first if this chunk could take a bin past `limit` terms.
+            if self.pending + chunk.len() > limit {
                 self.flush(sum, squares.as_deref_mut());
             }
             self.pending += chunk.len();
@@ -320,25 +352,32 @@ impl F64Bins {
                 }
                 let m = (bits & ((1 << 52) - 1)) | (u64::from(e != 0) << 52);
                 let signed = if bits >> 63 == 1 {
-                    -(m as i64)
+                    -(m as i128)
                 } else {
-                    m as i64
+                    m as i128
                 };
                 self.sum[e] += signed;
                 if let (true, Some(sq)) = (want_squares, &mut self.squares) {
                     sq[e] += (m as u128) * (m as u128);
+                    self.used[e / 64] |= 1 << (e % 64);
                 }
-                self.used[e / 64] |= 1 << (e % 64);
             }
         });
-        self.flush(sum, squares);
+        // Without squares the exponents are not tracked value by value (a
+        // second read-modify-write per value); the carry scans every bin,
+        // once per up to `SUM_BIN_BLOCK` values.
+        self.untracked |= !want_squares;
     }
 
-    fn flush(
+    /// Carries the bins into `sum` and `squares`; they are empty after it.
+    pub(crate) fn flush(
         &mut self,
         sum: &mut Wide<F64_SUM_LIMBS>,
         mut squares: Option<&mut Wide<F64_SQUARE_LIMBS>>,
     ) {
+        if std::mem::take(&mut self.untracked) {
+            self.used = [u64::MAX; 32];
+        }
         for word in 0..32 {
             let mut used = self.used[word];
             while used != 0 {
@@ -347,7 +386,7 @@ impl F64Bins {
                 let shift = e.max(1) as u32 - 1;
                 let s = std::mem::take(&mut self.sum[e]);
                 if s != 0 {
-                    sum.add_shifted(s.unsigned_abs() as u128, shift, s < 0);
+                    sum.add_shifted(s.unsigned_abs(), shift, s < 0);
                 }
                 if let (Some(bins), Some(sq)) = (&mut self.squares, squares.as_deref_mut()) {
                     let q = std::mem::take(&mut bins[e]);
@@ -540,6 +579,53 @@ mod tests {
             .filter(|&i| validity.is_valid(i as usize))
             .collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn one_bin_of_full_significands_holds_across_carries() {
+        // Every value in one bin with the largest significand, more values
+        // than either carry interval, with and without squares and nulls:
+        // the sums are the exact integers n · m and n · m².
+        let x = f64::from_bits(0x3fff_ffff_ffff_ffff); // (2^53 - 1) · 2^-52
+        let m = (1u64 << 53) - 1;
+        let n = 3 * SUM_BIN_BLOCK + 77;
+        let values = vec![x; n];
+        let bits: Vec<u8> = (0..n.div_ceil(8))
+            .map(|i| if i % 3 == 0 { 0xfe } else { 0xff })
+            .collect();
+        for validity in [
+            None,
+            Some(Validity {
+                bits: &bits,
+                offset: 0,
+            }),
+        ] {
+            let valid = (0..n)
+                .filter(|&i| validity.is_none_or(|v| v.is_valid(i)))
+                .count();
+            for want_squares in [false, true] {
+                let mut tally = Tally::default();
+                let mut sum = Wide::<F64_SUM_LIMBS>::ZERO;
+                let mut squares = Wide::<F64_SQUARE_LIMBS>::ZERO;
+                with_f64_bins(want_squares, |bins| {
+                    bins.add(
+                        &values,
+                        validity,
+                        &mut tally,
+                        &mut sum,
+                        want_squares.then_some(&mut squares),
+                    )
+                });
+                assert_eq!(tally.valid, valid as u64);
+                // x = m · 2^-52 = m units of 2^-1074 shifted by 1022.
+                let unit = num_bigint::BigInt::from(valid) * m;
+                assert_eq!(sum.to_bigint(), unit.clone() << 1022);
+                if want_squares {
+                    let sq = num_bigint::BigInt::from(valid) * m * m;
+                    assert_eq!(squares.to_bigint(), sq << 2044);
+                }
+            }
+        }
     }
 
     #[test]
