@@ -313,3 +313,48 @@ fn stats_reads_a_stream_on_standard_input() {
          n,10000,0,0,4985055,498.5055,83327.79396975,288.66553997619803,0,998\n"
     );
 }
+
+#[test]
+fn sources_that_are_not_arrow_ipc_are_named_with_the_next_step() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    // A Parquet file's first and last bytes, a CSV file, gzip data.
+    let cases: [(&str, &[u8], &str); 4] = [
+        (
+            "t.parquet",
+            b"PAR1\x15\x04\x15\x10\x00\x00PAR1",
+            "this is a Parquet file",
+        ),
+        (
+            "t.csv",
+            b"x,y\n1,2\n",
+            "this looks like text (CSV or JSON?)",
+        ),
+        ("t.feather", b"FEA1\x00\x00\x00\x00", "Feather version 1"),
+        ("t.arrow.gz", &[0x1f, 0x8b, 8, 0, 0, 0], "gzip-compressed"),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let (ok, _, err) = mapmean(&["mean", path.to_str().unwrap()]);
+        assert!(!ok);
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(err.contains(path.to_str().unwrap()), "{name}: {err}");
+    }
+    // Text on a pipe is "not Arrow IPC", not a truncated giant message.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mapmean"))
+        .args(["mean", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"garbage\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("looks like text") && !err.contains("truncated"),
+        "{err}"
+    );
+}

@@ -1,4 +1,7 @@
-"""Exact aggregates for DataFusion SQL (``pip install mapmean[datafusion]``).
+"""Exact aggregates for DataFusion SQL.
+
+Needs the glue wheel ``mapmean-datafusion``, built from mapmean's source tree
+(``pip install ./python-datafusion``; it is not on a package index).
 
 :func:`register` adds six aggregates to a ``datafusion.SessionContext``. Each
 takes a numeric column of any type (REAL, DOUBLE, the integer types and their
@@ -54,9 +57,10 @@ try:
     from mapmean_datafusion import ExactAggregate as _ExactAggregate
 except ImportError as error:  # pragma: no cover - depends on what is installed
     raise ImportError(
-        "mapmean.datafusion needs the optional DataFusion support: "
-        "pip install 'mapmean[datafusion]' (from a source checkout: "
-        "pip install ./python-datafusion, which also installs datafusion>=55,<56)"
+        "mapmean.datafusion needs the DataFusion glue, mapmean-datafusion, which is not on a package "
+        "index: build it from a checkout of mapmean's source tree with "
+        "`pip install ./python-datafusion` (it also installs datafusion>=55,<56), "
+        f"or `make test-datafusion` there ({error})"
     ) from error
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import mapmean
 import numpy as np
@@ -438,3 +439,41 @@ def test_corrupted_metadata_never_panics_or_crashes(tmp_path, fmt):
             f"(a mutation of {src}):\n{proc.stderr[:1500]}"
         )
         assert "panicked" not in proc.stderr
+
+
+def test_files_that_are_not_arrow_ipc_are_named_with_the_next_step(tmp_path):
+    """A Parquet, Feather version 1 or CSV file is named as what it is, with the
+    command that converts it (not as a broken IPC message)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    table = pa.table({"x": pa.array([1.0, 2.0], pa.float64())})
+    cases = []
+    pq.write_table(table, tmp_path / "t.parquet")
+    cases.append((tmp_path / "t.parquet", "this is a Parquet file"))
+    with warnings.catch_warnings():
+        # pyarrow deprecates writing version 1; reading it is what is tested.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        feather.write_feather(table, tmp_path / "v1.feather", version=1)
+    cases.append((tmp_path / "v1.feather", "Feather version 1"))
+    pacsv.write_csv(table, tmp_path / "t.csv")
+    cases.append((tmp_path / "t.csv", "looks like text"))
+    for path, expected in cases:
+        exc = raises(ValueError, mapmean.mean, str(path), "x")
+        assert expected in str(exc), str(exc)
+        assert f'"{path}"' in str(exc), str(exc)
+
+
+def test_the_datafusion_hint_says_how_to_install_the_glue(monkeypatch):
+    """Without the glue wheel, importing mapmean.datafusion says how to build it
+    from the source tree, not a pip extra that cannot be resolved."""
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mapmean_datafusion", None)
+    monkeypatch.delitem(sys.modules, "mapmean.datafusion", raising=False)
+    with pytest.raises(ImportError) as excinfo:
+        importlib.import_module("mapmean.datafusion")
+    message = str(excinfo.value)
+    assert "pip install ./python-datafusion" in message
+    assert "mapmean[datafusion]" not in message

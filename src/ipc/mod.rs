@@ -22,6 +22,7 @@
 //! Inputs that cannot be mapped (standard input, pipes) are read message by
 //! message by [`stream::IpcStreamReader`], with the same checks.
 
+pub(crate) mod sniff;
 pub mod stream;
 pub mod write;
 
@@ -112,6 +113,9 @@ impl IpcData {
         }
         if bytes.len() >= 8 && &bytes[..6] == MAGIC {
             return Self::open_file(buffer, source_name);
+        }
+        if let Some(what) = sniff::describe_source(bytes, source_name) {
+            return Err(Error::corrupt(source_name, what));
         }
         Self::open_stream(buffer, source_name)
     }

@@ -287,6 +287,12 @@ impl<R: Read> Messages<R> {
                 "{}: this is an Arrow IPC file, not a stream; an IPC file needs a seekable path: pass the file's path instead of piping it, or convert it to a stream (pyarrow.ipc.new_stream)",
                 self.source_name
             )));
+        } else if at == 0 {
+            // Not a continuation marker: a stream from before format 0.15
+            // (a small length) or not Arrow IPC at all.
+            if let Some(what) = super::sniff::describe_source(&word, &self.source_name) {
+                return Err(Error::corrupt(&self.source_name, what));
+            }
         }
         let len = i32::from_le_bytes(word);
         if len == 0 {
