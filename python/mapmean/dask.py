@@ -94,9 +94,9 @@ def mean(
           ``dask.dataframe.DataFrame`` and the name of a numeric column.
           Arrow-backed columns (``double[pyarrow]``, ...) and pandas' nullable
           ``Int64``, ``Float64``, ... have nulls; in a numpy-backed column a NaN
-          is a value, not a null, so any NaN makes the mean NaN — exactly as
-          :func:`mapmean.mean` treats numpy arrays (and unlike pandas'
-          ``mean``, which skips NaN).
+          is missing (a null), as pandas' own ``mean`` and its Arrow export
+          treat it — exactly as :func:`mapmean.mean` treats the same pandas
+          frame. (A NaN in a numpy or dask array stays a value.)
     column
         The column to average: for files, as in :func:`mapmean.mean`; for a
         DataFrame, may be omitted when it has one column; for a Series, its
@@ -434,8 +434,14 @@ def _array_state(chunk: Any, threads: Optional[int], moments: bool = False) -> b
 def _series_state(part: Any, threads: Optional[int], moments: bool = False) -> bytes:
     """The state of one partition of a dask Series (a pandas Series)."""
     if isinstance(part.dtype, np.dtype):
-        # numpy-backed: NaN is a value, as for any numpy array.
-        return _of(part.to_numpy(copy=False), None, threads, moments).to_bytes()
+        values = part.to_numpy(copy=False)
+        if values.dtype.kind == "f":
+            # pandas' rule: in a pandas object NaN is missing, as in pandas'
+            # own mean and in its Arrow export (what mapmean.mean(frame) reads).
+            nan = np.isnan(values)
+            if nan.any():
+                values = np.ma.MaskedArray(values, mask=nan)
+        return _of(values, None, threads, moments).to_bytes()
     arrow = getattr(part.array, "__arrow_array__", None)
     if arrow is None:
         raise TypeError(f"mapmean needs a numeric column, got dtype {part.dtype}")

@@ -162,14 +162,22 @@ def test_nullable_float32_dataframe_nulls_are_nulls(on_cluster):
     assert mapmean.dask.mean(ddf, "x").as_py() == 3.0
 
 
-def test_numpy_backed_dataframe_nan_stays_nan(on_cluster):
+def test_numpy_backed_dataframe_nan_is_missing_as_in_pandas(on_cluster):
+    # pandas' rule on every pandas route: NaN is missing (docs/semantics.md).
     frame = pd.DataFrame({"x": np.array([1.0, np.nan, 2.0, 4.0], dtype=F32)})
     ddf = dd.from_pandas(frame, npartitions=2)
-    assert math.isnan(mapmean.dask.mean(ddf, "x").as_py())
+    assert mapmean.dask.mean(ddf, "x").as_py() == 7 / 3 == frame["x"].astype("float64").mean()
+    assert mapmean.dask.mean(ddf, "x").as_py() == mapmean.mean(frame, "x").as_py()
+    assert mapmean.dask.mean(ddf["x"]).as_py() == mapmean.mean(frame["x"]).as_py()
     state = mapmean.dask.mean_state(ddf["x"])
-    assert (state.count, state.null_count, state.nan_count) == (4, 0, 1)
-    # The documented way to skip NaN: an Arrow-backed column, where NaN becomes null.
-    assert mapmean.dask.mean(ddf["x"].astype("float32[pyarrow]")).as_py() == 7 / 3
+    local = mapmean.mean_state(frame, "x")
+    assert (state.count, state.null_count, state.nan_count) == (3, 1, 0)
+    assert (local.count, local.null_count, local.nan_count) == (3, 1, 0)
+    moments = mapmean.dask.variance(ddf, "x").as_py()
+    assert moments == mapmean.variance(frame, "x").as_py()
+    # A numpy (or dask) array keeps NaN as a value, as numpy.mean does.
+    assert math.isnan(mapmean.mean(frame["x"].to_numpy()).as_py())
+    assert math.isnan(mapmean.dask.mean(da.from_array(frame["x"].to_numpy(), chunks=2)).as_py())
     no_nan = dd.from_pandas(pd.DataFrame({"x": np.array([1, 2, 4], dtype=F32)}), npartitions=3)
     assert mapmean.dask.mean(no_nan["x"]).as_py() == float(np.float64(7) / 3)
 
