@@ -109,6 +109,7 @@ class ArrowStreamExportable(Protocol):
 #: What :func:`mean` and :func:`mean_state` accept.
 Source = Union[
     PathLike,
+    Sequence[PathLike],
     "Dataset",
     "SharedTable",
     np.ndarray,
@@ -139,6 +140,10 @@ def mean(
           shared-memory segment made by :func:`share`, or a
           :class:`SharedTable`; a :class:`Dataset` from :func:`open`, whose
           sources stay mapped between calls;
+        - a directory, a glob pattern or a list of paths: the sources of a
+          dataset, as :func:`open` and :func:`scan` take them (a directory
+          searched recursively for ``*.arrow``, ``*.arrows``, ``*.feather``,
+          ``*.ipc``; files in sorted order), merged exactly;
         - any object with the Arrow PyCapsule interface
           (``__arrow_c_array__`` or ``__arrow_c_stream__``): pyarrow ``Array``,
           ``ChunkedArray``, ``RecordBatch``, ``Table``, ``RecordBatchReader``,
@@ -261,10 +266,28 @@ def _numeric_ndarray(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def _is_path_set(source: Any) -> bool:
+    """Whether ``source`` names a set of files rather than one source: a
+    directory, a glob pattern that is not itself a file, or a list or tuple
+    of paths."""
+    if isinstance(source, (list, tuple)):
+        return len(source) > 0 and all(isinstance(s, (str, os.PathLike)) for s in source)
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    path = os.fspath(source)
+    if not isinstance(path, str) or path == "-" or path.startswith("shm://"):
+        return False
+    return os.path.isdir(path) or (any(c in path for c in "*?[") and not os.path.exists(path))
+
+
 def _state(source: Any, column: Optional[str], threads: Optional[int], *, kind: str) -> Any:
     """The state of ``kind`` (``"mean"``, ``"moments"`` or ``"extremes"``) of any source :func:`mean` accepts."""
     if threads is not None:
         _check_int("threads", threads)
+    if _is_path_set(source):
+        # The dataset semantics of open and scan, for a one-shot call.
+        with open(source) as data:
+            return data._state(column, threads, kind)
     if isinstance(source, (str, os.PathLike)):
         return _mapmean._state_path(os.fspath(source), column, threads, kind)
     if isinstance(source, SharedTable):

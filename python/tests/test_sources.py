@@ -499,3 +499,34 @@ def test_arrow_source_is_not_consumed_by_mean_of_a_table(values):
     first = mean_of(table, "x")
     second = mean_of(table, "x")
     assert_same(first, second)
+
+
+def test_directories_globs_and_lists_are_datasets_in_every_call(tmp_path):
+    """mean, sum, variance, stddev, min, max and the state calls take a
+    directory, a glob or a list of paths, with the dataset semantics of
+    open and scan: the same bits as the values in one array."""
+    rng = np.random.default_rng(7)
+    parts = [rng.standard_normal(1000 + i) * 10.0**i for i in range(4)]
+    sub = tmp_path / "nested"
+    sub.mkdir()
+    paths = []
+    for i, values in enumerate(parts):
+        path = (sub if i % 2 else tmp_path) / f"part{i}.arrow"
+        mapmean.write_ipc(path, {"x": values})
+        paths.append(path)
+    whole = pa.chunked_array([pa.array(v) for v in parts])
+    pattern = str(tmp_path / "part*.arrow")  # the two parts at the top level
+    top = pa.chunked_array([pa.array(parts[0]), pa.array(parts[2])])
+    for name in ("mean", "sum", "variance", "stddev", "min", "max"):
+        fn = getattr(mapmean, name)
+        want = fn(whole).as_py()
+        assert fn(tmp_path, "x").as_py() == want, name
+        assert fn(str(tmp_path), "x").as_py() == want, name
+        assert fn([str(p) for p in paths], "x").as_py() == want, name
+        assert fn(pattern, "x").as_py() == fn(top).as_py(), name
+    with mapmean.open(tmp_path) as data:
+        assert mapmean.mean(tmp_path, "x").as_py() == data.mean("x").as_py()
+    state = mapmean.mean_state(tmp_path, "x")
+    assert state.count == sum(len(v) for v in parts)
+    with pytest.raises(ValueError, match="matches no file"):
+        mapmean.mean(str(tmp_path / "none*.arrow"))
