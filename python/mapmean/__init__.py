@@ -787,7 +787,7 @@ class Dataset:
 
 
 def scan(
-    sources: Union[PathLike, Sequence[PathLike]],
+    sources: Union[PathLike, Sequence[PathLike], ArrowArrayExportable, ArrowStreamExportable],
     columns: Union[str, Sequence[str], None] = None,
     *,
     by_source: bool = False,
@@ -795,14 +795,20 @@ def scan(
     progress: bool = False,
     statistics: Union[str, Sequence[str]] = "mean",
 ) -> pa.Table:
-    """Exact statistics over a dataset of many Arrow IPC files.
+    """Exact statistics of every numeric column, over a dataset of many Arrow
+    IPC files or over an in-memory table.
 
     Parameters
     ----------
     sources
         Files, directories (searched recursively for ``*.arrow``, ``*.arrows``,
         ``*.feather``, ``*.ipc``), glob patterns, or ``shm://NAME``; one or a
-        list.
+        list. Or one Arrow object or stream (anything with
+        ``__arrow_c_stream__`` or ``__arrow_c_array__``: a pyarrow ``Table``,
+        ``RecordBatch`` or ``RecordBatchReader``, a polars or pandas
+        ``DataFrame``, a DuckDB result), read once for all its columns
+        (``by_source`` and ``progress`` do not apply; a pandas NaN is a null,
+        as pandas' Arrow export makes it).
     columns
         Column name(s). Default: every numeric column common to all sources
         (with ``by_source``: every numeric column of each source).
@@ -843,14 +849,30 @@ def scan(
     >>> mapmean.scan(d).column("mean")[0].as_py()
     0.25
     """
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
     if isinstance(columns, str):
         columns = [columns]
     if threads is not None:
         _check_int("threads", threads)
     if isinstance(statistics, str):
         statistics = [statistics]
+    if not isinstance(sources, (str, os.PathLike, list, tuple)) and (
+        hasattr(sources, "__arrow_c_stream__") or hasattr(sources, "__arrow_c_array__")
+    ):
+        if by_source:
+            raise ValueError("by_source applies to a dataset of files, not to one Arrow object")
+        return _mapmean._scan_arrow(
+            sources,
+            None if columns is None else [str(c) for c in columns],
+            threads,
+            [str(s) for s in statistics],
+        )
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    if not isinstance(sources, (list, tuple)) or not all(isinstance(s, (str, os.PathLike)) for s in sources):
+        raise TypeError(
+            "scan needs paths (files, directories, glob patterns, shm://NAME) or one Arrow object "
+            f"(with __arrow_c_stream__ or __arrow_c_array__), got {type(sources).__name__}"
+        )
     return _mapmean._scan(
         [os.fspath(s) for s in sources],
         None if columns is None else [str(c) for c in columns],

@@ -211,6 +211,14 @@ def _scan(
 ) -> Any:
     """Rows over many sources as a pyarrow Table, one column per statistic."""
 
+def _scan_arrow(
+    source: Any,
+    columns: Optional[list[str]],
+    threads: Optional[int],
+    statistics: Optional[list[str]] = None,
+) -> Any:
+    """Rows for the numeric columns of an Arrow object or stream, in one pass, as a pyarrow Table."""
+
 def _expand_sources(sources: list[str]) -> list[str]:
     """The files that paths, directories and glob patterns name, as ``scan`` expands them."""
 

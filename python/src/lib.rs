@@ -38,6 +38,7 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(opened::_open, m)?)?;
     m.add_class::<opened::PyDataset>()?;
     m.add_function(wrap_pyfunction!(scan::_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(scan::_scan_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(scan::_expand_sources, m)?)?;
     m.add_class::<state::PyMeanState>()?;
     m.add_class::<state::PyMomentsState>()?;

@@ -3,13 +3,15 @@
 
 use std::path::PathBuf;
 
-use mapmean::kernel::{Parts, Statistic, StatisticOptions};
+use mapmean::kernel::{ExactState, Parts, Statistic, StatisticOptions};
 use mapmean::results;
 use pyo3::prelude::*;
+use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::PyTable;
 
 use crate::arguments;
 use crate::errors::{compute, PyMapmeanResult};
+use crate::streams;
 
 /// Scans many sources; returns a pyarrow Table of rows.
 #[pyfunction]
@@ -24,22 +26,7 @@ pub fn _scan<'py>(
     statistics: Option<Vec<String>>,
 ) -> PyMapmeanResult<Bound<'py, PyAny>> {
     let threads = arguments::threads(threads)?;
-    let statistics = statistics
-        .unwrap_or_else(|| vec!["mean".into()])
-        .iter()
-        .map(|name| {
-            Statistic::from_name(name)
-                .map(|s| (s, StatisticOptions::for_statistic(s)))
-                .ok_or_else(|| {
-                    pyo3::exceptions::PyValueError::new_err(format!(
-                        "unknown statistic {name:?}: use mean, sum, variance, stddev, min or max"
-                    ))
-                })
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    let parts = statistics
-        .iter()
-        .fold(Parts::default(), |p, (s, _)| p.union(s.needs()));
+    let (statistics, parts) = parse_statistics(statistics)?;
     let specs: Vec<std::ffi::OsString> = sources.into_iter().map(|p| p.into_os_string()).collect();
     let rows = compute(py, || {
         let sources = mapmean::dataset::expand(&specs)?;
@@ -66,6 +53,70 @@ pub fn _scan<'py>(
         }
         mapmean::dataset::combine(&scanned.states, by_source)
     })?;
+    let (batch, _) = results::to_record_batch(&rows, &statistics)?;
+    let schema = batch.schema();
+    Ok(PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?)
+}
+
+/// The statistics named (default: the mean) with pyarrow's default options,
+/// and the parts of a state they need.
+fn parse_statistics(
+    statistics: Option<Vec<String>>,
+) -> PyResult<(Vec<(Statistic, StatisticOptions)>, Parts)> {
+    let statistics = statistics
+        .unwrap_or_else(|| vec!["mean".into()])
+        .iter()
+        .map(|name| {
+            Statistic::from_name(name)
+                .map(|s| (s, StatisticOptions::for_statistic(s)))
+                .ok_or_else(|| {
+                    pyo3::exceptions::PyValueError::new_err(format!(
+                        "unknown statistic {name:?}: use mean, sum, variance, stddev, min or max"
+                    ))
+                })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let parts = statistics
+        .iter()
+        .fold(Parts::default(), |p, (s, _)| p.union(s.needs()));
+    Ok((statistics, parts))
+}
+
+/// `scan` of an in-memory Arrow object or stream (anything with
+/// `__arrow_c_array__` or `__arrow_c_stream__`: pyarrow tables and arrays,
+/// polars and pandas frames, DuckDB results): every numeric column (or the
+/// named ones), all in one pass over the stream, as a pyarrow Table of the
+/// same shape as a scan of files.
+#[pyfunction]
+#[pyo3(signature = (source, columns, threads, statistics=None))]
+pub fn _scan_arrow<'py>(
+    py: Python<'py>,
+    source: AnyArray,
+    columns: Option<Vec<String>>,
+    threads: Option<i64>,
+    statistics: Option<Vec<String>>,
+) -> PyMapmeanResult<Bound<'py, PyAny>> {
+    let threads = arguments::threads(threads)?;
+    let (statistics, parts) = parse_statistics(statistics)?;
+    let reader = source.into_reader()?;
+    let picked = streams::pick_columns(&reader.field(), columns.as_deref())?;
+    let empties = picked
+        .iter()
+        .map(|(_, data_type, _)| ExactState::new(data_type, parts))
+        .collect::<mapmean::Result<Vec<_>>>()?;
+    let picks = picked.iter().map(|(pick, _, _)| *pick).collect();
+    let states = compute(py, move || {
+        streams::states_of_arrays(reader, picks, empties, threads)
+    })?;
+    let rows: Vec<results::ResultRow> = picked
+        .into_iter()
+        .zip(states)
+        .map(|((_, _, column), state)| results::ResultRow {
+            source: None,
+            column,
+            state,
+        })
+        .collect();
     let (batch, _) = results::to_record_batch(&rows, &statistics)?;
     let schema = batch.schema();
     Ok(PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?)

@@ -78,6 +78,55 @@ fn column_of(array: &ArrayRef, pick: Pick) -> mapmean::Result<ArrayRef> {
 
 /// The state of the picked column of every array the stream yields,
 /// starting from `empty`, in bounded memory.
+/// Every numeric column of arrays of type `field` (a struct's numeric
+/// children, or the array itself), or the columns named in `wanted` (each
+/// must exist and be numeric), with how to find each and its name.
+pub(crate) fn pick_columns(
+    field: &Field,
+    wanted: Option<&[String]>,
+) -> mapmean::Result<Vec<(Pick, DataType, String)>> {
+    let names: Vec<Option<&str>> = match (wanted, field.data_type()) {
+        (Some(wanted), _) => wanted.iter().map(|w| Some(w.as_str())).collect(),
+        (None, DataType::Struct(fields)) => fields
+            .iter()
+            .filter(|f| is_numeric(f.data_type()))
+            .map(|f| Some(f.name().as_str()))
+            .collect(),
+        (None, _) => vec![None],
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let (pick, data_type) = pick(field, name)?;
+            let name = match (pick, field.data_type()) {
+                (Pick::Child(i), DataType::Struct(fields)) => fields[i].name().clone(),
+                _ => field.name().clone(),
+            };
+            Ok((pick, data_type, name))
+        })
+        .collect()
+}
+
+/// The states of several columns of a stream, in one pass over it.
+pub(crate) fn states_of_arrays<I>(
+    arrays: I,
+    picks: Vec<Pick>,
+    empties: Vec<ExactState>,
+    threads: Option<usize>,
+) -> mapmean::Result<Vec<ExactState>>
+where
+    I: Iterator<Item = Result<ArrayRef, arrow_schema::ArrowError>> + Send,
+{
+    let batches = arrays.map(move |array| {
+        let array = array.map_err(|e| Error::Stream {
+            source_name: SOURCE.into(),
+            message: e.to_string(),
+        })?;
+        picks.iter().map(|&pick| column_of(&array, pick)).collect()
+    });
+    mapmean::engine::states_of_stream(empties, batches, threads)
+}
+
 pub(crate) fn state_of_arrays<I>(
     arrays: I,
     pick: Pick,

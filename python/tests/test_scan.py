@@ -7,6 +7,7 @@ import pickle
 import mapmean
 import numpy as np
 import pyarrow as pa
+import pyarrow.feather as feather
 import pytest
 from exact import assert_same, exact_mean
 
@@ -92,3 +93,42 @@ def test_mean_state_follows_the_null_rules_and_has_an_arrow_form():
     assert batch.to_pylist()[0]["column"] == "v" and batch.to_pylist()[0]["null_count"] == 1
     assert mapmean.MeanState().finish() is None
     assert "count=3" in repr(state)
+
+
+def test_scan_takes_in_memory_frames_and_streams_like_files(tmp_path):
+    """scan of a pyarrow table, a polars or pandas frame, or a one-shot
+    RecordBatchReader gives the same table as scan of the same data in a file,
+    every numeric column in one pass."""
+    import pandas as pd
+    import polars as pl
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    table = pa.table(
+        {
+            "x": pa.array(rng.standard_normal(n).astype(np.float32), mask=rng.random(n) < 0.1),
+            "y": pa.array(rng.standard_normal(n) * 1e300),
+            "i": pa.array(rng.integers(-(2**40), 2**40, n)),
+            "s": pa.array([str(k) for k in range(n)]),
+        }
+    )
+    path = tmp_path / "t.arrow"
+    feather.write_feather(table, path, compression="uncompressed")
+    stats = ["mean", "sum", "variance", "stddev", "min", "max"]
+    want = mapmean.scan(path, statistics=stats)
+    assert want.column("column").to_pylist() == ["x", "y", "i"]
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=700))
+    for source in (table, pl.from_arrow(table), reader):
+        got = mapmean.scan(source, statistics=stats)
+        assert got.equals(want), type(source).__name__
+    assert mapmean.scan(table, ["y", "x"]).column("column").to_pylist() == ["y", "x"]
+    # pandas: NaN is missing, as in pandas' own mean.
+    frame = pd.DataFrame({"x": np.array([1.0, np.nan, 2.0, 4.0], dtype=np.float32)})
+    row = mapmean.scan(frame).to_pylist()[0]
+    assert (row["count"], row["null_count"], row["mean"]) == (3, 1, 7 / 3)
+    with pytest.raises(TypeError, match="numeric"):
+        mapmean.scan(table, "s")
+    with pytest.raises(ValueError, match="by_source"):
+        mapmean.scan(table, by_source=True)
+    with pytest.raises(TypeError, match="scan needs paths"):
+        mapmean.scan(5)
