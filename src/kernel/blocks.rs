@@ -125,20 +125,13 @@ pub fn update_with(
     // Made at the first wide block (on the heap: 16 KiB that narrow data
     // never touch), flushed at the end.
     let mut bins: Option<Box<ExponentBins>> = None;
-    for (block_index, block) in values.chunks(BLOCK).enumerate() {
-        let masks =
-            validity.map(|validity| block_masks(validity, block_index * BLOCK, block.len()));
-        let valid = match &masks {
-            None => block.len() as u64,
-            Some(masks) => masks.iter().map(|m| m.count_ones() as u64).sum(),
-        };
+    for MaskedBlock { block, masks, valid, .. } in masked_blocks(values, validity) {
         state.count += valid;
         state.null_count += block.len() as u64 - valid;
         if valid == 0 {
             continue;
         }
-        let masks = masks.as_ref().filter(|_| valid < block.len() as u64);
-        guess = block_update(isa, state, block, masks, guess, flushed, &mut bins);
+        guess = block_update(isa, state, block, masks.as_ref(), guess, flushed, &mut bins);
     }
     if let Some(bins) = &mut bins {
         bins.flush_into(&mut state.exact_sum);
@@ -162,30 +155,17 @@ pub(crate) fn update_f16(
     } else {
         isa
     };
-    for (block_index, block) in values.chunks(BLOCK).enumerate() {
-        let masks =
-            validity.map(|validity| block_masks(validity, block_index * BLOCK, block.len()));
-        let valid = match &masks {
-            None => block.len() as u64,
-            Some(masks) => masks.iter().map(|m| m.count_ones() as u64).sum(),
-        };
+    for MaskedBlock { block, masks, valid, .. } in masked_blocks(values, validity) {
         state.count += valid;
         state.null_count += block.len() as u64 - valid;
         if valid == 0 {
             continue;
         }
-        let masks = masks.as_ref().filter(|_| valid < block.len() as u64);
-        let sum = isa.f16_sum(block, masks);
+        let sum = isa.f16_sum(block, masks.as_ref());
         if sum.is_finite() {
             state.exact_sum.add_f64(sum);
         } else {
-            for (j, &x) in block.iter().enumerate() {
-                if masks.is_none_or(|m| (m[j / 64] >> (j % 64)) & 1 == 1) {
-                    // `count` was added for the whole block already.
-                    state.count -= 1;
-                    super::reference::add_valid(state, f32::from(x));
-                }
-            }
+            block_with_specials(state, block, masks.as_ref(), f32::from);
         }
     }
 }
@@ -209,14 +189,13 @@ pub(crate) fn update_f64_sum(
         bins.add(values, validity, tally, sum, None);
         return;
     }
-    for (block_index, block) in values.chunks(BLOCK).enumerate() {
-        let start = block_index * BLOCK;
-        let masks = validity.map(|v| block_masks(v, start, block.len()));
+    for MaskedBlock { start, block, masks, valid } in masked_blocks(values, validity) {
+        if valid == 0 {
+            continue;
+        }
         match isa.f64_split_sum(block, masks.as_ref()) {
             Some(parts) => {
-                tally.valid += masks.map_or(block.len() as u64, |m| {
-                    m.iter().map(|w| u64::from(w.count_ones())).sum()
-                });
+                tally.valid += valid;
                 for part in parts {
                     add_f64_to_wide(sum, part);
                 }
@@ -225,6 +204,42 @@ pub(crate) fn update_f64_sum(
         }
     }
     bins.flush(sum, None);
+}
+
+/// One block of [`masked_blocks`].
+struct MaskedBlock<'a, T> {
+    /// Where the block starts in the values.
+    start: usize,
+    /// Its values, at most [`BLOCK`].
+    block: &'a [T],
+    /// Its validity masks; `None` when every value is valid.
+    masks: Option<Masks>,
+    /// How many of its values are valid.
+    valid: u64,
+}
+
+/// `values` in blocks of [`BLOCK`], each with its validity masks (only
+/// where some value is null) and its count of valid values: the one walk
+/// over blocks that the Float32, Float16 and Float64 drivers share.
+fn masked_blocks<'a, T>(
+    values: &'a [T],
+    validity: Option<Validity<'a>>,
+) -> impl Iterator<Item = MaskedBlock<'a, T>> + 'a {
+    values.chunks(BLOCK).enumerate().map(move |(index, block)| {
+        let start = index * BLOCK;
+        let masks = validity.map(|validity| block_masks(validity, start, block.len()));
+        let valid = match &masks {
+            None => block.len() as u64,
+            Some(masks) => masks.iter().map(|m| u64::from(m.count_ones())).sum(),
+        };
+        let masks = masks.filter(|_| valid < block.len() as u64);
+        MaskedBlock {
+            start,
+            block,
+            masks,
+            valid,
+        }
+    })
 }
 
 /// The validity masks of the `len` values from `start` on; bits past `len`
@@ -338,7 +353,7 @@ fn narrow_block_update(
     }
     let span = isa.span(block, masks);
     if span.high >> SIGNIFICAND_BITS == SPECIAL_EXPONENT {
-        block_with_specials(state, block, masks);
+        block_with_specials(state, block, masks, |x| x);
         return Guess::Narrow { flagged };
     }
     if span.low == 0 {
@@ -388,7 +403,7 @@ fn spread_block_update(
 ) -> Guess {
     let scan = isa.scan(block, masks, window);
     if scan.max_exponent == SPECIAL_EXPONENT {
-        block_with_specials(state, block, masks);
+        block_with_specials(state, block, masks, |x| x);
         return Guess::Spread(window);
     }
     let mut others = scan.windows & !(1 << window);
@@ -443,12 +458,17 @@ fn guess_from(windows: u16) -> Guess {
 
 /// A block that holds NaN or an infinity: one value at a time (rare).
 #[cold]
-fn block_with_specials(state: &mut MeanState, block: &[f32], masks: Option<&Masks>) {
+fn block_with_specials<T: Copy>(
+    state: &mut MeanState,
+    block: &[T],
+    masks: Option<&Masks>,
+    to_f32: impl Fn(T) -> f32,
+) {
     for (j, &x) in block.iter().enumerate() {
         if masks.is_none_or(|m| (m[j / 64] >> (j % 64)) & 1 == 1) {
             // `count` was added for the whole block already.
             state.count -= 1;
-            super::reference::add_valid(state, x);
+            super::reference::add_valid(state, to_f32(x));
         }
     }
 }
