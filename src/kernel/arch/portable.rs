@@ -187,24 +187,23 @@ pub(crate) fn bin_values<const PREFETCH: usize>(bins: &mut Bins, values: &[f32],
 pub(crate) fn integer_sum<T: Native>(values: &[T], validity: Option<Validity<'_>>) -> (i128, u64) {
     let mut total = 0i128;
     let mut valid = 0u64;
-    let mut chunks = values.chunks_exact(64);
-    let rest = chunks.remainder();
+    let (chunks, rest) = values.as_chunks::<64>();
     let rest_mask = match validity {
         None => {
-            for chunk in &mut chunks {
+            for chunk in chunks {
                 prefetch_chunk(chunk);
-                total += T::sum64(chunk.try_into().expect("64 values"), u64::MAX);
+                total += T::sum64(chunk, u64::MAX);
             }
             valid = (values.len() - rest.len()) as u64;
             (1u64 << rest.len()) - 1
         }
         Some(v) => {
             let bits = BitChunks::new(v.bits, v.offset, values.len());
-            for (chunk, mask) in (&mut chunks).zip(bits.iter()) {
+            for (chunk, mask) in chunks.iter().zip(bits.iter()) {
                 prefetch_chunk(chunk);
                 valid += u64::from(mask.count_ones());
                 if mask != 0 {
-                    total += T::sum64(chunk.try_into().expect("64 values"), mask);
+                    total += T::sum64(chunk, mask);
                 }
             }
             bits.remainder_bits()

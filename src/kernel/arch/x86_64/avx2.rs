@@ -43,27 +43,34 @@ fn load(block: &[f32], masks: Option<&Masks>, j: usize) -> __m256i {
     }
 }
 
+/// The table of lane masks for `$lanes`-bit validity patterns: entry `bits`
+/// has lane `k` all ones where bit `k` of `bits` is set.
+macro_rules! lane_table {
+    ($t:ty, $lanes:literal) => {{
+        let mut table = [[0 as $t; $lanes]; 1 << $lanes];
+        let mut bits = 0;
+        while bits < 1 << $lanes {
+            let mut lane = 0;
+            while lane < $lanes {
+                if bits >> lane & 1 == 1 {
+                    table[bits][lane] = <$t>::MAX;
+                }
+                lane += 1;
+            }
+            bits += 1;
+        }
+        table
+    }};
+}
+
 /// For each validity byte, the 8 lane masks it stands for (all ones where
 /// the bit is set): one load from L1 instead of a broadcast, an AND and a
 /// compare per vector.
 #[repr(C, align(32))]
 struct LaneMasks([[u32; 8]; 256]);
 
-static LANE_MASKS: LaneMasks = {
-    let mut table = [[0u32; 8]; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let mut lane = 0;
-        while lane < 8 {
-            if byte >> lane & 1 == 1 {
-                table[byte][lane] = u32::MAX;
-            }
-            lane += 1;
-        }
-        byte += 1;
-    }
-    LaneMasks(table)
-};
+static LANE_MASKS: LaneMasks = LaneMasks(lane_table!(u32, 8));
+
 
 /// See `Isa::window_sum`: four independent accumulators.
 ///
@@ -576,18 +583,4 @@ const F64_PREFETCH: usize = 2048;
 #[repr(C, align(32))]
 struct NibbleLanes([[u64; 4]; 16]);
 
-static NIBBLE_LANES: NibbleLanes = {
-    let mut table = [[0u64; 4]; 16];
-    let mut nibble = 0;
-    while nibble < 16 {
-        let mut lane = 0;
-        while lane < 4 {
-            if nibble >> lane & 1 == 1 {
-                table[nibble][lane] = u64::MAX;
-            }
-            lane += 1;
-        }
-        nibble += 1;
-    }
-    NibbleLanes(table)
-};
+static NIBBLE_LANES: NibbleLanes = NibbleLanes(lane_table!(u64, 4));
