@@ -76,8 +76,6 @@ fn column_of(array: &ArrayRef, pick: Pick) -> mapmean::Result<ArrayRef> {
     }
 }
 
-/// The state of the picked column of every array the stream yields,
-/// starting from `empty`, in bounded memory.
 /// Every numeric column of arrays of type `field` (a struct's numeric
 /// children, or the array itself), or the columns named in `wanted` (each
 /// must exist and be numeric), with how to find each and its name.
@@ -127,6 +125,8 @@ where
     mapmean::engine::states_of_stream(empties, batches, threads)
 }
 
+/// The state of the picked column of every array the stream yields,
+/// starting from `empty`, in bounded memory.
 pub(crate) fn state_of_arrays<I>(
     arrays: I,
     pick: Pick,
@@ -136,13 +136,6 @@ pub(crate) fn state_of_arrays<I>(
 where
     I: Iterator<Item = Result<ArrayRef, arrow_schema::ArrowError>> + Send,
 {
-    let batches = arrays.map(move |array| {
-        let array = array.map_err(|e| Error::Stream {
-            source_name: SOURCE.into(),
-            message: e.to_string(),
-        })?;
-        Ok(vec![column_of(&array, pick)?])
-    });
-    let states = mapmean::engine::states_of_stream(vec![empty.clone()], batches, threads)?;
+    let states = states_of_arrays(arrays, vec![pick], vec![empty.clone()], threads)?;
     Ok(states.into_iter().next().unwrap_or(empty))
 }
