@@ -1854,15 +1854,7 @@ def write_variance_plot(result: VarianceResult) -> None:
 def update_variance_docs(result: VarianceResult, other_cpu: str) -> None:
     """Put the variance section into docs/benchmarks.md (replacing an earlier
     one, else at the end) and write its plot."""
-    text = DOC_PATH.read_text() if DOC_PATH.exists() else ""
-    section = "\n".join(variance_section(result, other_cpu))
-    start = text.find(VARIANCE_HEADING + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(VARIANCE_HEADING))
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
-    DOC_PATH.write_text(text)
+    update_section_docs(VARIANCE_HEADING, variance_section(result, other_cpu))
     write_variance_plot(result)
 
 
