@@ -150,7 +150,7 @@ bench: all bench-datafusion
 # Needs a nightly toolchain if there is one; otherwise stable with
 # RUSTC_BOOTSTRAP=1 (cargo-fuzz uses -Z flags).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := ipc_file ipc_stream kernel state_bytes
+FUZZ_TARGETS := ipc_file ipc_stream kernel state_bytes parquet_file
 FUZZ_TOOLCHAIN := $(shell $(CARGO) +nightly --version >/dev/null 2>&1 && echo +nightly)
 CARGO_FUZZ := .tools/bin/cargo-fuzz
 

@@ -1,6 +1,6 @@
 """Writes small seed inputs for the fuzz targets into DIR/<target>/.
 
-Valid Arrow IPC files and streams in the shapes mapmean meets (nulls,
+Valid Arrow IPC files and streams (and Parquet files) in the shapes mapmean meets (nulls,
 slices, several batches, other column types, dictionaries, compression)
 give the fuzzer a head start; it mutates them from there.
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 
 
 def tables() -> dict[str, pa.Table]:
@@ -51,14 +52,30 @@ def write(table: pa.Table, stream: bool, compression: str | None) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def write_parquet(table: pa.Table, compression: str, dictionary: bool) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table.drop_columns([c for c in ("d", "l") if c in table.column_names]),
+        sink,
+        compression=compression,
+        use_dictionary=dictionary,
+        row_group_size=20,
+        data_page_size=64,
+    )
+    return sink.getvalue().to_pybytes()
+
+
 def main(out: Path) -> None:
-    for target in ("ipc_file", "ipc_stream", "kernel", "state_bytes"):
+    for target in ("ipc_file", "ipc_stream", "kernel", "state_bytes", "parquet_file"):
         (out / target).mkdir(parents=True, exist_ok=True)
     for name, table in tables().items():
         for compression in (None, "lz4", "zstd"):
             suffix = f"{name}-{compression or 'plain'}"
             (out / "ipc_file" / f"seed-{suffix}").write_bytes(write(table, False, compression))
             (out / "ipc_stream" / f"seed-{suffix}").write_bytes(write(table, True, compression))
+        for compression, dictionary in (("none", False), ("snappy", True), ("zstd", False), ("gzip", True)):
+            seed = out / "parquet_file" / f"seed-{name}-{compression}-{int(dictionary)}"
+            seed.write_bytes(write_parquet(table, compression, dictionary))
     # Kernel inputs: [bit offset][has bitmap][count, u16 LE][f32 values][bitmap bytes]
     values = {
         "ones": np.ones(300, np.float32),

@@ -67,8 +67,9 @@ enum Command {
 /// The sources, columns and options that `mean` and `stats` share.
 #[derive(Args)]
 struct ScanArgs {
-    /// Arrow IPC files or streams, directories (searched recursively for
-    /// *.arrow, *.arrows, *.feather, *.ipc), glob patterns, shared-memory
+    /// Arrow IPC files or streams, Parquet files, directories (searched
+    /// recursively for *.arrow, *.arrows, *.feather, *.ipc, *.parquet,
+    /// *.parq, *.pq), glob patterns, shared-memory
     /// segments (shm://NAME), or `-`: an IPC stream on standard input,
     /// read incrementally (named pipes are read the same way).
     #[arg(required = true, value_name = "SOURCE")]

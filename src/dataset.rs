@@ -1,5 +1,6 @@
-//! Datasets: many sources (files, directories, glob patterns, `shm://NAME`)
-//! scanned in parallel into per-source states, merged exactly.
+//! Datasets: many sources (Arrow IPC and Parquet files, directories, glob
+//! patterns, `shm://NAME`) scanned in parallel into per-source states,
+//! merged exactly.
 //!
 //! [`expand`] turns what a user typed into a sorted, de-duplicated list of
 //! sources; [`scan`] computes every source's states on a thread pool, one
@@ -17,16 +18,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arrow_schema::DataType;
 use rayon::prelude::*;
 
-use crate::engine::{state_of_column, states_of_stream, with_threads};
+use crate::decoded::Decoded;
+use crate::engine::{states_of_data, states_of_stream, with_threads};
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::stream::IpcStreamReader;
-use crate::ipc::IpcData;
 use crate::kernel::{is_numeric, ExactState, Parts};
 use crate::results::ResultRow;
 use crate::source::{pipe, Source};
 
 /// File extensions taken from directories.
-pub const EXTENSIONS: [&str; 4] = ["arrow", "arrows", "feather", "ipc"];
+pub const EXTENSIONS: [&str; 7] = ["arrow", "arrows", "feather", "ipc", "parquet", "parq", "pq"];
 
 /// Expands each spec: `shm://NAME` as it is; a directory into the files below
 /// it (recursively) whose extension is in [`EXTENSIONS`], sorted; a pattern
@@ -69,7 +70,7 @@ pub fn expand(specs: &[OsString]) -> Result<Vec<PathBuf>> {
             walk(path, &mut files)?;
             if files.is_empty() {
                 return Err(Error::InvalidArgument(format!(
-                    "{}: no *.arrow, *.arrows, *.feather or *.ipc files below this directory",
+                    "{}: no Arrow IPC (*.arrow, *.arrows, *.feather, *.ipc) or Parquet (*.parquet, *.parq, *.pq) files below this directory",
                     path.display()
                 )));
             }
@@ -223,19 +224,14 @@ fn scan_source(path: &Path, columns: Option<&[String]>, parts: Parts) -> Result<
         return scan_stream(path, columns, parts);
     }
     let source = Source::open(path)?;
-    let data = IpcData::open(source.buffer().clone(), source.name())?;
+    let data = Decoded::open(source.buffer().clone(), source.name())?;
     let (names, skipped) = pick_columns(data.schema(), columns);
-    let columns = names
-        .into_iter()
-        .map(|name| {
-            let column = data.column(Some(&name))?;
-            // Nested in the pool that runs the scan: rayon shares its threads.
-            Ok((name, state_of_column(&column, parts, None)?))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let asked: Vec<Option<&str>> = names.iter().map(|n| Some(n.as_str())).collect();
+    // Nested in the pool that runs the scan: rayon shares its threads.
+    let states = states_of_data(&data, &asked, parts, None)?;
     Ok(SourceStates {
         source: source.name().to_string(),
-        columns,
+        columns: names.into_iter().zip(states).collect(),
         skipped,
     })
 }

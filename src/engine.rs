@@ -15,13 +15,14 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 
 use crate::column::{resolve_column, Column};
+use crate::decoded::Decoded;
 use crate::error::{catch_panic, Error, Result};
 use crate::ipc::stream::IpcStreamReader;
-use crate::ipc::IpcData;
 use crate::kernel::blocks::BLOCK;
 use crate::kernel::{
     validity_of, Accumulate, ExactState, MeanState, MomentsState, Native, Parts, Validity,
 };
+use crate::parquet::ParquetData;
 use crate::source::{guard, pipe, Source};
 
 /// Values per task: 4 MiB of `f32`, large enough that scheduling costs
@@ -958,8 +959,12 @@ pub fn state_of_source(
         let (name, reader) = pipe::open_stream(path)?;
         return state_of_ipc_stream_dyn(reader, &name, column, parts, threads);
     }
-    let column = open_column(path, column)?;
-    state_of_column(&column, parts, threads)
+    catch_panic(|| {
+        let source = Source::open(path)?;
+        let data = Decoded::open(source.buffer().clone(), source.name())?;
+        let mut states = states_of_data(&data, &[column], parts, threads)?;
+        Ok(states.remove(0))
+    })
 }
 
 /// The [`MeanState`] of a Float32 column of the Arrow IPC stream read from
@@ -1042,7 +1047,8 @@ pub fn state_of_ipc_stream_dyn(
 }
 
 /// Maps the file at `path` (or the segment `shm://NAME`) and decodes
-/// `column` (of any numeric type) without copying.
+/// `column` (of any numeric type): without copying for Arrow IPC, into
+/// memory for Parquet ([`Decoded::column`]).
 ///
 /// # Errors
 ///
@@ -1051,8 +1057,124 @@ pub fn open_column(path: impl AsRef<OsStr>, column: Option<&str>) -> Result<Colu
     let path = path.as_ref();
     catch_panic(|| {
         let source = Source::open(path)?;
-        IpcData::open(source.buffer().clone(), source.name())?.column(column)
+        Decoded::open(source.buffer().clone(), source.name())?.column(column)
     })
+}
+
+/// The [`ExactState`]s (with `parts`) of the columns `names` (`None`: the
+/// only column) of a source of either format, on `threads` threads (`None`:
+/// all cores): an Arrow IPC column read in place ([`state_of_column`]), a
+/// Parquet file's columns in one pass ([`states_of_parquet`]).
+///
+/// # Errors
+///
+/// As [`IpcData::column`](crate::ipc::IpcData::column) and
+/// [`states_of_parquet`]; [`Error::InvalidArgument`] if `threads` is
+/// `Some(0)`.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Int32Array, RecordBatch};
+/// use mapmean::{decoded::Decoded, engine::states_of_data, kernel::Parts};
+///
+/// let batch = RecordBatch::try_from_iter([("n", Arc::new(Int32Array::from(vec![1, 2, 3])) as _)])?;
+/// let mut bytes = Vec::new();
+/// let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None)?;
+/// writer.write(&batch)?;
+/// writer.close()?;
+/// let data = Decoded::open(bytes.into(), "memory")?;
+/// let states = states_of_data(&data, &[Some("n")], Parts::default(), None)?;
+/// assert_eq!(states[0].counts().count, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn states_of_data(
+    data: &Decoded,
+    names: &[Option<&str>],
+    parts: Parts,
+    threads: Option<usize>,
+) -> Result<Vec<ExactState>> {
+    match data {
+        Decoded::Ipc(data) => names
+            .iter()
+            .map(|&name| state_of_column(&data.column(name)?, parts, threads))
+            .collect(),
+        Decoded::Parquet(data) => {
+            let columns = data.resolve(names)?;
+            states_of_parquet(data, &columns, parts, threads)
+        }
+    }
+}
+
+/// The [`ExactState`]s (with `parts`) of the columns at schema indices
+/// `columns` of a Parquet file, in one pass: its units of work (row groups,
+/// or ranges of rows of large ones, [`ParquetData::units`]) are decoded and
+/// computed in parallel on `threads` threads (`None`: all cores), batch by
+/// batch, so memory holds a few batches per thread whatever the file's size;
+/// the units' states merge exactly, so the result does not depend on the
+/// thread count or the file's row groups.
+///
+/// # Errors
+///
+/// [`Error::Corrupt`] for a page or column chunk that does not decode (no
+/// partial result); [`Error::Truncated`] if the mapped file was truncated
+/// meanwhile; [`Error::InvalidArgument`] if `threads` is `Some(0)`.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Float32Array, RecordBatch};
+/// use mapmean::{engine::states_of_parquet, parquet::ParquetData, kernel::{Parts, Statistic, StatisticOptions, Value}};
+///
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Float32Array::from(vec![3e37, 0.75, -3e37])) as _)])?;
+/// let mut bytes = Vec::new();
+/// let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None)?;
+/// writer.write(&batch)?;
+/// writer.close()?;
+/// let data = ParquetData::open(bytes.into(), "memory")?;
+/// let states = states_of_parquet(&data, &[0], Parts::default(), None)?;
+/// assert_eq!(Statistic::Mean.finish(&states[0], &StatisticOptions::default())?, Value::Float(0.25));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn states_of_parquet(
+    data: &ParquetData,
+    columns: &[usize],
+    parts: Parts,
+    threads: Option<usize>,
+) -> Result<Vec<ExactState>> {
+    let schema = data.schema();
+    let empties = columns
+        .iter()
+        .map(|&c| ExactState::new(schema.field(c).data_type(), parts))
+        .collect::<Result<Vec<_>>>()?;
+    let merge_all = |mut into: Vec<ExactState>, from: Vec<ExactState>| -> Result<Vec<ExactState>> {
+        for (a, b) in into.iter_mut().zip(&from) {
+            a.merge(b)?;
+        }
+        Ok(into)
+    };
+    let units = data.units();
+    let run = || {
+        units
+            .par_iter()
+            .map(|&unit| {
+                let mut states = empties.clone();
+                for batch in data.batches(unit, columns)? {
+                    for ((state, empty), array) in states.iter_mut().zip(&empties).zip(&batch?) {
+                        // This thread is one of the pool's: no further split.
+                        state.merge(&accumulate_dyn(empty, &[array.as_ref()], Some(1))?)?;
+                    }
+                }
+                Ok(states)
+            })
+            .try_reduce(|| empties.clone(), merge_all)
+    };
+    let states = with_threads(threads, run)??;
+    // Pages a truncation turned into zeros may still have decoded.
+    data.check_mapping()?;
+    Ok(states)
 }
 
 #[cfg(test)]

@@ -36,12 +36,14 @@ pub enum Error {
         name: String,
     },
 
-    /// The bytes are not a readable Arrow IPC file or stream.
-    #[error("{source_name}: not a valid Arrow IPC file or stream: {message}")]
+    /// The bytes are not a readable Arrow IPC file or stream, or Parquet
+    /// file.
+    #[error("{source_name}: {message}")]
     Corrupt {
         /// The source (file path or other name).
         source_name: String,
-        /// What is wrong, with the offset where known.
+        /// What is wrong, with the offset where known: it starts "not a
+        /// valid Arrow IPC file or stream: " or "damaged Parquet file: ".
         message: String,
     },
 
@@ -185,11 +187,19 @@ impl Error {
         }
     }
 
-    /// A [`Error::Corrupt`] for `source_name`.
+    /// A [`Error::Corrupt`] for `source_name`, which is not valid Arrow IPC.
     pub(crate) fn corrupt(source_name: &str, message: impl Into<String>) -> Self {
         Error::Corrupt {
             source_name: source_name.to_string(),
-            message: message.into(),
+            message: format!("not a valid Arrow IPC file or stream: {}", message.into()),
+        }
+    }
+
+    /// A [`Error::Corrupt`] for `source_name`, a damaged Parquet file.
+    pub(crate) fn corrupt_parquet(source_name: &str, message: impl Into<String>) -> Self {
+        Error::Corrupt {
+            source_name: source_name.to_string(),
+            message: format!("damaged Parquet file: {}", message.into()),
         }
     }
 }
@@ -221,8 +231,18 @@ pub(crate) fn catch_decoder_panic<T>(
     source_name: &str,
     f: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
+    catch_decoder_panic_as(source_name, Error::corrupt, f)
+}
+
+/// [`catch_decoder_panic`], with the error made by `corrupt` (the Parquet
+/// decoder's is [`Error::corrupt_parquet`]).
+pub(crate) fn catch_decoder_panic_as<T>(
+    source_name: &str,
+    corrupt: fn(&str, String) -> Error,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        Err(Error::corrupt(
+        Err(corrupt(
             source_name,
             format!(
                 "the decoder rejected the data: {}",

@@ -69,11 +69,13 @@ internal_mod!(column);
 #[cfg(feature = "datafusion")]
 pub mod datafusion;
 pub mod dataset;
+pub mod decoded;
 pub mod engine;
 internal_mod!(error);
 pub mod ipc;
 pub mod kernel;
 mod opened;
+pub mod parquet;
 pub mod results;
 pub mod source;
 

@@ -22,9 +22,9 @@ use rayon::prelude::*;
 
 use crate::column::Column;
 use crate::dataset::expand;
-use crate::engine::{accumulate_dyn, float32_inner, with_threads};
+use crate::decoded::Decoded;
+use crate::engine::{accumulate_dyn, float32_inner, states_of_data, with_threads};
 use crate::error::{catch_panic, Error, Result};
-use crate::ipc::IpcData;
 use crate::kernel::{ExactState, MeanOptions, MeanState, MomentsState, Parts};
 use crate::source::{pipe, Source};
 
@@ -86,10 +86,12 @@ use crate::source::{pipe, Source};
 /// ```
 #[derive(Debug)]
 pub struct Dataset {
-    sources: Vec<IpcData>,
+    sources: Vec<Decoded>,
     names: Vec<String>,
     /// Columns decoded so far, by the name asked for (`None`: the only
-    /// column), each the chunks of every source in source order.
+    /// column), each the chunks of every Arrow IPC source in source order
+    /// (Parquet sources are decoded again by each query: keeping their
+    /// decoded values would hold the whole column in memory).
     columns: Mutex<HashMap<Option<String>, Arc<[Column]>>>,
 }
 
@@ -137,7 +139,7 @@ impl Dataset {
                 .map(|path| {
                     catch_panic(|| {
                         let source = Source::open(path)?;
-                        let data = IpcData::open(source.buffer().clone(), source.name())?;
+                        let data = Decoded::open(source.buffer().clone(), source.name())?;
                         Ok((source.name().to_string(), data))
                     })
                 })
@@ -247,15 +249,27 @@ impl Dataset {
             return Err(Error::InvalidArgument("threads must be at least 1".into()));
         }
         let columns = self.column(column)?;
+        let mut parquet = Vec::new();
+        for data in &self.sources {
+            if let Decoded::Parquet(_) = data {
+                let states = catch_panic(|| states_of_data(data, &[column], parts, threads))?;
+                parquet.extend(states);
+            }
+        }
         let first = columns
             .first()
+            .map(|c| c.data_type())
+            .or_else(|| parquet.first().map(ExactState::input_type))
             .ok_or_else(|| Error::InvalidArgument("the dataset has no sources".into()))?;
         // One engine run per input type (usually one), merged exactly.
         let mut types: Vec<&DataType> = columns.iter().map(|c| c.data_type()).collect();
         types.dedup();
         types.sort_by_key(|t| t.to_string());
         types.dedup();
-        let mut state = ExactState::new(first.data_type(), parts)?;
+        let mut state = ExactState::new(first, parts)?;
+        for other in &parquet {
+            state.merge(other)?;
+        }
         for data_type in types {
             let arrays: Vec<&dyn Array> = columns
                 .iter()
@@ -360,7 +374,10 @@ impl Dataset {
         let columns = with_threads(None, || {
             self.sources
                 .par_iter()
-                .map(|data| catch_panic(|| data.column(column)))
+                .filter_map(|data| match data {
+                    Decoded::Ipc(data) => Some(catch_panic(|| data.column(column))),
+                    Decoded::Parquet(_) => None,
+                })
                 .collect::<Result<Vec<_>>>()
         })??;
         Ok(self.cache().entry(key).or_insert(columns.into()).clone())

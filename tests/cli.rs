@@ -319,12 +319,12 @@ fn sources_that_are_not_arrow_ipc_are_named_with_the_next_step() {
     use std::io::Write;
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
-    // A Parquet file's first and last bytes, a CSV file, gzip data.
+    // A Parquet file's first and last bytes only (damaged), a CSV file, gzip data.
     let cases: [(&str, &[u8], &str); 4] = [
         (
             "t.parquet",
             b"PAR1\x15\x04\x15\x10\x00\x00PAR1",
-            "this is a Parquet file",
+            "damaged Parquet file: footer",
         ),
         (
             "t.csv",

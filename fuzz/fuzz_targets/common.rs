@@ -154,3 +154,51 @@ pub fn read_exact_state(data: &[u8]) {
         Err(e) => panic!("a merge failed with {e}"),
     }
 }
+
+/// The parquet_file target's input: with `PAR1` at both ends unless it
+/// starts with it, so that the fuzzer reaches the footer and the pages
+/// rather than the magic check.
+pub fn as_parquet(data: &[u8]) -> Vec<u8> {
+    if data.starts_with(b"PAR1") {
+        return data.to_vec();
+    }
+    let mut file = b"PAR1".to_vec();
+    file.extend_from_slice(data);
+    file.extend_from_slice(b"PAR1");
+    file
+}
+
+/// Opens the bytes as mapmean opens a mapped Parquet file, then computes
+/// every numeric column's state (sums, squares, extremes) on 1 and 2
+/// threads (the states must be equal). Returns the first error met; a
+/// panic, a crash, a huge allocation or an internal error is the bug.
+pub fn decode_parquet_and_average(bytes: &[u8]) -> Option<Error> {
+    use mapmean::decoded::Decoded;
+    use mapmean::engine::states_of_data;
+    use mapmean::kernel::{is_numeric, Parts};
+    let data = match Decoded::open(Buffer::from(bytes), "fuzz.parquet") {
+        Ok(data) => data,
+        Err(e) => return Some(not_internal(e)),
+    };
+    let names: Vec<String> = data
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| is_numeric(f.data_type()))
+        .map(|f| f.name().clone())
+        .collect();
+    let asked: Vec<Option<&str>> = names.iter().map(|n| Some(n.as_str())).collect();
+    let parts = Parts {
+        squares: true,
+        extremes: true,
+    };
+    let one = states_of_data(&data, &asked, parts, Some(1));
+    let two = states_of_data(&data, &asked, parts, Some(2));
+    match (one, two) {
+        (Ok(one), Ok(two)) => {
+            assert_eq!(one, two);
+            None
+        }
+        (Err(e), _) | (_, Err(e)) => Some(not_internal(e)),
+    }
+}

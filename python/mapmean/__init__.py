@@ -143,7 +143,8 @@ def mean(
         - a directory, a glob pattern or a list of paths: the sources of a
           dataset, as :func:`open` and :func:`scan` take them (a directory
           searched recursively for ``*.arrow``, ``*.arrows``, ``*.feather``,
-          ``*.ipc``; files in sorted order), merged exactly;
+          ``*.ipc``, ``*.parquet``, ``*.parq``, ``*.pq``; files in sorted
+          order), merged exactly;
         - any object with the Arrow PyCapsule interface
           (``__arrow_c_array__`` or ``__arrow_c_stream__``): pyarrow ``Array``,
           ``ChunkedArray``, ``RecordBatch``, ``Table``, ``RecordBatchReader``,
@@ -613,9 +614,11 @@ def open(sources: Union[PathLike, Sequence[PathLike]]) -> "Dataset":
     Parameters
     ----------
     sources
-        One or a list of: Arrow IPC files or streams, directories (searched
-        recursively for ``*.arrow``, ``*.arrows``, ``*.feather``,
-        ``*.ipc``), glob patterns, ``"shm://NAME"`` segments. Means merge
+        One or a list of: Arrow IPC files or streams, Parquet files,
+        directories (searched recursively for ``*.arrow``, ``*.arrows``,
+        ``*.feather``, ``*.ipc``, ``*.parquet``, ``*.parq``, ``*.pq``), glob
+        patterns, ``"shm://NAME"`` segments. Parquet sources are decoded
+        again by each query (batch by batch; only Arrow IPC stays mapped). Means merge
         the sources exactly, in order (a directory's or pattern's files
         sorted).
 
@@ -801,8 +804,9 @@ def scan(
     Parameters
     ----------
     sources
-        Files, directories (searched recursively for ``*.arrow``, ``*.arrows``,
-        ``*.feather``, ``*.ipc``), glob patterns, or ``shm://NAME``; one or a
+        Arrow IPC or Parquet files, directories (searched recursively for
+        ``*.arrow``, ``*.arrows``, ``*.feather``, ``*.ipc``, ``*.parquet``,
+        ``*.parq``, ``*.pq``), glob patterns, or ``shm://NAME``; one or a
         list. Or one Arrow object or stream (anything with
         ``__arrow_c_stream__`` or ``__arrow_c_array__``: a pyarrow ``Table``,
         ``RecordBatch`` or ``RecordBatchReader``, a polars or pandas

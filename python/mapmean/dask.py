@@ -78,9 +78,10 @@ def mean(
     data
         What to average:
 
-        - Arrow IPC files: a path (``str`` or ``os.PathLike``) to a file or to
-          a directory (searched recursively for ``*.arrow``, ``*.arrows``,
-          ``*.feather``, ``*.ipc``), a glob pattern, or a list of these —
+        - Arrow IPC or Parquet files: a path (``str`` or ``os.PathLike``) to a
+          file or to a directory (searched recursively for ``*.arrow``,
+          ``*.arrows``, ``*.feather``, ``*.ipc``, ``*.parquet``, ``*.parq``,
+          ``*.pq``), a glob pattern, or a list of these —
           expanded as :func:`mapmean.scan` expands them. Each task maps its
           own files on the worker where it runs, so the workers must see the
           same paths (a shared file system); relative paths are made absolute

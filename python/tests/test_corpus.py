@@ -1,4 +1,4 @@
-"""A corpus of damaged and unsuitable inputs, through Python and the CLI.
+"""A corpus of damaged and unsuitable inputs (Arrow IPC and Parquet), through Python and the CLI.
 
 Every input gives a clear error — a Python exception of the documented kinds
 (never ``RuntimeError``, which mapmean keeps for internal errors), or
@@ -17,6 +17,7 @@ import mapmean
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 import pytest
 
 EXPECTED = (ValueError, OSError, KeyError, TypeError)
@@ -33,6 +34,16 @@ def _ipc_bytes(stream: bool, compression: str | None = None) -> bytes:
     opener = ipc.new_stream if stream else ipc.new_file
     with opener(sink, table.schema, options=ipc.IpcWriteOptions(compression=compression)) as writer:
         writer.write_table(table, max_chunksize=100)
+    return sink.getvalue().to_pybytes()
+
+
+def _parquet_bytes(compression: str) -> bytes:
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(300).astype(np.float32)
+    mask = rng.random(300) < 0.1
+    table = pa.table({"x": pa.array(x, mask=mask), "n": pa.array(np.arange(300, dtype=np.int64))})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression=compression, row_group_size=100, data_page_size=256)
     return sink.getvalue().to_pybytes()
 
 
@@ -56,6 +67,15 @@ def corpus() -> dict[str, bytes]:
                 damaged = bytearray(good)
                 damaged[at : at + 8] = lie.to_bytes(8, "little", signed=True)
                 items[f"{kind}-lie-{at}-{lie}"] = bytes(damaged)
+    # Parquet (thrift varints, no aligned words): cuts, and flips everywhere.
+    for kind, compression in (("parquet", "snappy"), ("parquet-zstd", "zstd")):
+        good = _parquet_bytes(compression)
+        for cut in range(0, len(good), 37):
+            items[f"{kind}-cut-{cut}"] = good[:cut]
+        for at in range(0, len(good), 13):
+            damaged = bytearray(good)
+            damaged[at] ^= 0x40
+            items[f"{kind}-flip-{at}"] = bytes(damaged)
     return items
 
 
@@ -84,7 +104,11 @@ def test_every_damaged_input_is_an_error_or_a_mean_in_python(corpus_dir):
     # Most damage is detected; all cuts of the file format are.
     assert errors > len(CORPUS) // 2, errors
     for name, (kind, _) in outcomes.items():
-        if name.startswith("file-cut-") or name in ("empty", "garbage", "magic-only"):
+        if name.startswith(("file-cut-", "parquet-cut-", "parquet-zstd-cut-")) or name in (
+            "empty",
+            "garbage",
+            "magic-only",
+        ):
             assert kind == "error", name
 
 

@@ -1,6 +1,6 @@
 //! What a source that is not Arrow IPC looks like, from its first bytes:
-//! the error for a Parquet, Feather version 1, ORC, compressed or text file
-//! names it and says what to do, instead of reporting a broken IPC message.
+//! the error for a Feather version 1, ORC, compressed or text file (or
+//! Parquet on a pipe) names it and says what to do, instead of reporting a broken IPC message.
 
 /// A description of `head` (the first bytes of a source that is not an
 /// Arrow IPC file) with the next step, if it is a format mapmean can name.
@@ -9,9 +9,9 @@
 pub(crate) fn describe(head: &[u8]) -> Option<&'static str> {
     if head.starts_with(b"PAR1") {
         return Some(
-            "this is a Parquet file (it starts with PAR1); mapmean reads Arrow IPC files and streams \
-             (Feather version 2). Convert it with pyarrow: \
-             pyarrow.feather.write_feather(pyarrow.parquet.read_table(PATH), \"out.arrow\", compression=\"uncompressed\")",
+            "this is a Parquet file (it starts with PAR1); Parquet needs random access, so mapmean reads it \
+             from a file (or a shm:// segment), not from a pipe or standard input: save it to a file and pass \
+             the file's path",
         );
     }
     if head.starts_with(b"FEA1") {
@@ -102,9 +102,9 @@ mod tests {
 
     #[test]
     fn the_source_is_named_in_the_suggested_command() {
-        let text = describe_source(b"PAR1\x15", "t.parquet").unwrap();
-        assert!(text.contains("read_table(\"t.parquet\")"), "{text}");
-        assert!(describe_source(b"PAR1\x15", "-")
+        let text = describe_source(b"ORC\x0a\x03", "t.orc").unwrap();
+        assert!(text.contains("read_table(\"t.orc\")"), "{text}");
+        assert!(describe_source(b"ORC\x0a\x03", "-")
             .unwrap()
             .contains("read_table(PATH)"));
     }
