@@ -888,6 +888,88 @@ def types_table(rows: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
+PARQUET_SETS = (("float32", "snappy"), ("float32", "none"), ("float64", "snappy"), ("float64", "none"))
+PARQUET_HEADING = "## Parquet"
+
+
+def bench_parquet() -> dict[str, dict[str, float]]:
+    """Per (type, compression): 1 GiB of U[0,1) values written by pyarrow
+    (default row groups and pages), page cache warm. mapmean.mean(path),
+    DuckDB's avg over the file, pyarrow's read_table + pc.mean and polars'
+    scan_parquet + mean run in turn, once each per round; the median over
+    REPEATS rounds (after one warm-up round), and each peer's error in ulps."""
+    import pyarrow.parquet as pq
+
+    con = duckdb.connect()
+    rows: dict[str, dict[str, float]] = {}
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    for index, (dtype, compression) in enumerate(PARQUET_SETS):
+        path = DATA_DIR / f"parquet-{dtype}-{compression}.parquet"
+        if not path.exists():
+            rng = np.random.default_rng(40 + index)
+            pq.write_table(pa.table({"x": rng.random(TYPE_BYTES // np.dtype(dtype).itemsize).astype(dtype)}),
+                           path, compression=compression)
+        file = str(path)
+        methods = {
+            "mapmean": lambda: mapmean.mean(file, "x").as_py(),
+            "duckdb": lambda: con.execute(f"SELECT avg(x) FROM '{file}'").fetchone()[0],
+            "pyarrow": lambda: pc.mean(pq.read_table(file, columns=["x"])["x"]).as_py(),
+            "polars": lambda: pl.scan_parquet(file).select(pl.col("x").mean()).collect().item(),
+        }
+        times: dict[str, list[float]] = {name: [] for name in methods}
+        values: dict[str, float] = {}
+        for round_ in range(REPEATS + 1):
+            for name, function in methods.items():
+                seconds, value = _timed(function)
+                values[name] = float(value)
+                if round_:
+                    times[name].append(seconds)
+        exact = values["mapmean"]
+        row = {name: statistics.median(t) for name, t in times.items()}
+        for name in ("duckdb", "pyarrow", "polars"):
+            row[f"{name}_ulps"] = abs(values[name] - exact) / math.ulp(exact)
+        row["ratio"] = min(row["duckdb"], row["pyarrow"], row["polars"]) / row["mapmean"]
+        row["bytes"] = path.stat().st_size
+        rows[f"{dtype}, {compression}"] = row
+        print(
+            f"  {dtype} {compression:<6} mapmean {row['mapmean'] * 1e3:6.0f} ms  duckdb {row['duckdb'] * 1e3:6.0f} ms  "
+            f"pyarrow {row['pyarrow'] * 1e3:6.0f} ms  polars {row['polars'] * 1e3:6.0f} ms  "
+            f"fastest peer / mapmean {row['ratio']:.2f}",
+            flush=True,
+        )
+    return rows
+
+
+def parquet_section(rows: dict[str, dict[str, float]], other_cpu: str) -> list[str]:
+    """The Parquet section of docs/benchmarks.md."""
+    cpu = dict(machine_description()).get("CPU", platform.processor())
+    lines = [
+        PARQUET_HEADING,
+        "",
+        "1 GiB of U[0,1) values (2^28 float32 or 2^27 float64) in one Parquet file written by pyarrow with its "
+        "defaults (row groups of 2^20 rows, 1 MiB pages, dictionary pages until the dictionary reaches 1 MiB, then "
+        "plain), snappy or uncompressed; page cache warm, all cores. mapmean: `mapmean.mean(path, \"x\")`, the "
+        "one-shot call (map, decode only `x`, row groups in parallel). Peers: DuckDB `SELECT avg(x) FROM 'f.parquet'`, "
+        "pyarrow `pc.mean(pq.read_table(f, columns=[\"x\"])[\"x\"])`, polars "
+        "`pl.scan_parquet(f).select(pl.col(\"x\").mean()).collect()`. The four run in turn, once each per round; "
+        f"medians over {REPEATS} rounds after a warm-up round. Errors are float64 ulps of the exact mean (mapmean's). "
+        "Target (issue 23): ≥ 1.0 × the fastest peer. "
+        f"Machine: {cpu}, {CPUS} cores; other processes' CPU use during the timings: {other_cpu}. "
+        "Reproduce with `.venv/bin/python benches/compare.py parquet`.",
+        "",
+        "| data | file | mapmean | DuckDB | error | pyarrow | error | polars | error | fastest peer ÷ mapmean |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {r['bytes'] / 2**30:.2f} GiB | {r['mapmean'] * 1e3:.0f} ms "
+            f"| {r['duckdb'] * 1e3:.0f} ms | {r['duckdb_ulps']:.3g} ulps | {r['pyarrow'] * 1e3:.0f} ms "
+            f"| {r['pyarrow_ulps']:.3g} ulps | {r['polars'] * 1e3:.0f} ms | {r['polars_ulps']:.3g} ulps "
+            f"| {r['ratio']:.2f} |"
+        )
+    return lines
+
+
 SMALL_LOG2_SIZES = tuple(range(16, 23))
 SMALL_LINES = ("mapmean.mean(array)", POLARS, "np.mean(array) float32")
 
@@ -1893,12 +1975,16 @@ def main() -> None:
     types_cpu = OtherCpu()
     types = bench_types()
     types_cpu_report = types_cpu.report()
+    parquet_cpu = OtherCpu()
+    parquet = bench_parquet()
+    parquet_cpu_report = parquet_cpu.report()
     write_markdown(machine, results, scaling, share_rates, file_sets, stream_rows, speed, runtime)
     with DOC_PATH.open("a") as doc:
         doc.write("\n" + "\n".join(wide_markdown(wide)))
     write_plot(results, scaling, speed[1], wide)
     update_variance_docs(variance, variance_cpu_report)
     update_section_docs(TYPES_HEADING, types_section(types, types_cpu_report))
+    update_section_docs(PARQUET_HEADING, parquet_section(parquet, parquet_cpu_report))
     print(f"\nwrote {DOC_PATH.relative_to(ROOT)} and {PLOT_PATH.relative_to(ROOT)} in {runtime:.0f} s", flush=True)
 
 
@@ -1928,6 +2014,13 @@ if __name__ == "__main__":
         print("\n".join(["", *section]), flush=True)
         if not sys.argv[2:]:
             update_section_docs(TYPES_HEADING, section)
+    elif sys.argv[1:] == ["parquet"]:
+        # Only the Parquet section: printed, and put into docs/benchmarks.md.
+        other_cpu = OtherCpu()
+        rows = bench_parquet()
+        section = parquet_section(rows, other_cpu.report())
+        print("\n".join(["", *section]), flush=True)
+        update_section_docs(PARQUET_HEADING, section)
     elif sys.argv[1:] == ["wide"]:
         # Only the wide section, printed (docs are not rewritten).
         print("\n".join(wide_markdown(bench_wide(prepare_wide()))))

@@ -196,3 +196,33 @@ def test_parquet_on_a_pipe_says_to_save_it_to_a_file(tmp_path, cli):
     proc = subprocess.run(f"cat {path} | {cli} mean -", shell=True, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "Parquet" in proc.stderr and "file" in proc.stderr, proc.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssAnon from /proc (Linux)")
+def test_memory_stays_a_few_batches_per_thread_whatever_the_file_size(tmp_path, cli):
+    """The CLI reads 512 MiB of float64 (64 row groups) in bounded anonymous memory:
+    the mapped file's pages are the page cache's, not the process's, so RssAnon
+    (sampled every few milliseconds) is what the decoding holds."""
+    path = tmp_path / "big.parquet"
+    rows = 1 << 26
+    writer = pq.ParquetWriter(path, pa.schema([("x", pa.float64())]), compression="snappy")
+    rng = np.random.default_rng(5)
+    for _ in range(64):
+        writer.write_table(pa.table({"x": rng.random(rows // 64)}), row_group_size=rows // 64)
+    writer.close()
+    proc = subprocess.Popen([str(cli), "mean", str(path), "--format", "json"], stdout=subprocess.PIPE, text=True)
+    peak_kib = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            text = status.read_text()
+        except OSError:
+            break
+        for line in text.splitlines():
+            if line.startswith("RssAnon:"):
+                peak_kib = max(peak_kib, int(line.split()[1]))
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    assert json.loads(out)["count"] == rows
+    assert peak_kib > 0, "RssAnon was never sampled"
+    assert peak_kib < 96 * 1024, f"peak anonymous memory {peak_kib / 1024:.0f} MiB for a 512 MiB file"
