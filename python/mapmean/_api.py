@@ -175,7 +175,7 @@ def mean(
         return _double_scalar(_mapmean._mean_ndarray(source, threads, skip_nulls, min_count))
     _check_int("min_count", min_count)
     state = mean_state(source, column, threads=threads)
-    return _double_scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count))
+    return _double_scalar(state._value("mean", skip_nulls, min_count))
 
 
 def mean_state(source: Source, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState:
@@ -208,7 +208,7 @@ def mean_state(source: Source, column: Optional[str] = None, *, threads: Optiona
     >>> b = pickle.loads(pickle.dumps(mapmean.mean_state(np.array([-3e37], dtype=np.float32))))
     >>> a.merge(b)
     >>> a.finish()
-    0.25
+    <pyarrow.DoubleScalar: 0.25>
     """
     return _state(source, column, threads, kind="mean")
 
@@ -325,7 +325,7 @@ def sum(
     _check_int("min_count", min_count)
     # The mean's state holds the exact sum: no sum of squares is computed.
     state = _state(source, column, threads, kind="mean")
-    value = state.sum(skip_nulls=skip_nulls, min_count=min_count)
+    value = state._value("sum", skip_nulls, min_count)
     if isinstance(value, float):
         return _double_scalar(value)
     return state._result("sum", skip_nulls, min_count)[0]
@@ -378,7 +378,7 @@ def variance(
     _check_int("ddof", ddof)
     _check_int("min_count", min_count)
     state = _state(source, column, threads, kind="moments")
-    return _double_scalar(state.variance(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count))
+    return _double_scalar(state._value("variance", skip_nulls, min_count, ddof))
 
 
 def stddev(
@@ -413,7 +413,7 @@ def stddev(
     _check_int("ddof", ddof)
     _check_int("min_count", min_count)
     state = _state(source, column, threads, kind="moments")
-    return _double_scalar(state.stddev(ddof=ddof, skip_nulls=skip_nulls, min_count=min_count))
+    return _double_scalar(state._value("stddev", skip_nulls, min_count, ddof))
 
 
 def moments_state(source: Source, column: Optional[str] = None, *, threads: Optional[int] = None) -> MomentsState:
@@ -445,7 +445,7 @@ def moments_state(source: Source, column: Optional[str] = None, *, threads: Opti
     >>> b = pickle.loads(pickle.dumps(mapmean.moments_state(np.array([3, 4], dtype=np.float32))))
     >>> a.merge(b)
     >>> a.variance(ddof=1), a.sum()
-    (1.6666666666666667, 10.0)
+    (<pyarrow.DoubleScalar: 1.6666666666666667>, <pyarrow.DoubleScalar: 10.0>)
     """
     return _state(source, column, threads, kind="moments")
 
@@ -685,7 +685,7 @@ class Dataset:
         """
         _check_int("min_count", min_count)
         state = self.mean_state(column, threads=threads)
-        return _double_scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count))
+        return _double_scalar(state._value("mean", skip_nulls, min_count))
 
     def mean_state(self, column: Optional[str] = None, *, threads: Optional[int] = None) -> MeanState:
         """The exact, mergeable state behind :meth:`mean` (see :func:`mean_state`).
