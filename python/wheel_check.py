@@ -23,7 +23,6 @@ import threading
 import time
 
 import numpy as np
-
 import pyarrow as pa
 import pyarrow.ipc
 
