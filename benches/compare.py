@@ -518,6 +518,8 @@ def bench_streams() -> dict[str, tuple[float, float]]:
         seconds = _median_time(piped)
         rows["CLI, `cat file | mapmean mean -`"] = (seconds, mapped / seconds)
         path.unlink()
+    else:
+        print(f"  (the CLI rows are skipped: no {CLI_BINARY}; `make all` builds it)", flush=True)
     for name, (seconds, ratio) in rows.items():
         print(f"  {name:<40} {seconds * 1e3:9.1f} ms  {n * 4 / seconds / 1e9:6.2f} GB/s  ratio {ratio:.2f}", flush=True)
     return rows

@@ -48,7 +48,7 @@ def main() -> None:
         print("mapmean.mean (one process):", mapmean.mean(everything).as_py())
         print("merged state:             ", state)
         print("pyarrow (float64 sum):    ", pc.mean(pa.array(everything)).as_py())
-        assert exact.as_py() == mapmean.mean(everything).as_py() == state.finish()
+        assert exact.as_py() == mapmean.mean(everything).as_py() == state.finish().as_py()
 
 
 if __name__ == "__main__":

@@ -40,9 +40,10 @@ def main() -> None:
                 total.merge(mapmean.MeanState.from_bytes(data))  # exact, in any order
         one_pass = mapmean.mean(np.ma.concatenate(parts)).as_py()
         print(f"{len(paths)} files, {total.count:,} valid values, {total.null_count:,} nulls")
-        print("merged from bytes:", total.finish())
+        merged = total.finish().as_py()  # a pyarrow.DoubleScalar, as mapmean.mean returns
+        print("merged from bytes:", merged)
         print("one pass:         ", one_pass)
-        assert total.finish() == one_pass
+        assert merged == one_pass
 
 
 if __name__ == "__main__":

@@ -19,10 +19,15 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Optional, Sequence
+
+# Type checkers take a module-level `TYPE_CHECKING` as true; importing
+# `typing` would cost the command's start a few milliseconds (see __init__.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
-def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run the ``mapmean`` command line and return its exit status.
 
     Parameters
@@ -60,7 +65,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
     return int(_mapmean._main([prog, *argv]))
 
 
-def _run_as_command(prog: Optional[str] = None) -> None:
+def _run_as_command(prog: str | None = None) -> None:
     """Run as a process's command: Ctrl-C ends it as it ends the binary."""
     # Die of SIGINT, as the binary does, instead of raising KeyboardInterrupt
     # (with a traceback) once the GIL-free command returns. SIGPIPE stays

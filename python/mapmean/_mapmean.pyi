@@ -2,6 +2,8 @@
 
 from typing import Any, Optional, TypedDict, Union
 
+import pyarrow as pa
+
 __version__: str
 
 class _BatchBuffers(TypedDict):
@@ -34,7 +36,7 @@ class MeanState:
     ...     mapmean.mean_state(np.array([-3e37], dtype=np.float32)).to_bytes())
     >>> a.merge(b)
     >>> a.finish()
-    0.25
+    <pyarrow.DoubleScalar: 0.25>
     """
 
     def __init__(self) -> None:
@@ -87,27 +89,33 @@ class MeanState:
         """The state's byte form (``docs/state-format.md``): fixed width per input type
         and parts, little-endian, versioned; 96 bytes (``MeanState``) or 176 bytes
         (``MomentsState``) for float32 values, as before. Equal states give equal bytes."""
-    def sum(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
-        """The sum under pyarrow's rules (``pyarrow.compute.sum``): a float for float values
-        (correctly rounded), the exact int for integers, None where it is null.
+    def sum(self, *, skip_nulls: bool = True, min_count: int = 1) -> pa.Scalar:
+        """The sum under pyarrow's rules (``pyarrow.compute.sum``), as ``mapmean.sum``
+        returns it: a ``pyarrow.DoubleScalar`` for float values (correctly rounded),
+        the exact ``Int64Scalar`` (``UInt64Scalar`` for unsigned values) for integers;
+        a null scalar where it is null.
 
         Raises
         ------
         OverflowError
             An integer sum outside int64 (uint64 for unsigned values)."""
-    def finish(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
-        """The mean under pyarrow's rules, correctly rounded, or None where it is null."""
-    def mean(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
+    def finish(self, *, skip_nulls: bool = True, min_count: int = 1) -> pa.DoubleScalar:
+        """The mean under pyarrow's rules, correctly rounded, as ``mapmean.mean`` returns
+        it: a ``pyarrow.DoubleScalar``, null where the mean is null (``.as_py()`` gives
+        a float or None)."""
+    def mean(self, *, skip_nulls: bool = True, min_count: int = 1) -> pa.DoubleScalar:
         """The same as ``finish``."""
-    def variance(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]:
-        """The correctly rounded variance (needs the sum of squares: a ``MomentsState``;
-        ValueError for a ``MeanState``)."""
-    def stddev(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]:
-        """The correctly rounded square root of the exact variance (``MomentsState`` only)."""
-    def min(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
-        """The smallest value (states computed with the extremes, as ``mapmean.min`` does;
+    def variance(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.DoubleScalar:
+        """The correctly rounded variance, as ``mapmean.variance`` returns it (needs the
+        sum of squares: a ``MomentsState``; ValueError for a ``MeanState``)."""
+    def stddev(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.DoubleScalar:
+        """The correctly rounded square root of the exact variance, as ``mapmean.stddev``
+        returns it (``MomentsState`` only)."""
+    def min(self, *, skip_nulls: bool = True, min_count: int = 1) -> pa.Scalar:
+        """The smallest value, a pyarrow scalar of the values' type, as ``mapmean.min``
+        returns it (states computed with the extremes, as ``mapmean.min`` does;
         ValueError otherwise)."""
-    def max(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
+    def max(self, *, skip_nulls: bool = True, min_count: int = 1) -> pa.Scalar:
         """The largest value (as ``min``)."""
     def mean_state(self) -> "MeanState":
         """The counts and sum alone, as a ``MeanState``."""
@@ -115,6 +123,8 @@ class MeanState:
         """The state as a one-row ``pyarrow.RecordBatch`` (column, count, null_count, nan_count, mean)."""
     def _result(self, statistic: str, skip_nulls: bool, min_count: int, ddof: int = 0) -> Any:
         """``statistic`` as a one-value pyarrow array of pyarrow's result type."""
+    def _value(self, statistic: str, skip_nulls: bool, min_count: int, ddof: int = 0) -> Union[float, int, None]:
+        """``statistic`` as a plain float, int or None (the module's functions wrap it)."""
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
 
 class MomentsState:
@@ -151,27 +161,33 @@ class MomentsState:
         """The state's byte form (``docs/state-format.md``): fixed width per input type
         and parts, little-endian, versioned; 96 bytes (``MeanState``) or 176 bytes
         (``MomentsState``) for float32 values, as before. Equal states give equal bytes."""
-    def sum(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
-        """The sum under pyarrow's rules (``pyarrow.compute.sum``): a float for float values
-        (correctly rounded), the exact int for integers, None where it is null.
+    def sum(self, *, skip_nulls: bool = True, min_count: int = 1) -> pa.Scalar:
+        """The sum under pyarrow's rules (``pyarrow.compute.sum``), as ``mapmean.sum``
+        returns it: a ``pyarrow.DoubleScalar`` for float values (correctly rounded),
+        the exact ``Int64Scalar`` (``UInt64Scalar`` for unsigned values) for integers;
+        a null scalar where it is null.
 
         Raises
         ------
         OverflowError
             An integer sum outside int64 (uint64 for unsigned values)."""
-    def finish(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
-        """The mean under pyarrow's rules, correctly rounded, or None where it is null."""
-    def mean(self, *, skip_nulls: bool = True, min_count: int = 1) -> Optional[float]:
+    def finish(self, *, skip_nulls: bool = True, min_count: int = 1) -> pa.DoubleScalar:
+        """The mean under pyarrow's rules, correctly rounded, as ``mapmean.mean`` returns
+        it: a ``pyarrow.DoubleScalar``, null where the mean is null (``.as_py()`` gives
+        a float or None)."""
+    def mean(self, *, skip_nulls: bool = True, min_count: int = 1) -> pa.DoubleScalar:
         """The same as ``finish``."""
-    def variance(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]:
-        """The correctly rounded variance (needs the sum of squares: a ``MomentsState``;
-        ValueError for a ``MeanState``)."""
-    def stddev(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> Optional[float]:
-        """The correctly rounded square root of the exact variance (``MomentsState`` only)."""
-    def min(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
-        """The smallest value (states computed with the extremes, as ``mapmean.min`` does;
+    def variance(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.DoubleScalar:
+        """The correctly rounded variance, as ``mapmean.variance`` returns it (needs the
+        sum of squares: a ``MomentsState``; ValueError for a ``MeanState``)."""
+    def stddev(self, *, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.DoubleScalar:
+        """The correctly rounded square root of the exact variance, as ``mapmean.stddev``
+        returns it (``MomentsState`` only)."""
+    def min(self, *, skip_nulls: bool = True, min_count: int = 1) -> pa.Scalar:
+        """The smallest value, a pyarrow scalar of the values' type, as ``mapmean.min``
+        returns it (states computed with the extremes, as ``mapmean.min`` does;
         ValueError otherwise)."""
-    def max(self, *, skip_nulls: bool = True, min_count: int = 1) -> Union[float, int, None]:
+    def max(self, *, skip_nulls: bool = True, min_count: int = 1) -> pa.Scalar:
         """The largest value (as ``min``)."""
     def mean_state(self) -> "MeanState":
         """The counts and sum alone, as a ``MeanState``."""
@@ -179,6 +195,8 @@ class MomentsState:
         """The state as a one-row ``pyarrow.RecordBatch`` (column, count, null_count, nan_count, mean)."""
     def _result(self, statistic: str, skip_nulls: bool, min_count: int, ddof: int = 0) -> Any:
         """``statistic`` as a one-value pyarrow array of pyarrow's result type."""
+    def _value(self, statistic: str, skip_nulls: bool, min_count: int, ddof: int = 0) -> Union[float, int, None]:
+        """``statistic`` as a plain float, int or None (the module's functions wrap it)."""
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
 
 _Kind = str  # "mean", "moments" or "extremes"

@@ -53,7 +53,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("mapmean.dask needs dask and distributed: pip install 'mapmean[dask]'") from error
 
 import mapmean
-from mapmean import MeanState, MomentsState, _check_int, _double_scalar, _mapmean
+from mapmean import MeanState, MomentsState, _check_int, _mapmean
 
 __all__ = ["mean", "mean_state", "sum", "variance", "stddev", "moments_state"]
 
@@ -161,7 +161,7 @@ def mean(
     # The same checks (and messages) as mapmean.mean, before any task runs.
     MeanState().finish(skip_nulls=skip_nulls, min_count=min_count)
     state = mean_state(data, column, files_per_task=files_per_task, split_every=split_every, threads=threads)
-    return _double_scalar(state.finish(skip_nulls=skip_nulls, min_count=min_count))
+    return state.finish(skip_nulls=skip_nulls, min_count=min_count)
 
 
 def mean_state(
@@ -196,7 +196,7 @@ def mean_state(
     >>> state = mapmean.dask.mean_state(da.from_array(np.array([3e37, 0.75], dtype=np.float32), chunks=1))
     >>> state.merge(mapmean.mean_state(np.array([-3e37], dtype=np.float32)))
     >>> state.finish()
-    0.25
+    <pyarrow.DoubleScalar: 0.25>
     """
     return _state(data, column, files_per_task, split_every, threads, moments=False)
 
@@ -256,7 +256,7 @@ def moments_state(
     >>> import dask.array as da, numpy as np, mapmean.dask
     >>> x = da.from_array(np.array([3e7 + 2, 3e7 + 4] * 50, dtype=np.float32), chunks=7)
     >>> mapmean.dask.moments_state(x).variance()
-    1.0
+    <pyarrow.DoubleScalar: 1.0>
     """
     return _state(data, column, files_per_task, split_every, threads, moments=True)
 
@@ -299,11 +299,8 @@ def sum(
     # The mean's state holds the exact sum: the tasks compute no sum of squares.
     MeanState().sum(skip_nulls=skip_nulls, min_count=min_count)  # bad options fail before any task runs
     state = _state(data, column, files_per_task, split_every, threads, moments=False)
-    value = state.sum(skip_nulls=skip_nulls, min_count=min_count)
-    if isinstance(value, float):
-        return _double_scalar(value)
-    # An integer sum: exact int64 / uint64, or OverflowError (as mapmean.sum).
-    return state._result("sum", skip_nulls, min_count)[0]
+    # Of integers: exact int64 / uint64, or OverflowError (as mapmean.sum).
+    return state.sum(skip_nulls=skip_nulls, min_count=min_count)
 
 
 def variance(
@@ -391,7 +388,7 @@ def stddev(
 
 
 def _finished(
-    finish: Callable[[Any], Optional[float]],
+    finish: Callable[[Any], pa.DoubleScalar],
     data: Any,
     column: Optional[str],
     files_per_task: int,
@@ -405,7 +402,7 @@ def _finished(
     that bad options fail before any task runs."""
     finish(MomentsState() if moments else MeanState())
     state = _state(data, column, files_per_task, split_every, threads, moments=moments)
-    return _double_scalar(finish(state))
+    return finish(state)
 
 
 # --- Tasks: everything below the client runs these, with bytes in and out. ---

@@ -6,8 +6,11 @@
 //! One module per family, as arro3 does; this file only registers them.
 //! [`cli`] runs the `mapmean` command line for the package's console script. The
 //! public Python API (`mapmean.mean`, `mapmean.write_ipc`, ...) lives in
-//! `python/mapmean/__init__.py`, which dispatches on the kind of source and
-//! calls the private functions here (typed in `python/mapmean/_mapmean.pyi`).
+//! `python/mapmean/_api.py` (loaded by `mapmean/__init__.py` on first use, so
+//! that the command starts without numpy and pyarrow), which dispatches on the
+//! kind of source and calls the private functions here (typed in
+//! `python/mapmean/_mapmean.pyi`). Importing this extension imports neither
+//! numpy nor pyarrow: the numpy and pyo3-arrow crates import them on first use.
 
 use pyo3::prelude::*;
 

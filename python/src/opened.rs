@@ -1,7 +1,7 @@
 //! `mapmean.open`: the compiled half of `mapmean.Dataset`, a handle that
 //! keeps sources mapped and decoded ([`mapmean::Dataset`]) for repeated
 //! queries. The public class, its argument checks and its docstrings are in
-//! `python/mapmean/__init__.py`.
+//! `python/mapmean/_api.py`.
 
 use std::ffi::OsString;
 use std::sync::{Arc, Mutex};

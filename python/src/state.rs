@@ -122,6 +122,23 @@ macro_rules! state_class {
                 }
                 Ok($rust { inner })
             }
+
+            /// `statistic` as a pyarrow scalar of its output type (what the
+            /// module's functions return: `mapmean.mean` a DoubleScalar,
+            /// `mapmean.sum` of integers an Int64Scalar, ...). pyarrow is
+            /// imported here, on first use, not with the extension.
+            fn scalar<'py>(
+                &self,
+                py: Python<'py>,
+                statistic: Statistic,
+                skip_nulls: bool,
+                min_count: i64,
+                ddof: i64,
+            ) -> PyMapmeanResult<Bound<'py, PyAny>> {
+                let options = arguments::options(skip_nulls, min_count, ddof)?;
+                let array = to_pyarrow_array(py, &self.inner, statistic, &options)?;
+                Ok(array.get_item(0)?)
+            }
         }
 
         #[pymethods]
@@ -191,81 +208,92 @@ macro_rules! state_class {
             }
 
             #[pyo3(signature = (*, skip_nulls=true, min_count=1))]
-            fn sum(
+            fn sum<'py>(
                 &self,
-                py: Python<'_>,
+                py: Python<'py>,
                 skip_nulls: bool,
                 min_count: i64,
-            ) -> PyMapmeanResult<Py<PyAny>> {
-                let v = Statistic::Sum
-                    .finish(&self.inner, &arguments::options(skip_nulls, min_count, 0)?)?;
-                Ok(to_py(py, v)?)
+            ) -> PyMapmeanResult<Bound<'py, PyAny>> {
+                self.scalar(py, Statistic::Sum, skip_nulls, min_count, 0)
             }
 
             #[pyo3(signature = (*, skip_nulls=true, min_count=1))]
-            fn finish(&self, skip_nulls: bool, min_count: i64) -> PyMapmeanResult<Option<f64>> {
-                Ok(Statistic::Mean
-                    .finish(&self.inner, &arguments::options(skip_nulls, min_count, 0)?)?
-                    .as_f64())
+            fn finish<'py>(
+                &self,
+                py: Python<'py>,
+                skip_nulls: bool,
+                min_count: i64,
+            ) -> PyMapmeanResult<Bound<'py, PyAny>> {
+                self.scalar(py, Statistic::Mean, skip_nulls, min_count, 0)
             }
 
             #[pyo3(signature = (*, skip_nulls=true, min_count=1))]
-            fn mean(&self, skip_nulls: bool, min_count: i64) -> PyMapmeanResult<Option<f64>> {
-                self.finish(skip_nulls, min_count)
+            fn mean<'py>(
+                &self,
+                py: Python<'py>,
+                skip_nulls: bool,
+                min_count: i64,
+            ) -> PyMapmeanResult<Bound<'py, PyAny>> {
+                self.scalar(py, Statistic::Mean, skip_nulls, min_count, 0)
             }
 
             #[pyo3(signature = (*, ddof=0, skip_nulls=true, min_count=0))]
-            fn variance(
+            fn variance<'py>(
                 &self,
+                py: Python<'py>,
                 ddof: i64,
                 skip_nulls: bool,
                 min_count: i64,
-            ) -> PyMapmeanResult<Option<f64>> {
-                Ok(Statistic::Variance
-                    .finish(
-                        &self.inner,
-                        &arguments::options(skip_nulls, min_count, ddof)?,
-                    )?
-                    .as_f64())
+            ) -> PyMapmeanResult<Bound<'py, PyAny>> {
+                self.scalar(py, Statistic::Variance, skip_nulls, min_count, ddof)
             }
 
             #[pyo3(signature = (*, ddof=0, skip_nulls=true, min_count=0))]
-            fn stddev(
+            fn stddev<'py>(
                 &self,
+                py: Python<'py>,
                 ddof: i64,
                 skip_nulls: bool,
                 min_count: i64,
-            ) -> PyMapmeanResult<Option<f64>> {
-                Ok(Statistic::Stddev
-                    .finish(
-                        &self.inner,
-                        &arguments::options(skip_nulls, min_count, ddof)?,
-                    )?
-                    .as_f64())
+            ) -> PyMapmeanResult<Bound<'py, PyAny>> {
+                self.scalar(py, Statistic::Stddev, skip_nulls, min_count, ddof)
             }
 
             #[pyo3(signature = (*, skip_nulls=true, min_count=1))]
-            fn min(
+            fn min<'py>(
                 &self,
-                py: Python<'_>,
+                py: Python<'py>,
                 skip_nulls: bool,
                 min_count: i64,
-            ) -> PyMapmeanResult<Py<PyAny>> {
-                let v = Statistic::Min
-                    .finish(&self.inner, &arguments::options(skip_nulls, min_count, 0)?)?;
-                Ok(to_py(py, v)?)
+            ) -> PyMapmeanResult<Bound<'py, PyAny>> {
+                self.scalar(py, Statistic::Min, skip_nulls, min_count, 0)
             }
 
             #[pyo3(signature = (*, skip_nulls=true, min_count=1))]
-            fn max(
+            fn max<'py>(
                 &self,
-                py: Python<'_>,
+                py: Python<'py>,
                 skip_nulls: bool,
                 min_count: i64,
+            ) -> PyMapmeanResult<Bound<'py, PyAny>> {
+                self.scalar(py, Statistic::Max, skip_nulls, min_count, 0)
+            }
+
+            /// `statistic` as a plain Python value (float, int or None): the
+            /// module's functions wrap a float into a DoubleScalar faster than
+            /// pyarrow builds one from an array (`mapmean._api._double_scalar`).
+            #[pyo3(signature = (statistic, skip_nulls, min_count, ddof=0))]
+            fn _value(
+                &self,
+                py: Python<'_>,
+                statistic: &str,
+                skip_nulls: bool,
+                min_count: i64,
+                ddof: i64,
             ) -> PyMapmeanResult<Py<PyAny>> {
-                let v = Statistic::Max
-                    .finish(&self.inner, &arguments::options(skip_nulls, min_count, 0)?)?;
-                Ok(to_py(py, v)?)
+                let options = arguments::options(skip_nulls, min_count, ddof)?;
+                let value = self::statistic(statistic)?.finish(&self.inner, &options)?;
+                Ok(to_py(py, value)?)
             }
 
             /// `statistic` as a one-value pyarrow array of its output type

@@ -170,3 +170,36 @@ def test_ctrl_c_ends_the_command_as_it_ends_the_binary(cli, command, tmp_path):
         assert "Traceback" not in err
         assert "KeyboardInterrupt" not in err
     assert statuses["python"] == statuses["binary"] == -signal.SIGINT
+
+
+def test_the_command_imports_neither_numpy_nor_pyarrow(command):
+    # What makes it start at once (python/wheel_check.py checks the installed wheel the same way).
+    script_or_module = command[1:] if command[0] == sys.executable else command  # run by this Python
+    proc = run([sys.executable, "-X", "importtime", *script_or_module, "--version"])
+    assert proc.returncode == 0, proc.stderr
+    modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.decode().splitlines()[1:] if "|" in line}
+    assert "mapmean._mapmean" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("numpy", "pyarrow") or m == "mapmean._api"}
+
+
+def test_importing_the_package_loads_numpy_and_pyarrow_on_first_use_only():
+    code = (
+        "import sys, mapmean\n"
+        "assert 'numpy' not in sys.modules and 'pyarrow' not in sys.modules, 'imported with the package'\n"
+        "assert mapmean.__version__ and mapmean.MeanState\n"
+        "assert 'numpy' not in sys.modules, 'imported with the extension'\n"
+        "mean = mapmean.mean\n"
+        "assert 'numpy' in sys.modules and 'pyarrow' in sys.modules\n"
+        "assert mean is mapmean.mean and mean.__module__ == 'mapmean'\n"
+        "assert repr(mapmean.Dataset) == \"<class 'mapmean.Dataset'>\"\n"
+        "from mapmean import scan, write_ipc\n"
+        "assert sorted(dir(mapmean)) == sorted(mapmean.__all__)\n"
+        "try:\n"
+        "    mapmean.no_such_name\n"
+        "except AttributeError as e:\n"
+        "    assert 'no_such_name' in str(e)\n"
+        "else:\n"
+        "    raise AssertionError('no AttributeError')\n"
+    )
+    proc = run([sys.executable, "-c", code])
+    assert proc.returncode == 0, proc.stderr.decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -10,14 +11,23 @@ from conftest import REPO_ROOT
 
 
 @pytest.mark.parametrize(
-    ("script", "needs"),
-    [("state_bytes.py", None), ("dask_mean.py", "distributed")],
+    ("script", "needs", "shows"),
+    [
+        ("state_bytes.py", None, "merged from bytes:"),
+        ("dask_mean.py", "distributed", "merged"),
+        # The CLI part runs (target/release/mapmean, else the venv's `mapmean`), never skips.
+        ("shared_memory.py", None, "mapmean CLI ("),
+    ],
 )
-def test_the_example_runs_and_its_checks_pass(script, needs):
+def test_the_example_runs_and_its_checks_pass(script, needs, shows):
     if needs is not None:
         pytest.importorskip(needs)
     run = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "examples" / script)], capture_output=True, text=True, timeout=300
+        [sys.executable, str(REPO_ROOT / "examples" / script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, MAPMEAN_EXAMPLE_N="200000"),
     )
     assert run.returncode == 0, run.stderr
-    assert "merged" in run.stdout
+    assert shows in run.stdout, run.stdout

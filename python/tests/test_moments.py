@@ -191,7 +191,7 @@ def test_every_source_gives_the_same_state(rng, tmp_arrow):
     masked = np.ma.masked_array(flat, mask=flat > 3e7)
     got, kept = mapmean.moments_state(masked), mapmean.moments_state(flat[flat <= 3e7])
     assert (got.count, got.null_count) == (kept.count, int((flat > 3e7).sum()))
-    assert got.variance(ddof=1) == kept.variance(ddof=1) and got.sum() == kept.sum()
+    assert got.variance(ddof=1).equals(kept.variance(ddof=1)) and got.sum().equals(kept.sum())
 
 
 def test_streams_and_file_objects_give_the_state_of_the_whole(rng, tmp_arrow):
@@ -205,12 +205,12 @@ def test_streams_and_file_objects_give_the_state_of_the_whole(rng, tmp_arrow):
         for i in range(0, len(values), 50_000):
             writer.write_batch(pa.record_batch({"x": values[i : i + 50_000]}))
     sink.seek(0)
-    assert mapmean.variance(sink, "x", ddof=1).as_py() == want.variance(ddof=1)
+    assert mapmean.variance(sink, "x", ddof=1).equals(want.variance(ddof=1))
     path = mapmean.write_ipc(tmp_arrow(), values, batch_rows=65_536)
     with open(path, "rb") as file:
         assert mapmean.moments_state(file) == want
     with pa.OSFile(str(path)) as file:
-        assert mapmean.stddev(file).as_py() == want.stddev()
+        assert mapmean.stddev(file).equals(want.stddev())
 
 
 def test_a_stream_that_fails_part_way_gives_no_result():
@@ -297,7 +297,9 @@ def test_the_mean_state_sums_as_the_moments_state(name, options):
     # mapmean.sum reads only a MeanState: its sum must be the moments state's, rule for rule.
     array = pa.array(CASES[name], pa.float32())
     want = mapmean.moments_state(array).sum(**options)
-    assert same(mapmean.mean_state(array).sum(**options), want)
+    assert isinstance(want, pa.DoubleScalar)  # as mapmean.sum returns
+    want = want.as_py()
+    assert same(mapmean.mean_state(array).sum(**options).as_py(), want)
     assert same(mapmean.sum(array, **options).as_py(), want)
 
 
@@ -332,8 +334,8 @@ def test_state_pickles_serialises_and_merges_exactly(rng):
     b = pickle.loads(pickle.dumps(b))
     a.merge(mapmean.MomentsState.from_bytes(b.to_bytes()))
     assert a == whole
-    assert a.variance(ddof=1) == mapmean.variance(values, ddof=1).as_py()
-    assert a.mean() == mapmean.mean(values).as_py()
+    assert a.variance(ddof=1).equals(mapmean.variance(values, ddof=1))
+    assert a.mean().equals(mapmean.mean(values))
     assert a.mean_state() == mapmean.mean_state(values)
     assert len(whole.to_bytes()) == 176
     assert "MomentsState(count=100000" in repr(whole)
