@@ -1,16 +1,21 @@
-//! mapmean: the exact mean of Float32 columns in Arrow data, read in place.
+//! mapmean: exact statistics (mean, sum, variance, standard deviation, min,
+//! max) of numeric columns in Arrow IPC and Parquet data, Arrow IPC read in
+//! place.
 //!
 //! Data flows left to right through one module per stage:
 //!
 //! ```text
-//! source (mmap file)  ->  ipc (zero-copy batches)  ->  kernel (MeanState)  ->  results (RecordBatch)
+//! source (mmap file)  ->  ipc | parquet (batches)  ->  kernel (exact states)  ->  results (RecordBatch)
 //! ```
 //!
 //! - [`source`]: memory-maps a file and exposes it as an Arrow
 //!   [`Buffer`](arrow_buffer::Buffer) without copying;
 //! - [`ipc`]: decodes Arrow IPC files and streams from such a buffer into
 //!   record batches whose value buffers point into the mapping;
-//! - [`kernel`]: [`MeanState`], the exact, mergeable mean state
+//! - [`parquet`]: reads a Parquet file from such a buffer, decoding only the
+//!   columns asked for, one row group (or range of rows) at a time;
+//! - [`decoded`]: tells the two formats apart by their first bytes;
+//! - [`kernel`]: [`MeanState`] and `ExactState`, the exact, mergeable states
 //!   (update / merge / finish), with no I/O;
 //! - [`results`]: states as an Arrow `RecordBatch`;
 //! - [`engine`]: the driver that ties them together, over threads;

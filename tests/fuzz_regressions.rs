@@ -68,3 +68,13 @@ fn state_bytes_target_accepts_a_valid_state_and_its_self_merge() {
     newer[4] = 9;
     fuzz::read_state(&newer);
 }
+
+#[test]
+fn a_page_header_with_a_huge_list_to_skip_is_an_error() {
+    // Found by parquet_file (as a slow unit: the parquet crate skips the
+    // declared list element by element, about a second in a release build).
+    let err = fuzz::decode_parquet_and_average(&fuzz::as_parquet(&input(
+        "parquet_file-slow-thrift-skip",
+    )));
+    assert!(matches!(err, Some(Error::Corrupt { .. })), "{err:?}");
+}

@@ -1,7 +1,7 @@
 """mapmean: exact statistics of numeric data, read in place.
 
-mapmean memory-maps Arrow IPC files and streams (or takes Arrow objects and
-numpy arrays as they are) of any numeric type (float16/32/64, int8-64,
+mapmean memory-maps Arrow IPC files and streams, and Parquet files (or takes
+Arrow objects and numpy arrays as they are) of any numeric type (float16/32/64, int8-64,
 uint8-64) and returns the correctly rounded ``float64`` of the exact mean,
 sum, variance or standard deviation of the valid values (an integer sum
 exactly, an ``OverflowError`` where it does not fit), and their min and max,
