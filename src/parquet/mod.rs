@@ -179,11 +179,12 @@ impl ParquetData {
     }
 
     /// The schema indices of the numeric columns `names` (`None`: the only
-    /// column), as [`resolve_column`] checks them.
+    /// column, which the file must have exactly one of).
     ///
     /// # Errors
     ///
-    /// As [`resolve_column`].
+    /// [`Error::ColumnNotFound`], [`Error::AmbiguousColumn`] or
+    /// [`Error::WrongType`] (not numeric), naming the file.
     pub fn resolve(&self, names: &[Option<&str>]) -> Result<Vec<usize>> {
         names
             .iter()
@@ -265,8 +266,13 @@ impl ParquetData {
         ))
     }
 
-    /// [`guard::check`] for this file's mapping: an error from bytes that a
-    /// truncation turned into zeros is the truncation.
+    /// Whether the file's mapping was truncated while it was read (the
+    /// mapping guard turned the pages past the new end into zeros): a result
+    /// or an error from such bytes is to be discarded.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] if it was.
     pub fn check_mapping(&self) -> Result<()> {
         guard::check([self.address])
     }
