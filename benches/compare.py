@@ -6,6 +6,7 @@ Run from the repository root (``make bench`` does)::
     .venv/bin/python benches/compare.py
     .venv/bin/python benches/compare.py streams   # only the streams section
     .venv/bin/python benches/compare.py variance  # only the variance section (updates the docs)
+    .venv/bin/python benches/compare.py big       # only the larger-than-memory section (updates the docs)
 
 It writes five data sets of ``2**MAPMEAN_BENCH_LOG2N`` float32 values (default
 2**28, 1 GiB each) to ``data/bench/``, computes each one's exact mean
@@ -1077,6 +1078,106 @@ def bench_cold() -> dict[str, tuple[float, float]]:
     return rows
 
 
+BIG_HEADING = "## Larger than memory"
+BIG_LINES = ("dd bs=1M", "mapmean mean (CLI)", "mapmean mean (CLI), no readahead")
+BIG_REPEATS = 3
+BIG_SPARE_DISK = 4 << 30  # left free on the file system after writing the file
+
+
+def _meminfo_bytes(key: str) -> int:
+    words = _first_line_with("/proc/meminfo", key).split()
+    return int(words[0]) * 1024 if words and words[0].isdigit() else 0
+
+
+def _write_big_file(path: Path, nbytes: int) -> int:
+    """A Float32 IPC file of about `nbytes` (64 MiB batches of one random
+    block, repeated: the read is what is measured); its value count."""
+    rng = np.random.default_rng(SEED)
+    block = pa.array(rng.random(BATCH_ROWS, dtype=np.float32))
+    schema = pa.schema([("x", pa.float32())])
+    batches = nbytes // (4 * BATCH_ROWS)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for _ in range(batches):
+            writer.write_batch(pa.record_batch([block], schema=schema))
+    return batches * BATCH_ROWS
+
+
+BigResult = tuple[Optional[dict[str, tuple[float, float]]], str, int]
+
+
+def bench_larger_than_memory() -> BigResult:
+    """Median seconds of reading a Float32 file 1.15 times the size of the
+    machine's memory, cold, by dd and by the CLI (with and without its
+    read-ahead), rounds interleaved, and the ratio of each to the CLI's
+    (its time / the CLI's), a description and the file's size; or None and
+    why it was skipped (too little free disk). The file is deleted afterwards."""
+    memory = _meminfo_bytes("MemTotal:")
+    nbytes = int(memory * 1.15)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    free = os.statvfs(DATA_DIR).f_bavail * os.statvfs(DATA_DIR).f_frsize
+    print(f"\n## larger than memory: {nbytes / 2**30:.1f} GiB file, {memory / 2**30:.1f} GiB of memory", flush=True)
+    if not memory or free < nbytes + BIG_SPARE_DISK:
+        reason = (
+            f"Skipped: a file larger than memory needs {(nbytes + BIG_SPARE_DISK) / 2**30:.1f} GiB of free disk "
+            f"in `{DATA_DIR.relative_to(ROOT)}`, which has {free / 2**30:.1f} GiB."
+        )
+        print(f"  {reason}", flush=True)
+        return None, reason, 0
+    path = DATA_DIR / "larger-than-memory.arrow"
+    try:
+        values = _write_big_file(path, nbytes)
+        size = path.stat().st_size
+        description = f"{values:,} Float32 values, {size / 1e9:.1f} GB ({memory / 2**30:.1f} GiB of memory)"
+        commands = (
+            ["dd", f"if={path}", "of=/dev/null", "bs=1M"],
+            [str(CLI_BINARY), "mean", str(path)],
+            ["env", "MAPMEAN_NO_READAHEAD=1", str(CLI_BINARY), "mean", str(path)],
+        )
+        times: dict[str, list[float]] = {line: [] for line in BIG_LINES}
+        for _ in range(BIG_REPEATS):
+            for line, command in zip(BIG_LINES, commands):
+                _drop_from_page_cache(path)
+                seconds = _timed(lambda: subprocess.run(command, check=True, capture_output=True))[0]
+                times[line].append(seconds)
+                print(f"  {line:<34} {seconds:7.2f} s  (load {os.getloadavg()[0]:.2f})", flush=True)
+    finally:
+        path.unlink(missing_ok=True)
+    cli_times = times[BIG_LINES[1]]
+    rows = {
+        line: (statistics.median(seconds), statistics.median(s / m for s, m in zip(seconds, cli_times)))
+        for line, seconds in times.items()
+    }
+    return rows, description, size
+
+
+def big_section(result: BigResult, other_cpu: str) -> list[str]:
+    rows, description, nbytes = result
+    lines = [
+        BIG_HEADING,
+        "",
+        "A Float32 IPC file 1.15 times the size of the machine's memory, written for the run and deleted after it, "
+        "read with none of it in the page cache (evicted before every run): `dd if=file of=/dev/null bs=1M` and "
+        "`mapmean mean file` (the CLI), also with its read-ahead switched off (`MAPMEAN_NO_READAHEAD=1`). "
+        "The read-ahead stays within a bounded lead of the engine's threads and unmaps the pages behind them "
+        "(`src/source/readahead.rs`). **CLI × this reader** = reader's time / the CLI's time, the median of "
+        f"{BIG_REPEATS} paired rounds (≥ 1.0 against dd is the target). Needs free disk for the file: a run without "
+        "it skips this section and says so here.",
+        "",
+    ]
+    if rows is None:
+        return [*lines, description]
+    lines += [
+        f"{description}; other processes' CPU use during the timings: {other_cpu}.",
+        "",
+        "| reader | median time | GB/s (file bytes) | CLI × this reader |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {line} | {seconds:.2f} s | {nbytes / seconds / 1e9:.2f} | {ratio:.2f} |" for line, (seconds, ratio) in rows.items()
+    ]
+    return lines
+
+
 def cold_table(rows: dict[str, tuple[float, float]]) -> list[str]:
     nbytes = DATA_SETS[0].path.stat().st_size if DATA_SETS[0].path.exists() else 4 * N
     lines = ["| reader | median time | GB/s (file bytes) | mapmean × this reader |", "|---|---:|---:|---:|"]
@@ -1980,6 +2081,9 @@ def main() -> None:
     parquet_cpu = OtherCpu()
     parquet = bench_parquet()
     parquet_cpu_report = parquet_cpu.report()
+    big_cpu = OtherCpu()
+    big = bench_larger_than_memory()
+    big_cpu_report = big_cpu.report()
     write_markdown(machine, results, scaling, share_rates, file_sets, stream_rows, speed, runtime)
     with DOC_PATH.open("a") as doc:
         doc.write("\n" + "\n".join(wide_markdown(wide)))
@@ -1987,6 +2091,7 @@ def main() -> None:
     update_variance_docs(variance, variance_cpu_report)
     update_section_docs(TYPES_HEADING, types_section(types, types_cpu_report))
     update_section_docs(PARQUET_HEADING, parquet_section(parquet, parquet_cpu_report))
+    update_section_docs(BIG_HEADING, big_section(big, big_cpu_report))
     print(f"\nwrote {DOC_PATH.relative_to(ROOT)} and {PLOT_PATH.relative_to(ROOT)} in {runtime:.0f} s", flush=True)
 
 
@@ -2023,6 +2128,13 @@ if __name__ == "__main__":
         section = parquet_section(rows, other_cpu.report())
         print("\n".join(["", *section]), flush=True)
         update_section_docs(PARQUET_HEADING, section)
+    elif sys.argv[1:] == ["big"]:
+        # Only the larger-than-memory section: printed, and put into docs/benchmarks.md.
+        other_cpu = OtherCpu()
+        big = bench_larger_than_memory()
+        section = big_section(big, other_cpu.report())
+        print("\n".join(["", *section]), flush=True)
+        update_section_docs(BIG_HEADING, section)
     elif sys.argv[1:] == ["wide"]:
         # Only the wide section, printed (docs are not rewritten).
         print("\n".join(wide_markdown(bench_wide(prepare_wide()))))

@@ -23,7 +23,7 @@ use crate::kernel::{
     validity_of, Accumulate, ExactState, MeanState, MomentsState, Native, Parts, Validity,
 };
 use crate::parquet::ParquetData;
-use crate::source::{guard, pipe, Source};
+use crate::source::{guard, pipe, readahead, Source};
 
 /// Values per task: 4 MiB of `f32`, large enough that scheduling costs
 /// nothing, small enough to balance two to a few dozen threads.
@@ -202,10 +202,18 @@ pub fn accumulate_parts_with<T: Native, S: Accumulate<T>>(
         return Err(Error::InvalidArgument("threads must be at least 1".into()));
     }
     let len: usize = parts.iter().map(|(values, _)| values.len()).sum();
-    let state = if threads == Some(1) || len <= INLINE_LEN {
+    let state = if len <= INLINE_LEN {
         // On the calling thread: no task list, no hand-over to a pool.
         let mut state = empty.empty_like();
         for &(values, validity) in parts {
+            state.update_values(values, validity)?;
+        }
+        state
+    } else if threads == Some(1) {
+        // Task by task, only to tell a file's read-ahead where it is.
+        let mut state = empty.empty_like();
+        for (values, validity) in split_parts(parts, TASK_LEN) {
+            starting(values);
             state.update_values(values, validity)?;
         }
         state
@@ -219,6 +227,7 @@ pub fn accumulate_parts_with<T: Native, S: Accumulate<T>>(
             tasks
                 .par_iter()
                 .map(|&(values, validity)| {
+                    starting(values);
                     let mut state = empty.empty_like();
                     state.update_values(values, validity)?;
                     Ok(state)
@@ -243,6 +252,13 @@ pub fn accumulate_parts_with<T: Native, S: Accumulate<T>>(
         .flatten()
     }))?;
     Ok(state)
+}
+
+/// Tells the read-ahead of a mapped file, if any, that this thread starts a
+/// task on `values` (and is done with its previous one).
+fn starting<T>(values: &[T]) {
+    let bytes = values.as_ptr_range();
+    readahead::reading(bytes.start as usize..bytes.end as usize);
 }
 
 /// `parts` cut into tasks of at most `task_len` values, each with the slice
@@ -1160,6 +1176,12 @@ pub fn states_of_parquet(
         units
             .par_iter()
             .map(|&unit| {
+                if unit.offset == 0 {
+                    // Tells a file's read-ahead where this thread is.
+                    if let Some(bytes) = data.row_group_bytes(unit.row_group) {
+                        readahead::reading(bytes);
+                    }
+                }
                 let mut states = empties.clone();
                 for batch in data.batches(unit, columns)? {
                     for ((state, empty), array) in states.iter_mut().zip(&empties).zip(&batch?) {

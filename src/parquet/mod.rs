@@ -266,6 +266,20 @@ impl ParquetData {
         ))
     }
 
+    /// The addresses of a row group's bytes (from its first column chunk's
+    /// start to its last one's end), for the read-ahead's progress reports.
+    pub(crate) fn row_group_bytes(&self, row_group: usize) -> Option<std::ops::Range<usize>> {
+        let group = self.metadata.metadata().row_groups().get(row_group)?;
+        let ranges = group.columns().iter().map(|c| {
+            let (start, len) = c.byte_range();
+            (start, start.saturating_add(len))
+        });
+        let (start, end) = ranges.reduce(|(s, e), (s2, e2)| (s.min(s2), e.max(e2)))?;
+        let start = self.address.checked_add(usize::try_from(start).ok()?)?;
+        let end = self.address.checked_add(usize::try_from(end).ok()?)?;
+        Some(start..end.min(self.address + self.bytes.len()))
+    }
+
     /// Whether the file's mapping was truncated while it was read (the
     /// mapping guard turned the pages past the new end into zeros): a result
     /// or an error from such bytes is to be discarded.

@@ -63,9 +63,10 @@ impl MappedFile {
             // changes nothing but speed.
             let _ = map.advise(memmap2::Advice::Sequential);
         }
-        let buffer = map_to_buffer(Guarded::new(map, &path.display().to_string()));
+        let map = Arc::new(Guarded::new(map, &path.display().to_string()));
         // A file not in the page cache is read ahead of the computation.
-        super::readahead::start(&buffer);
+        super::readahead::start(&map);
+        let buffer = shared_map_to_buffer(map);
         Ok(MappedFile {
             path: path.to_path_buf(),
             buffer,
@@ -94,6 +95,15 @@ pub(crate) fn map_to_buffer<M>(map: M) -> Buffer
 where
     M: std::ops::Deref<Target = [u8]> + std::panic::RefUnwindSafe + Send + Sync + 'static,
 {
+    shared_map_to_buffer(Arc::new(map))
+}
+
+/// Wraps a shared mapping in a [`Buffer`] that owns it (with whoever else
+/// holds the `Arc`).
+pub(crate) fn shared_map_to_buffer<M>(map: Arc<M>) -> Buffer
+where
+    M: std::ops::Deref<Target = [u8]> + std::panic::RefUnwindSafe + Send + Sync + 'static,
+{
     let Some(ptr) = NonNull::new(map.as_ptr() as *mut u8) else {
         return Buffer::from_vec(Vec::<u8>::new());
     };
@@ -102,10 +112,11 @@ where
         return Buffer::from_vec(Vec::<u8>::new());
     }
     // SAFETY: `ptr` points to `len` readable bytes that stay valid as long as
-    // `map` lives; the Buffer takes `map` as its owner (in an Arc) and drops
-    // it only after the last buffer or slice of it is gone. The bytes are
+    // `map` lives; the Buffer takes `map` as an owner (the Arc) and drops it
+    // only after the last buffer or slice of it is gone (others may hold the
+    // Arc longer, or a Weak, which does not keep the mapping). The bytes are
     // never written through the Buffer (Arrow buffers are immutable).
-    unsafe { Buffer::from_custom_allocation(ptr, len, Arc::new(map)) }
+    unsafe { Buffer::from_custom_allocation(ptr, len, map) }
 }
 
 #[cfg(test)]

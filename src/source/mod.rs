@@ -11,7 +11,7 @@
 
 internal_mod!(guard);
 mod mmap;
-mod readahead;
+pub(crate) mod readahead;
 internal_mod!(
     #[cfg(unix)]
     shm
