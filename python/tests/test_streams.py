@@ -215,13 +215,13 @@ _MEMORY_SCRIPT = textwrap.dedent(
 @pytest.mark.parametrize("kind", ["reader", "pipe"])
 def test_peak_memory_stays_bounded_over_a_1_gib_stream(kind: str) -> None:
     rows, count = 1 << 20, 256  # 256 batches of 4 MiB
-    out = subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-c", _MEMORY_SCRIPT, kind, str(rows), str(count)],
         capture_output=True,
-        check=True,
         text=True,
-    ).stdout
-    growth_mib = float(out.strip())
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr}"
+    growth_mib = float(proc.stdout.strip())
     assert growth_mib < 128, f"peak RSS grew by {growth_mib:.0f} MiB over a 1 GiB stream"
 
 

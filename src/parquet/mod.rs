@@ -270,14 +270,22 @@ impl ParquetData {
     /// start to its last one's end), for the read-ahead's progress reports.
     pub(crate) fn row_group_bytes(&self, row_group: usize) -> Option<std::ops::Range<usize>> {
         let group = self.metadata.metadata().row_groups().get(row_group)?;
+        // Not `ColumnChunkMetaData::byte_range`, which asserts on the
+        // negative offsets of a damaged footer.
         let ranges = group.columns().iter().map(|c| {
-            let (start, len) = c.byte_range();
-            (start, start.saturating_add(len))
+            let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+            let start = u64::try_from(start).ok()?;
+            let len = u64::try_from(c.compressed_size()).ok()?;
+            Some((start, start.saturating_add(len)))
         });
-        let (start, end) = ranges.reduce(|(s, e), (s2, e2)| (s.min(s2), e.max(e2)))?;
+        let (start, end) = ranges
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .reduce(|(s, e), (s2, e2)| (s.min(s2), e.max(e2)))?;
         let start = self.address.checked_add(usize::try_from(start).ok()?)?;
         let end = self.address.checked_add(usize::try_from(end).ok()?)?;
-        Some(start..end.min(self.address + self.bytes.len()))
+        let end = end.min(self.address + self.bytes.len());
+        (start < end).then_some(start..end)
     }
 
     /// Whether the file's mapping was truncated while it was read (the
