@@ -497,7 +497,11 @@ mod tests {
         let first = plan.requests(&[]);
         assert_eq!(first.len(), 8, "one call per window");
         assert_eq!((first[0].start, first[7].end), (0, 64 * MIB));
-        assert_eq!(plan.requests(&[]), vec![], "asked for once");
+        assert_eq!(
+            plan.requests(&[]),
+            Vec::<Range<usize>>::new(),
+            "asked for once"
+        );
         // The engine moves on: only the new windows of the lead.
         assert_eq!(
             plan.requests(&[20 * MIB]),
@@ -548,10 +552,10 @@ mod tests {
         let len = (windows - 1) * WINDOW + 100;
         let mut plan = Plan::new(len, 64 * MIB);
         let mut done = vec![0; windows];
-        assert_eq!(plan.release(&done), vec![]);
+        assert_eq!(plan.release(&done), Vec::<Range<usize>>::new());
         // Fewer windows done than a batch: wait.
         done[1] = WINDOW;
-        assert_eq!(plan.release(&done), vec![]);
+        assert_eq!(plan.release(&done), Vec::<Range<usize>>::new());
         // A batch: windows 1 to RELEASE_WINDOWS, the last done but for the
         // batch metadata; one more done but for the next batch's validity
         // (not read yet) stays.
@@ -564,7 +568,11 @@ mod tests {
             plan.release(&done),
             vec![WINDOW..(RELEASE_WINDOWS + 1) * WINDOW]
         );
-        assert_eq!(plan.release(&done), vec![], "released once");
+        assert_eq!(
+            plan.release(&done),
+            Vec::<Range<usize>>::new(),
+            "released once"
+        );
         // The file's last window goes without waiting for a batch.
         done[0] = WINDOW;
         done[windows - 1] = 100;
@@ -583,7 +591,7 @@ mod tests {
             vec![(0, 2 * MIB), (1, 2 * MIB)]
         );
         assert_eq!(overlaps(8 * MIB..12 * MIB), vec![(1, 4 * MIB)]);
-        assert_eq!(overlaps(5..5), vec![]);
+        assert_eq!(overlaps(5..5), Vec::<(usize, usize)>::new());
     }
 }
 
