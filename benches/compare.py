@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import duckdb
 import matplotlib
@@ -970,6 +970,161 @@ def parquet_section(rows: dict[str, dict[str, float]], other_cpu: str) -> list[s
             f"| {r['pyarrow_ulps']:.3g} ulps | {r['polars'] * 1e3:.0f} ms | {r['polars_ulps']:.3g} ulps "
             f"| {r['ratio']:.2f} |"
         )
+    return lines
+
+
+GROUPS_HEADING = "## Grouped statistics"
+GROUPS_PLOT_PATH = Path(__file__).resolve().parent.parent / "docs" / "benchmarks-groups.png"
+#: Rows of the grouped benchmark (issue 22 asks for 10^8; GROUP_ROWS in the
+#: environment makes a quicker run).
+GROUP_ROWS = int(os.environ.get("GROUP_ROWS", 10**8))
+GROUP_ROUNDS = 3
+GROUP_SETS = (("int32", 100), ("int32", 10_000), ("int32", 1_000_000), ("string", 10_000))
+
+
+def _group_errors(keys: np.ndarray, groups: int, x: np.ndarray, means: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Each method's largest error over the groups, in float64 ulps of the
+    exact per-group mean. U[0,1) float32 values are multiples of 2^-24, so
+    x * 2^24 are integers below 2^24, and a group's sum of them stays below
+    2^53 for up to 2^29 rows: a float64 bincount of them is exact."""
+    sums = np.bincount(keys, weights=x.astype(np.float64) * 2**24, minlength=groups)
+    counts = np.bincount(keys, minlength=groups)
+    exact = np.array(
+        [float(Fraction(int(s), int(c) << 24)) if c else math.nan for s, c in zip(sums.tolist(), counts.tolist())]
+    )
+    ok = counts > 0
+    ulp = np.spacing(np.abs(exact[ok]))
+    errors = {}
+    for name, (got_keys, got) in means.items():
+        full = np.full(groups, np.nan)
+        full[got_keys] = got
+        errors[name] = float(np.max(np.abs(full[ok] - exact[ok]) / ulp))
+    return errors
+
+
+def bench_groups() -> dict[str, dict[str, float]]:
+    """Per key set: GROUP_ROWS rows of U[0,1) float32 values and keys drawn
+    uniformly from the groups, in memory (a pyarrow table; polars and DuckDB
+    read the same buffers). The mean per group by mapmean.group_by, pyarrow's
+    TableGroupBy.aggregate, polars' group_by, DuckDB's GROUP BY avg and numpy's
+    single-threaded bincount (inexact, no nulls: the floor the issue names),
+    in turn, once each per round; medians over GROUP_ROUNDS rounds after a
+    warm-up round; each peer's largest error in ulps over the groups."""
+    rows: dict[str, dict[str, float]] = {}
+    rng = np.random.default_rng(22)
+    x = rng.random(GROUP_ROWS, dtype=np.float32)
+    for kind, groups in GROUP_SETS:
+        codes = rng.integers(0, groups, GROUP_ROWS).astype(np.int32)
+        if kind == "string":
+            names = pa.array([f"key-{i:06d}" for i in range(groups)])
+            keys = pa.DictionaryArray.from_arrays(pa.array(codes), names).cast(pa.string())
+        else:
+            keys = pa.array(codes)
+        table = pa.table({"g": keys, "x": x})
+        frame = pl.from_arrow(table)
+        con = duckdb.connect()
+        con.register("t", table)
+
+        def to_codes(key_column: Any) -> np.ndarray:
+            if kind == "string":
+                return np.array([int(k[4:]) for k in key_column.to_pylist()], dtype=np.int64)
+            return np.asarray(key_column.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+        methods = {
+            "mapmean": lambda: mapmean.group_by(table, "g").mean("x"),
+            "pyarrow": lambda: table.group_by("g").aggregate([("x", "mean")]),
+            "polars": lambda: frame.group_by("g").agg(pl.col("x").mean()),
+            "duckdb": lambda: con.sql("SELECT g, avg(x) AS x_mean FROM t GROUP BY g").to_arrow_table(),
+            "bincount": lambda: np.bincount(codes, weights=x, minlength=groups) / np.bincount(codes, minlength=groups),
+        }
+        times: dict[str, list[float]] = {name: [] for name in methods}
+        results: dict[str, Any] = {}
+        for round_ in range(GROUP_ROUNDS + 1):
+            for name, function in methods.items():
+                seconds, value = _timed(function)
+                results[name] = value
+                if round_:
+                    times[name].append(seconds)
+        row = {name: statistics.median(t) for name, t in times.items()}
+        means = {}
+        for name in ("mapmean", "pyarrow", "duckdb"):
+            t = results[name]
+            means[name] = (to_codes(t["g"]), t["x_mean"].to_numpy(zero_copy_only=False))
+        polars_result = results["polars"]
+        means["polars"] = (to_codes(polars_result["g"].to_arrow()), polars_result["x"].to_numpy())
+        means["bincount"] = (np.arange(groups), results["bincount"])
+        errors = _group_errors(codes, groups, x, means)
+        for name, error in errors.items():
+            row[f"{name}_ulps"] = error
+        row["ratio"] = min(row["pyarrow"], row["polars"], row["duckdb"]) / row["mapmean"]
+        row["bincount_ratio"] = row["mapmean"] / row["bincount"]
+        label = f"{kind} keys, {groups:,} groups"
+        rows[label] = row
+        print(
+            f"  {label:<28} mapmean {row['mapmean'] * 1e3:7.0f} ms  pyarrow {row['pyarrow'] * 1e3:7.0f} ms  "
+            f"polars {row['polars'] * 1e3:7.0f} ms  duckdb {row['duckdb'] * 1e3:7.0f} ms  "
+            f"bincount {row['bincount'] * 1e3:7.0f} ms  fastest peer / mapmean {row['ratio']:.2f}  "
+            f"mapmean error {row['mapmean_ulps']:.3g} ulps",
+            flush=True,
+        )
+        del table, frame, con
+    return rows
+
+
+def groups_section(rows: dict[str, dict[str, float]], other_cpu: str) -> list[str]:
+    """The grouped-statistics section of docs/benchmarks.md, and its plot."""
+    cpu = dict(machine_description()).get("CPU", platform.processor())
+    lines = [
+        GROUPS_HEADING,
+        "",
+        f"The mean of a float32 column per group, {GROUP_ROWS:,} rows of U[0,1) values with keys drawn uniformly "
+        "from the groups, in memory as one pyarrow table (polars and DuckDB read the same Arrow buffers): "
+        "`mapmean.group_by(t, 'g').mean('x')`, pyarrow `t.group_by('g').aggregate([('x', 'mean')])`, "
+        "polars `df.group_by('g').agg(pl.col('x').mean())`, DuckDB `SELECT g, avg(x) FROM t GROUP BY g`, and "
+        "numpy's single-threaded `bincount(codes, weights=x) / bincount(codes)` (inexact, no nulls, integer codes "
+        "only: the floor). The five run in turn, once each per round; medians over "
+        f"{GROUP_ROUNDS} rounds after a warm-up round. Errors: the largest over the groups, in float64 ulps of the "
+        "exact per-group mean (integer arithmetic). Target (issue 22): ≥ 1.0 × the fastest of pyarrow, polars and "
+        "DuckDB (goal: within 2 × bincount). "
+        f"Machine: {cpu}, {CPUS} cores; other processes' CPU use during the timings: {other_cpu}. "
+        "Reproduce with `.venv/bin/python benches/compare.py groups` (`GROUP_ROWS=N` for fewer rows).",
+        "",
+        "| keys | mapmean | error | pyarrow | error | polars | error | DuckDB | error | bincount | fastest peer ÷ mapmean | mapmean ÷ bincount |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {r['mapmean'] * 1e3:.0f} ms | {r['mapmean_ulps']:.3g} ulps "
+            f"| {r['pyarrow'] * 1e3:.0f} ms | {r['pyarrow_ulps']:.3g} ulps "
+            f"| {r['polars'] * 1e3:.0f} ms | {r['polars_ulps']:.3g} ulps "
+            f"| {r['duckdb'] * 1e3:.0f} ms | {r['duckdb_ulps']:.3g} ulps "
+            f"| {r['bincount'] * 1e3:.0f} ms | **{r['ratio']:.2f}** | {r['bincount_ratio']:.2f} |"
+        )
+    lines += ["", f"![grouped mean times]({GROUPS_PLOT_PATH.name})"]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(9, 4.5))
+    names = ["mapmean", "pyarrow", "polars", "duckdb", "bincount"]
+    labels = list(rows)
+    width = 0.16
+    for i, name in enumerate(names):
+        axes.bar(
+            [j + (i - 2) * width for j in range(len(labels))],
+            [rows[label][name] * 1e3 for label in labels],
+            width,
+            label=name + (" (exact)" if name == "mapmean" else ""),
+        )
+    axes.set_xticks(range(len(labels)), labels)
+    axes.set_ylabel("ms (median)")
+    axes.set_yscale("log")
+    axes.set_title(f"Mean per group, {GROUP_ROWS:,} float32 rows")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(GROUPS_PLOT_PATH, dpi=110)
+    plt.close(figure)
     return lines
 
 
@@ -2081,6 +2236,9 @@ def main() -> None:
     parquet_cpu = OtherCpu()
     parquet = bench_parquet()
     parquet_cpu_report = parquet_cpu.report()
+    groups_cpu = OtherCpu()
+    groups = bench_groups()
+    groups_cpu_report = groups_cpu.report()
     big_cpu = OtherCpu()
     big = bench_larger_than_memory()
     big_cpu_report = big_cpu.report()
@@ -2091,6 +2249,7 @@ def main() -> None:
     update_variance_docs(variance, variance_cpu_report)
     update_section_docs(TYPES_HEADING, types_section(types, types_cpu_report))
     update_section_docs(PARQUET_HEADING, parquet_section(parquet, parquet_cpu_report))
+    update_section_docs(GROUPS_HEADING, groups_section(groups, groups_cpu_report))
     update_section_docs(BIG_HEADING, big_section(big, big_cpu_report))
     print(f"\nwrote {DOC_PATH.relative_to(ROOT)} and {PLOT_PATH.relative_to(ROOT)} in {runtime:.0f} s", flush=True)
 
@@ -2128,6 +2287,13 @@ if __name__ == "__main__":
         section = parquet_section(rows, other_cpu.report())
         print("\n".join(["", *section]), flush=True)
         update_section_docs(PARQUET_HEADING, section)
+    elif sys.argv[1:] == ["groups"]:
+        # Only the grouped section: printed, and put into docs/benchmarks.md.
+        other_cpu = OtherCpu()
+        rows = bench_groups()
+        section = groups_section(rows, other_cpu.report())
+        print("\n".join(["", *section]), flush=True)
+        update_section_docs(GROUPS_HEADING, section)
     elif sys.argv[1:] == ["big"]:
         # Only the larger-than-memory section: printed, and put into docs/benchmarks.md.
         other_cpu = OtherCpu()

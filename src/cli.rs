@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::dataset::{self, OnError};
+use crate::ipc::stream::IpcStreamReader;
 use crate::ipc::{write::write_batches, IpcFormat};
-use crate::kernel::{Parts, Statistic, StatisticOptions};
+use crate::kernel::{is_numeric, Parts, Statistic, StatisticOptions};
 use crate::results::to_record_batch;
+use crate::source::pipe;
 use crate::{Error, Result};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
@@ -80,8 +82,15 @@ struct ScanArgs {
     #[arg(short, long = "column", value_name = "NAME")]
     columns: Vec<String>,
     /// One row per (source, column) instead of one per column.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "by")]
     by_source: bool,
+    /// Group by these key columns (comma-separated, or repeated): one row
+    /// per distinct key, sorted by key (nulls last), the keys first, then
+    /// `COLUMN_STATISTIC` for each column. Keys may be integers, strings,
+    /// dictionaries, booleans, dates, timestamps. Default columns: every
+    /// numeric column of the first source that is not a key.
+    #[arg(long, value_name = "KEY[,KEY...]", value_delimiter = ',')]
+    by: Vec<String>,
     /// Output format: json is JSON Lines; arrow is an Arrow IPC stream.
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -190,7 +199,91 @@ fn run(cli: Cli) -> Result<bool> {
             )
         })
         .collect();
+    if !scan.by.is_empty() {
+        return group_and_print(scan, &options);
+    }
     scan_and_print(scan, &options)
+}
+
+/// `--by`: grouped statistics of every column asked for, one row per key.
+fn group_and_print(args: &ScanArgs, statistics: &[(Statistic, StatisticOptions)]) -> Result<bool> {
+    use crate::grouped::{group_batches, group_data, Aggregation, GroupSpec};
+    let threads = args.threads.map(|t| t as usize);
+    let sources = dataset::expand(&args.sources)?;
+    let stream = sources.iter().find(|p| pipe::is_stream(p.as_os_str()));
+    if stream.is_some() && sources.len() > 1 {
+        return Err(Error::InvalidArgument(
+            "--by reads standard input or a pipe alone, not beside other sources".into(),
+        ));
+    }
+    // The value columns: those asked for, or every numeric non-key column of
+    // the first source.
+    let columns_of = |schema: &arrow_schema::Schema| -> Vec<String> {
+        if !args.columns.is_empty() {
+            return args.columns.clone();
+        }
+        schema
+            .fields()
+            .iter()
+            .filter(|f| is_numeric(f.data_type()) && !args.by.contains(f.name()))
+            .map(|f| f.name().clone())
+            .collect()
+    };
+    let aggregations_of = |columns: Vec<String>| -> Result<Vec<Aggregation>> {
+        if columns.is_empty() {
+            return Err(Error::InvalidArgument(
+                "no numeric column to compute besides the keys".into(),
+            ));
+        }
+        Ok(columns
+            .iter()
+            .flat_map(|c| {
+                statistics
+                    .iter()
+                    .map(move |(s, o)| Aggregation::new(c.clone(), *s).with_options(*o))
+            })
+            .collect())
+    };
+    let batch = if let Some(path) = stream {
+        let (name, reader) = pipe::open_stream(path.as_os_str())?;
+        let reader = IpcStreamReader::new(reader, &name)?;
+        let schema = reader.schema().clone();
+        let aggregations = aggregations_of(columns_of(&schema))?;
+        let spec = GroupSpec::new(args.by.clone(), &aggregations)?;
+        group_batches(schema, reader, &spec, &name, threads)?.finish(&aggregations)?
+    } else {
+        let opened = sources
+            .iter()
+            .map(|p| {
+                let source = crate::source::Source::open(p)?;
+                crate::decoded::Decoded::open(source.buffer().clone(), source.name())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let Some(first) = opened.first() else {
+            return Err(Error::InvalidArgument("no source to read".into()));
+        };
+        let aggregations = aggregations_of(columns_of(first.schema()))?;
+        let spec = GroupSpec::new(args.by.clone(), &aggregations)?;
+        group_data(&opened, &spec, threads)?.finish(&aggregations)?
+    };
+    let keys = args.by.len();
+    let stdout = std::io::stdout();
+    if args.format == Format::Arrow && stdout.is_terminal() {
+        return Err(arrow_to_terminal());
+    }
+    let mut out = stdout.lock();
+    print_table(&mut out, &batch, args.format, keys)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("<stdout>", e))?;
+    Ok(true)
+}
+
+fn arrow_to_terminal() -> Error {
+    Error::InvalidArgument(
+        "--format arrow writes binary Arrow IPC: redirect it to a file or a pipe \
+         (mapmean ... --format arrow > out.arrows)"
+            .into(),
+    )
 }
 
 /// The statistics of `mapmean stats`, in column order.
@@ -240,11 +333,7 @@ fn scan_and_print(args: &ScanArgs, statistics: &[(Statistic, StatisticOptions)])
     let (batch, problems) = to_record_batch(&rows, statistics)?;
     let stdout = std::io::stdout();
     if args.format == Format::Arrow && stdout.is_terminal() {
-        return Err(Error::InvalidArgument(
-            "--format arrow writes binary Arrow IPC: redirect it to a file or a pipe \
-             (mapmean ... --format arrow > out.arrows)"
-                .into(),
-        ));
+        return Err(arrow_to_terminal());
     }
     let mut out = stdout.lock();
     print_rows(&mut out, &batch, args.format)
@@ -359,6 +448,64 @@ impl Cell {
         }
     }
 
+    /// Row `i` of a key column (or the source and column names): text,
+    /// except integers and floats, which are numbers.
+    fn key(array: &dyn Array, i: usize) -> Cell {
+        use arrow_array::cast::AsArray;
+        use arrow_array::temporal_conversions::{as_date, as_datetime};
+        use arrow_array::types::*;
+        use arrow_schema::TimeUnit;
+        if array.is_null(i) {
+            return Cell::number(None, true);
+        }
+        let text = match array.data_type() {
+            DataType::Utf8 => array.as_string::<i32>().value(i).to_string(),
+            DataType::LargeUtf8 => array.as_string::<i64>().value(i).to_string(),
+            DataType::Utf8View => array.as_string_view().value(i).to_string(),
+            DataType::Boolean => array.as_boolean().value(i).to_string(),
+            DataType::Date32 => {
+                let days = array.as_primitive::<Date32Type>().value(i);
+                as_date::<Date32Type>(i64::from(days)).map_or(days.to_string(), |d| d.to_string())
+            }
+            DataType::Date64 => {
+                let ms = array.as_primitive::<Date64Type>().value(i);
+                as_date::<Date64Type>(ms).map_or(ms.to_string(), |d| d.to_string())
+            }
+            DataType::Timestamp(unit, _) => {
+                let (v, t) = match unit {
+                    TimeUnit::Second => (
+                        array.as_primitive::<TimestampSecondType>().value(i),
+                        as_datetime::<TimestampSecondType>(
+                            array.as_primitive::<TimestampSecondType>().value(i),
+                        ),
+                    ),
+                    TimeUnit::Millisecond => (
+                        array.as_primitive::<TimestampMillisecondType>().value(i),
+                        as_datetime::<TimestampMillisecondType>(
+                            array.as_primitive::<TimestampMillisecondType>().value(i),
+                        ),
+                    ),
+                    TimeUnit::Microsecond => (
+                        array.as_primitive::<TimestampMicrosecondType>().value(i),
+                        as_datetime::<TimestampMicrosecondType>(
+                            array.as_primitive::<TimestampMicrosecondType>().value(i),
+                        ),
+                    ),
+                    TimeUnit::Nanosecond => (
+                        array.as_primitive::<TimestampNanosecondType>().value(i),
+                        as_datetime::<TimestampNanosecondType>(
+                            array.as_primitive::<TimestampNanosecondType>().value(i),
+                        ),
+                    ),
+                };
+                t.map_or(v.to_string(), |t| t.to_string())
+            }
+            t if t.is_integer() || t.is_floating() => return Cell::of(array, i),
+            other => format!("<{other}>"),
+        };
+        Cell::text(&text)
+    }
+
     /// Row `i` of a result column.
     fn of(array: &dyn Array, i: usize) -> Cell {
         use arrow_array::cast::AsArray;
@@ -445,6 +592,23 @@ impl Cell {
 }
 
 fn print_rows(out: &mut impl Write, batch: &RecordBatch, format: Format) -> std::io::Result<()> {
+    let text_columns = batch
+        .schema()
+        .fields()
+        .iter()
+        .take_while(|f| matches!(f.name().as_str(), "source" | "column"))
+        .count();
+    print_table(out, batch, format, text_columns)
+}
+
+/// Prints `batch`, whose first `key_columns` columns are keys (left-aligned;
+/// text unless numbers), the rest results.
+fn print_table(
+    out: &mut impl Write,
+    batch: &RecordBatch,
+    format: Format,
+    text_columns: usize,
+) -> std::io::Result<()> {
     if format == Format::Arrow {
         return write_batches(
             &mut *out,
@@ -460,10 +624,6 @@ fn print_rows(out: &mut impl Write, batch: &RecordBatch, format: Format) -> std:
     }
     let schema = batch.schema();
     let header: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let text_columns = header
-        .iter()
-        .take_while(|h| matches!(**h, "source" | "column"))
-        .count();
     let rows: Vec<Vec<Cell>> = (0..batch.num_rows())
         .map(|i| {
             batch
@@ -472,8 +632,7 @@ fn print_rows(out: &mut impl Write, batch: &RecordBatch, format: Format) -> std:
                 .enumerate()
                 .map(|(c, array)| {
                     if c < text_columns {
-                        let strings = array.as_any().downcast_ref::<arrow_array::StringArray>();
-                        Cell::text(strings.map_or("", |s| s.value(i)))
+                        Cell::key(array.as_ref(), i)
                     } else {
                         Cell::of(array.as_ref(), i)
                     }

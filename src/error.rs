@@ -128,6 +128,16 @@ pub enum Error {
         data_type: String,
     },
 
+    /// A group key column that cannot be used: a type that cannot be a key,
+    /// or a type that differs between the sources of one grouping.
+    #[error("group key {column:?}: {message}")]
+    KeyType {
+        /// The key column (or columns).
+        column: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// Two states (or a state and new values) hold different kinds of
     /// number: integers and floats, or signed and unsigned integers. Floats
     /// of different widths merge (exactly: a Float32 value is a Float64

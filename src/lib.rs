@@ -76,6 +76,7 @@ pub mod datafusion;
 pub mod dataset;
 pub mod decoded;
 pub mod engine;
+pub mod grouped;
 internal_mod!(error);
 pub mod ipc;
 pub mod kernel;

@@ -153,6 +153,31 @@ impl Dataset {
         })
     }
 
+    /// The grouped states of `spec` over every source (see
+    /// [`crate::grouped`]), on `threads` threads (`None`: all cores).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::grouped::group_data`].
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use mapmean::grouped::{Aggregation, GroupSpec};
+    /// use mapmean::kernel::Statistic;
+    /// let data = mapmean::Dataset::open(["trips/"])?;
+    /// let aggregations = [Aggregation::new("fare", Statistic::Mean)];
+    /// let table = data.group(&GroupSpec::new(["vendor"], &aggregations)?, None)?.finish(&aggregations)?;
+    /// # Ok::<(), mapmean::Error>(())
+    /// ```
+    pub fn group(
+        &self,
+        spec: &crate::grouped::GroupSpec,
+        threads: Option<usize>,
+    ) -> Result<crate::grouped::GroupedStates> {
+        catch_panic(|| crate::grouped::group_data(&self.sources, spec, threads))
+    }
+
     /// The schema of the first source. Queries need their column in every
     /// source, as Float32; other columns may differ between sources.
     pub fn schema(&self) -> &SchemaRef {

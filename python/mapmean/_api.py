@@ -10,6 +10,7 @@ only the extension and start at once. Each public item's ``__module__`` is
 
 from __future__ import annotations
 
+import builtins
 import io
 import os
 import pathlib
@@ -851,6 +852,378 @@ def scan(
     )
 
 
+#: The statistics ``GroupBy.aggregate`` takes, by the names pyarrow gives them.
+_GROUP_STATISTICS = ("mean", "sum", "variance", "stddev", "min", "max")
+
+
+def group_by(
+    source: Union[Source, Mapping[str, Any]],
+    keys: Union[str, Sequence[str]],
+    *,
+    threads: Optional[int] = None,
+) -> "GroupBy":
+    """Exact statistics per group: ``GROUP BY`` without SQL.
+
+    Nothing is read until a statistic is asked for (:meth:`GroupBy.aggregate`,
+    :meth:`GroupBy.mean`, ...); each call reads the source once, for all its
+    statistics. Every group's result is the correctly rounded value of its
+    exact statistic, the same bits for any thread count, batch size or split
+    of the data into files — unlike pyarrow's, polars' and DuckDB's grouped
+    sums, which depend on the order of the rows.
+
+    Parameters
+    ----------
+    source
+        Anything :func:`mean` takes: a path, directory, glob or list of
+        Arrow IPC and Parquet files (per-file states merged exactly),
+        ``"shm://NAME"``, a :class:`SharedTable`, a :class:`Dataset`, an Arrow
+        table, record batch or stream (pyarrow, polars, pandas — whose NaN is a
+        null, as pandas' Arrow export makes it —, DuckDB results; read batch by
+        batch, so memory grows with the number of groups, not of rows), a
+        binary file object holding an Arrow IPC stream; or a mapping of
+        column names to numpy arrays (keys and values).
+    keys
+        The key column, or a list of them. Keys may be integers, strings
+        (``utf8``, ``large_utf8``, ``utf8_view``), dictionary-encoded columns,
+        booleans, dates, timestamps, or any other type that Arrow's row format
+        encodes; a null key is a group of its own.
+    threads
+        Worker threads; default all cores. The result is bitwise the same
+        for every value.
+
+    Returns
+    -------
+    GroupBy
+
+    Examples
+    --------
+    >>> import pyarrow as pa, mapmean
+    >>> t = pa.table({"g": ["b", "a", "b", "b", None],
+    ...               "x": pa.array([3e37, 1.0, 0.75, -3e37, 2.0], pa.float32())})
+    >>> mapmean.group_by(t, "g").mean("x").to_pydict()
+    {'g': ['a', 'b', None], 'x_mean': [1.0, 0.25, 2.0]}
+    """
+    if isinstance(keys, str):
+        keys = [keys]
+    elif isinstance(keys, Sequence) and all(isinstance(k, str) for k in keys):
+        keys = list(keys)
+    else:
+        raise TypeError(f"keys must be a column name or a list of them, got {keys!r}")
+    if not keys:
+        raise ValueError("group_by needs at least one key column")
+    if threads is not None:
+        _check_int("threads", threads)
+    return GroupBy._new(source, keys, threads)
+
+
+def _normalize_aggregation(item: Any) -> tuple[str, str, bool, Optional[int], int]:
+    """One ``(column, statistic[, options])`` as the extension takes it."""
+    if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
+        raise TypeError(
+            "each aggregation is (column, statistic) or (column, statistic, options), "
+            f"as in pyarrow.TableGroupBy.aggregate; got {item!r}"
+        )
+    column, name = item[0], item[1]
+    if not isinstance(column, str):
+        raise TypeError(f"an aggregation's column must be a name (str), got {column!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"an aggregation's statistic must be a name (str), got {name!r}")
+    statistic = name[len("hash_"):] if name.startswith("hash_") else name
+    if statistic not in _GROUP_STATISTICS:
+        raise ValueError(
+            f"unknown statistic {name!r} for column {column!r}: mapmean computes "
+            + ", ".join(_GROUP_STATISTICS)
+        )
+    options: dict[str, Any] = {}
+    if len(item) == 3 and item[2] is not None:
+        given = item[2]
+        if isinstance(given, Mapping):
+            options = dict(given)
+        else:
+            options = _pyarrow_options(given)
+            if options is None:
+                raise TypeError(
+                    f"options of {column!r} {name!r} must be a dict with skip_nulls, min_count or ddof, got {given!r}"
+                )
+    unknown = set(options) - {"skip_nulls", "min_count", "ddof"}
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)} for {column!r} {name!r}")
+    skip_nulls = options.get("skip_nulls", True)
+    if not isinstance(skip_nulls, (bool, np.bool_)):
+        raise TypeError(f"skip_nulls must be a bool, got {type(skip_nulls).__name__}")
+    min_count = options.get("min_count")
+    if min_count is not None:
+        _check_int("min_count", min_count)
+        min_count = int(min_count)
+    ddof = options.get("ddof", 0)
+    _check_int("ddof", ddof)
+    if "ddof" in options and statistic not in ("variance", "stddev"):
+        raise TypeError(f"ddof applies to variance and stddev, not {statistic}")
+    return (column, statistic, bool(skip_nulls), min_count, int(ddof))
+
+
+def _pyarrow_options(given: Any) -> Optional[dict[str, Any]]:
+    """The fields of pyarrow's ``ScalarAggregateOptions`` or ``VarianceOptions``
+    (which expose them only in their repr), else None."""
+    if type(given).__name__ not in ("ScalarAggregateOptions", "VarianceOptions"):
+        return None
+    import re
+
+    fields = dict(re.findall(r"(\w+)=(\w+)", repr(given)))
+    options: dict[str, Any] = {}
+    for name, text in fields.items():
+        if name == "skip_nulls":
+            options[name] = text == "true"
+        elif name in ("min_count", "ddof"):
+            options[name] = int(text)
+    return options
+
+
+class GroupBy:
+    """Grouped statistics of a source, made by :func:`group_by`.
+
+    Results are ``pyarrow.Table`` s with one row per group, **sorted by key**
+    (ascending; a null key last; several keys compare in order): first the
+    key columns (dictionary-encoded keys come back as their values), then
+    one column per statistic, named ``{column}_{statistic}``, as
+    ``pyarrow.TableGroupBy.aggregate`` lays them out (pyarrow 14 and later). Null, NaN and
+    infinity rules, ``min_count`` and ``ddof`` are those of
+    ``pyarrow.compute`` per group: a group whose values are all null has a
+    null mean.
+    """
+
+    __slots__ = ("_source", "_keys", "_threads")
+
+    def __init__(self) -> None:
+        raise TypeError("use mapmean.group_by(source, keys) to group a source")
+
+    @classmethod
+    def _new(cls, source: Any, keys: list[str], threads: Optional[int]) -> "GroupBy":
+        grouped = object.__new__(cls)
+        grouped._source = source
+        grouped._keys = keys
+        grouped._threads = threads
+        return grouped
+
+    @property
+    def keys(self) -> list[str]:
+        """The key columns."""
+        return list(self._keys)
+
+    def __repr__(self) -> str:
+        return f"<mapmean.GroupBy keys={self._keys!r} of {type(self._source).__name__}>"
+
+    def aggregate(self, aggregations: Sequence[Any]) -> pa.Table:
+        """Statistics per group, as ``pyarrow.TableGroupBy.aggregate``.
+
+        Parameters
+        ----------
+        aggregations
+            A list of ``(column, statistic)`` or ``(column, statistic,
+            options)``: ``statistic`` one of ``"mean"``, ``"sum"``,
+            ``"variance"``, ``"stddev"``, ``"min"``, ``"max"`` (pyarrow's
+            ``"hash_mean"`` spelling works too); ``options`` a dict of
+            ``skip_nulls``, ``min_count`` and (variance, stddev) ``ddof``, or
+            pyarrow's ``ScalarAggregateOptions`` / ``VarianceOptions``.
+            Defaults are pyarrow's (``min_count`` 1 for mean and sum, 0 for
+            variance and stddev; ``ddof`` 0).
+
+        Returns
+        -------
+        pyarrow.Table
+            The keys, then one column per aggregation, in order; one row per
+            group, sorted by key.
+
+        Raises
+        ------
+        KeyError
+            A key or value column is missing.
+        TypeError
+            A value column is not numeric, a key cannot be a key (or has
+            different types in different sources), or an aggregation is
+            malformed.
+        ValueError
+            Corrupt data, an unknown statistic, a value column that is also a
+            key.
+        OverflowError
+            An integer group sum that does not fit int64 / uint64.
+
+        Examples
+        --------
+        >>> import pyarrow as pa, mapmean
+        >>> t = pa.table({"g": [1, 1, 2], "x": [1.0, 2.0, 4.0]})
+        >>> mapmean.group_by(t, "g").aggregate([("x", "mean"), ("x", "stddev", {"ddof": 1})]).to_pydict()
+        {'g': [1, 2], 'x_mean': [1.5, 4.0], 'x_stddev': [0.7071067811865476, None]}
+        """
+        if isinstance(aggregations, tuple) and len(aggregations) in (2, 3) and isinstance(aggregations[1], str):
+            aggregations = [aggregations]
+        normalized = [_normalize_aggregation(a) for a in aggregations]
+        if not normalized:
+            raise ValueError("aggregate needs at least one (column, statistic)")
+        return _group(self._source, self._keys, normalized, self._threads, None)
+
+    def _one(self, statistic: str, columns: Sequence[str], options: dict[str, Any]) -> pa.Table:
+        if not columns:
+            raise TypeError(f"{statistic}() needs at least one column name")
+        return self.aggregate([(c, statistic, options) for c in columns])
+
+    def mean(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Exact mean of each of ``columns`` per group (see :meth:`aggregate`).
+
+        Examples
+        --------
+        >>> import pyarrow as pa, mapmean
+        >>> mapmean.group_by(pa.table({"g": [2, 1, 2], "x": [1, 5, 4]}), "g").mean("x").to_pydict()
+        {'g': [1, 2], 'x_mean': [5.0, 2.5]}
+        """
+        return self._one("mean", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+    def sum(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Exact sum of each of ``columns`` per group, with pyarrow's result types."""
+        return self._one("sum", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+    def variance(self, *columns: str, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.Table:
+        """Correctly rounded variance of each of ``columns`` per group."""
+        return self._one("variance", columns, {"ddof": ddof, "skip_nulls": skip_nulls, "min_count": min_count})
+
+    def stddev(self, *columns: str, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.Table:
+        """Correctly rounded standard deviation of each of ``columns`` per group."""
+        return self._one("stddev", columns, {"ddof": ddof, "skip_nulls": skip_nulls, "min_count": min_count})
+
+    def min(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Smallest valid value of each of ``columns`` per group, of the column's type."""
+        return self._one("min", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+    def max(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Largest valid value of each of ``columns`` per group, of the column's type."""
+        return self._one("max", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+    def states(self, *columns: str, kind: Literal["mean", "moments", "all"] = "mean") -> pa.Table:
+        """Each group's exact state of each of ``columns``, for merging elsewhere.
+
+        Parameters
+        ----------
+        columns
+            The value columns.
+        kind
+            What the states compute: ``"mean"`` (mean and sum), ``"moments"``
+            (also variance and stddev) or ``"all"`` (also min and max).
+
+        Returns
+        -------
+        pyarrow.Table
+            The keys, then a binary column ``{column}_state`` per column (the
+            bytes of ``docs/state-format.md``: a ``MeanState`` or
+            ``MomentsState`` reads them), one row per group, sorted by key.
+            :func:`merge_group_states` merges such tables exactly.
+
+        Examples
+        --------
+        >>> import pyarrow as pa, mapmean
+        >>> a = mapmean.group_by(pa.table({"g": [1, 2], "x": [3e37, 1.0]}), "g").states("x")
+        >>> b = mapmean.group_by(pa.table({"g": [1, 1], "x": [0.75, -3e37]}), "g").states("x")
+        >>> mapmean.merge_group_states([a, b], "g", [("x", "mean")]).to_pydict()
+        {'g': [1, 2], 'x_mean': [0.25, 1.0]}
+        """
+        if not columns or not all(isinstance(c, str) for c in columns):
+            raise TypeError("states() needs one or more column names")
+        if kind not in ("mean", "moments", "all"):
+            raise ValueError(f"kind must be 'mean', 'moments' or 'all', got {kind!r}")
+        return _group(self._source, self._keys, [(c, "mean", True, None, 0) for c in columns], self._threads, kind)
+
+
+def merge_group_states(
+    tables: Sequence[Any],
+    keys: Union[str, Sequence[str]],
+    aggregations: Optional[Sequence[Any]] = None,
+    *,
+    kind: Literal["mean", "moments", "all"] = "mean",
+) -> pa.Table:
+    """Merge tables of group states (:meth:`GroupBy.states`) exactly.
+
+    Parameters
+    ----------
+    tables
+        Tables (or record batches, or anything with the Arrow PyCapsule
+        interface) with the key columns and ``{column}_state`` columns, from
+        any process or machine.
+    keys
+        The key column(s).
+    aggregations
+        As in :meth:`GroupBy.aggregate`: the merged states are finished into
+        these. ``None``: the merged states themselves, of ``kind``, for every
+        ``*_state`` column of the first table.
+
+    Returns
+    -------
+    pyarrow.Table
+        One row per group, sorted by key: bitwise what one pass over all the
+        data gives.
+    """
+    if isinstance(keys, str):
+        keys = [keys]
+    keys = list(keys)
+    tables = list(tables)
+    if not tables:
+        raise ValueError("no table of group states to merge")
+    if aggregations is None:
+        first = tables[0]
+        names = first.schema.names if hasattr(first, "schema") else pa.table(first).schema.names
+        columns = [n[: -len("_state")] for n in names if n.endswith("_state") and n not in keys]
+        if not columns:
+            raise ValueError("the first table has no *_state column")
+        normalized = [(c, "mean", True, None, 0) for c in columns]
+        return _mapmean._merge_group_states(tables, keys, normalized, kind)
+    normalized = [_normalize_aggregation(a) for a in aggregations]
+    return _mapmean._merge_group_states(tables, keys, normalized, None)
+
+
+def _group(
+    source: Any,
+    keys: list[str],
+    aggregations: list[tuple[str, str, bool, Optional[int], int]],
+    threads: Optional[int],
+    states: Optional[str],
+) -> pa.Table:
+    """Grouped results (or states, with ``states``) of any source :func:`group_by` takes."""
+    if isinstance(source, Dataset):
+        return source._inner._group(keys, aggregations, threads, states)
+    if isinstance(source, SharedTable):
+        return source._group(keys, aggregations, threads, states)
+    if isinstance(source, (str, os.PathLike)) and not _is_path_set(source):
+        path = os.fspath(source)
+        if isinstance(path, str) and (path == "-" or (os.path.exists(path) and not os.path.isfile(path))):
+            # Standard input or a pipe: an IPC stream, read batch by batch.
+            if path == "-":
+                import sys
+
+                return _group(sys.stdin.buffer, keys, aggregations, threads, states)
+            with builtins.open(path, "rb") as f:
+                return _group(f, keys, aggregations, threads, states)
+    if _is_path_set(source) or isinstance(source, (str, os.PathLike)):
+        with open(source) as data:
+            return data._inner._group(keys, aggregations, threads, states)
+    if isinstance(source, Mapping):
+        columns = {}
+        for name, array in source.items():
+            if isinstance(array, np.ma.MaskedArray):
+                array = pa.array(np.ma.getdata(array), mask=np.ma.getmaskarray(array))
+            columns[str(name)] = array
+        try:
+            source = pa.table(columns)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as e:
+            raise ValueError(f"cannot make a table of the mapping's columns: {e}") from None
+    if hasattr(source, "__arrow_c_stream__") or hasattr(source, "__arrow_c_array__"):
+        return _mapmean._group_arrow(source, keys, aggregations, threads, states)
+    if isinstance(source, pa.NativeFile) or hasattr(source, "read"):
+        return _mapmean._group_arrow(_ipc_reader(source), keys, aggregations, threads, states)
+    raise TypeError(
+        "group_by needs a path, an Arrow table or stream (with __arrow_c_stream__ or "
+        "__arrow_c_array__), a binary file object holding Arrow IPC, or a mapping of "
+        f"column names to numpy arrays, got {type(source).__name__}"
+    )
+
+
 def write_ipc(
     path: PathLike,
     data: Union[np.ndarray, Mapping[str, np.ndarray]],
@@ -1070,7 +1443,23 @@ def _check_int(name: str, value: Any) -> None:
 
 # Every public item shows and pickles as mapmean.NAME (see the module doc).
 for _item in (
-    mean, mean_state, sum, variance, stddev, min, max, moments_state, open, Dataset, scan, write_ipc, share, attach
+    mean,
+    mean_state,
+    sum,
+    variance,
+    stddev,
+    min,
+    max,
+    moments_state,
+    open,
+    Dataset,
+    scan,
+    group_by,
+    GroupBy,
+    merge_group_states,
+    write_ipc,
+    share,
+    attach,
 ):
     _item.__module__ = "mapmean"
 del _item

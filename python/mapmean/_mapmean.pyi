@@ -276,6 +276,14 @@ class SharedTable:
     def _state(
         self, column: Optional[str], threads: Optional[int], kind: _Kind = "mean"
     ) -> Union[MeanState, MomentsState]: ...
+    def _group(
+        self,
+        keys: list[str],
+        aggregations: list[_Aggregation],
+        threads: Optional[int],
+        states: Optional[str] = None,
+    ) -> Any:
+        """Grouped statistics (a ``pyarrow.Table``, sorted by key) or, with ``states``, group states."""
 
 def _share(name: Optional[str], data: Any) -> SharedTable:
     """Create a segment (random name if None) holding the record batches of ``data``."""
@@ -303,6 +311,36 @@ class _Dataset:
         self, column: Optional[str], threads: Optional[int], kind: _Kind = "mean"
     ) -> Union[MeanState, MomentsState]:
         """State of a column over every source (of ``kind``, as ``_state_path``); ValueError once closed."""
+    def _group(
+        self,
+        keys: list[str],
+        aggregations: list[_Aggregation],
+        threads: Optional[int],
+        states: Optional[str] = None,
+    ) -> Any:
+        """Grouped statistics (a ``pyarrow.Table``, sorted by key) or, with ``states``, group states."""
 
 def _open(sources: list[str]) -> _Dataset:
     """Map the sources (files, directories, glob patterns, ``shm://NAME``) and read their metadata."""
+
+#: One aggregation: column, statistic, skip_nulls, min_count (None: the
+#: statistic's default), ddof.
+_Aggregation = tuple[str, str, bool, Optional[int], int]
+
+def _group_arrow(
+    source: Any,
+    keys: list[str],
+    aggregations: list[_Aggregation],
+    threads: Optional[int],
+    states: Optional[str] = None,
+) -> Any:
+    """Grouped statistics of an Arrow table, batch or stream, read batch by batch: a
+    ``pyarrow.Table`` of one row per group, sorted by key (with ``states``: the group states)."""
+
+def _merge_group_states(
+    tables: list[Any],
+    keys: list[str],
+    aggregations: list[_Aggregation],
+    states: Optional[str] = None,
+) -> Any:
+    """Merge tables of group states exactly and finish them (or, with ``states``, keep them)."""

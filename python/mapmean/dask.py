@@ -55,7 +55,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 import mapmean
 from mapmean import MeanState, MomentsState, _check_int, _mapmean
 
-__all__ = ["mean", "mean_state", "sum", "variance", "stddev", "moments_state"]
+__all__ = ["mean", "mean_state", "sum", "variance", "stddev", "moments_state", "group_by", "GroupBy"]
 
 #: How many states one merge task combines (dask.bag's default fan-in).
 DEFAULT_SPLIT_EVERY = 8
@@ -403,6 +403,215 @@ def _finished(
     finish(MomentsState() if moments else MeanState())
     state = _state(data, column, files_per_task, split_every, threads, moments=moments)
     return finish(state)
+
+
+def group_by(
+    data: Any,
+    keys: Any,
+    *,
+    files_per_task: int = 1,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    threads: Optional[int] = None,
+) -> "GroupBy":
+    """Exact grouped statistics over a Dask cluster (see :func:`mapmean.group_by`).
+
+    Each task computes the group states of its piece of the data where it
+    runs (``GroupBy.states``: a small table of keys and state bytes, whose
+    size grows with the groups, not the rows); the tables are merged exactly
+    in a tree, ``split_every`` at a time; the client finishes the last one.
+    The result is bitwise :func:`mapmean.group_by` over the concatenated data,
+    sorted by key.
+
+    Parameters
+    ----------
+    data
+        Arrow IPC or Parquet files (a path, directory, glob or list, as in
+        :func:`mean`); a ``dask.dataframe.DataFrame`` (a NaN of a numpy-backed
+        float column is missing, as in pandas); or a mapping of column names
+        to 1-D dask arrays with the same chunks (keys and values; a NaN stays
+        a value, as in numpy).
+    keys
+        The key column(s).
+    files_per_task, split_every, threads
+        As in :func:`mean`.
+
+    Returns
+    -------
+    GroupBy
+        Its ``aggregate``, ``mean``, ``sum``, ``variance``, ``stddev``,
+        ``min`` and ``max`` run the graph.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, pandas as pd, mapmean.dask
+    >>> frame = dd.from_pandas(pd.DataFrame({"g": [1, 2, 1, 1], "x": [3e37, 5.0, 0.75, -3e37]}), npartitions=2)
+    >>> mapmean.dask.group_by(frame, "g").mean("x").to_pydict()
+    {'g': [1, 2], 'x_mean': [0.25, 5.0]}
+    """
+    if isinstance(keys, str):
+        keys = [keys]
+    keys = list(keys)
+    if not keys or not all(isinstance(k, str) for k in keys):
+        raise TypeError(f"keys must be a column name or a list of them, got {keys!r}")
+    _check_int("files_per_task", files_per_task)
+    _check_int("split_every", split_every)
+    if files_per_task < 1 or split_every < 2:
+        raise ValueError("files_per_task must be >= 1 and split_every >= 2")
+    if threads is not None:
+        _check_int("threads", threads)
+    return GroupBy(data, keys, files_per_task, split_every, threads)
+
+
+class GroupBy:
+    """Grouped statistics of Dask data, made by :func:`group_by`: the methods of
+    :class:`mapmean.GroupBy`, computed on the cluster."""
+
+    def __init__(self, data: Any, keys: List[str], files_per_task: int, split_every: int, threads: Optional[int]):
+        self._data = data
+        self._keys = keys
+        self._files_per_task = files_per_task
+        self._split_every = split_every
+        self._threads = threads
+
+    def __repr__(self) -> str:
+        return f"<mapmean.dask.GroupBy keys={self._keys!r} of {type(self._data).__name__}>"
+
+    def aggregate(self, aggregations: Sequence[Any]) -> pa.Table:
+        """As :meth:`mapmean.GroupBy.aggregate`, over the whole collection."""
+        api = mapmean._api
+        if isinstance(aggregations, tuple) and len(aggregations) in (2, 3) and isinstance(aggregations[1], str):
+            aggregations = [aggregations]
+        normalized = [api._normalize_aggregation(a) for a in aggregations]
+        if not normalized:
+            raise ValueError("aggregate needs at least one (column, statistic)")
+        statistics = {a[1] for a in normalized}
+        kind = "all" if statistics & {"min", "max"} else "moments" if statistics & {"variance", "stddev"} else "mean"
+        columns = list(dict.fromkeys(a[0] for a in normalized))
+        name, leaves = _group_leaves(self._data, self._keys, columns, kind, self._files_per_task, self._threads)
+        if not leaves:
+            raise ValueError("no data to group")
+        root = _group_tree(name, leaves, self._keys, kind, self._split_every)
+        (table,) = dask.compute(root)
+        return mapmean.merge_group_states([table], self._keys, aggregations)
+
+    def _one(self, statistic: str, columns: Sequence[str], options: dict) -> pa.Table:
+        if not columns:
+            raise TypeError(f"{statistic}() needs at least one column name")
+        return self.aggregate([(c, statistic, options) for c in columns])
+
+    def mean(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Exact mean per group (see :meth:`mapmean.GroupBy.mean`)."""
+        return self._one("mean", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+    def sum(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Exact sum per group (see :meth:`mapmean.GroupBy.sum`)."""
+        return self._one("sum", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+    def variance(self, *columns: str, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.Table:
+        """Correctly rounded variance per group."""
+        return self._one("variance", columns, {"ddof": ddof, "skip_nulls": skip_nulls, "min_count": min_count})
+
+    def stddev(self, *columns: str, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.Table:
+        """Correctly rounded standard deviation per group."""
+        return self._one("stddev", columns, {"ddof": ddof, "skip_nulls": skip_nulls, "min_count": min_count})
+
+    def min(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Smallest valid value per group."""
+        return self._one("min", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+    def max(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Largest valid value per group."""
+        return self._one("max", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+
+def _group_leaves(
+    data: Any, keys: List[str], columns: List[str], kind: str, files_per_task: int, threads: Optional[int]
+) -> tuple[str, List[Any]]:
+    """A name and one delayed table of group states per task."""
+    if isinstance(data, (str, os.PathLike, list, tuple)):
+        groups = _file_groups(data, files_per_task)
+        name = tokenize(groups, keys, columns, kind, threads, uuid.uuid4().hex)
+        return name, [
+            _call(_files_group_states, g, keys, columns, kind, threads, key=f"mapmean-groups-{name}-{i}")
+            for i, g in enumerate(groups)
+        ]
+    frame = sys.modules.get("dask.dataframe")
+    if frame is not None and isinstance(data, frame.DataFrame):
+        missing = [c for c in keys + columns if c not in data.columns]
+        if missing:
+            raise KeyError(f"dask DataFrame: no column {missing[0]!r} (available: {_names(list(data.columns))})")
+        for column in columns:
+            if not _is_numeric(data[column].dtype):
+                raise TypeError(f"column {column!r}: mapmean needs a numeric dtype, got dtype {data[column].dtype}")
+        selected = data[keys + columns]
+        name = tokenize(selected, keys, columns, kind, threads)
+        return name, [
+            _call(_frame_group_states, p, keys, columns, kind, threads, key=f"mapmean-groups-{name}-{i}")
+            for i, p in enumerate(selected.to_delayed())
+        ]
+    array = sys.modules.get("dask.array")
+    if array is not None and isinstance(data, dict) and data and all(isinstance(a, array.Array) for a in data.values()):
+        names = list(data)
+        missing = [c for c in keys + columns if c not in data]
+        if missing:
+            raise KeyError(f"no array named {missing[0]!r} (available: {_names(names)})")
+        arrays = [data[n] for n in names]
+        if any(a.ndim != 1 for a in arrays) or len({a.chunks for a in arrays}) != 1:
+            raise ValueError("group_by needs 1-D dask arrays with the same chunks")
+        name = tokenize(*arrays, names, keys, columns, kind, threads)
+        chunks = [a.to_delayed().ravel() for a in arrays]
+        return name, [
+            _call(_arrays_group_states, names, keys, columns, kind, threads, *parts, key=f"mapmean-groups-{name}-{i}")
+            for i, parts in enumerate(zip(*chunks))
+        ]
+    raise TypeError(
+        "mapmean.dask.group_by needs paths to Arrow IPC or Parquet files, a dask DataFrame, "
+        f"or a dict of dask arrays, got {type(data).__name__}"
+    )
+
+
+def _states_of(source: Any, keys: List[str], columns: List[str], kind: str, threads: Optional[int]) -> pa.Table:
+    return mapmean.group_by(source, keys, threads=threads).states(*columns, kind=kind)
+
+
+def _files_group_states(
+    paths: Sequence[str], keys: List[str], columns: List[str], kind: str, threads: Optional[int]
+) -> pa.Table:
+    """The group states of a few files, mapped where the task runs."""
+    return _states_of(list(paths), keys, columns, kind, threads)
+
+
+def _frame_group_states(part: Any, keys: List[str], columns: List[str], kind: str, threads: Optional[int]) -> pa.Table:
+    """The group states of one partition (a pandas DataFrame; NaN is missing, as in pandas)."""
+    return _states_of(part, keys, columns, kind, threads)
+
+
+def _arrays_group_states(
+    names: List[str], keys: List[str], columns: List[str], kind: str, threads: Optional[int], *chunks: Any
+) -> pa.Table:
+    """The group states of one chunk of each dask array."""
+    return _states_of(dict(zip(names, chunks)), keys, columns, kind, threads)
+
+
+def _merge_group_tables(keys: List[str], kind: str, *tables: pa.Table) -> pa.Table:
+    """Several tables of group states merged into one (a node of the tree)."""
+    return mapmean.merge_group_states(list(tables), keys, kind=kind)
+
+
+def _group_tree(name: str, tables: List[Any], keys: List[str], kind: str, split_every: int) -> Any:
+    """Merges delayed tables of group states ``split_every`` at a time until one is left."""
+    name = tokenize(name, split_every, kind)
+    depth = 0
+    while len(tables) > 1:
+        depth += 1
+        tables = [
+            _call(
+                _merge_group_tables, keys, kind, *tables[i : i + split_every],
+                key=f"mapmean-group-merge-{name}-{depth}-{i // split_every}",
+            )
+            for i in range(0, len(tables), split_every)
+        ]
+    return tables[0]
 
 
 # --- Tasks: everything below the client runs these, with bytes in and out. ---

@@ -62,9 +62,10 @@ fn to_exception(e: Error) -> PyErr {
             _ => PyOSError::new_err(message),
         },
         Error::ColumnNotFound { .. } => PyKeyError::new_err(message),
-        Error::WrongType { .. } | Error::UnsupportedType { .. } | Error::TypeMismatch { .. } => {
-            PyTypeError::new_err(message)
-        }
+        Error::WrongType { .. }
+        | Error::UnsupportedType { .. }
+        | Error::TypeMismatch { .. }
+        | Error::KeyType { .. } => PyTypeError::new_err(message),
         Error::SumOverflow { .. } => PyOverflowError::new_err(message),
         Error::Corrupt { .. }
         | Error::Stream { .. }

@@ -27,6 +27,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod arguments;
 mod cli;
 mod errors;
+mod grouped;
 mod introspection;
 mod opened;
 mod scan;
@@ -62,6 +63,8 @@ fn _mapmean(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shared_memory::_share, m)?)?;
     m.add_function(wrap_pyfunction!(shared_memory::_attach, m)?)?;
     m.add_class::<shared_memory::SharedTable>()?;
+    m.add_function(wrap_pyfunction!(grouped::_group_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(grouped::_merge_group_states, m)?)?;
     m.add_function(wrap_pyfunction!(cli::_main, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

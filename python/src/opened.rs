@@ -13,6 +13,7 @@ use pyo3_arrow::PySchema;
 
 use crate::arguments;
 use crate::errors::{compute, PyMapmeanResult};
+use crate::grouped::{to_table, PyAggregation, Request};
 use crate::state::{AnyState, Kind};
 
 /// An open [`Dataset`], or nothing once closed. Frozen (no `&mut self`), so
@@ -53,6 +54,25 @@ impl PyDataset {
             dataset.state(column.as_deref(), kind.parts(), threads)
         })?;
         Ok(kind.wrap(state))
+    }
+
+    /// Grouped statistics over every source (see ``mapmean.group_by``).
+    #[pyo3(signature = (keys, aggregations, threads, states=None))]
+    fn _group(
+        &self,
+        py: Python<'_>,
+        keys: Vec<String>,
+        aggregations: Vec<PyAggregation>,
+        threads: Option<i64>,
+        states: Option<&str>,
+    ) -> PyMapmeanResult<Py<PyAny>> {
+        let threads = arguments::threads(threads)?;
+        let request = Request::new(keys, aggregations, states)?;
+        let dataset = self.dataset()?;
+        let batch = compute(py, || {
+            request.output(&dataset.group(request.spec(), threads)?)
+        })?;
+        Ok(to_table(py, batch)?)
     }
 
     /// The first source's schema, as a ``pyarrow.Schema``.

@@ -84,6 +84,9 @@ enum Layout {
     File {
         version: MetadataVersion,
         blocks: Vec<Block>,
+        /// Dictionary batches, read before the record batches of a
+        /// projection with a dictionary-encoded column.
+        dictionaries: Vec<Block>,
     },
     Stream,
 }
@@ -153,12 +156,20 @@ impl IpcData {
             .recordBatches()
             .map(|b| b.iter().copied().collect())
             .unwrap_or_default();
+        let dictionaries = footer
+            .dictionaries()
+            .map(|b| b.iter().copied().collect())
+            .unwrap_or_default();
         let version = footer.version();
         Ok(IpcData {
             source_name: source_name.to_string(),
             buffer,
             schema,
-            layout: Layout::File { version, blocks },
+            layout: Layout::File {
+                version,
+                blocks,
+                dictionaries,
+            },
         })
     }
 
@@ -243,21 +254,11 @@ impl IpcData {
     fn column_unguarded(&self, name: Option<&str>) -> Result<Column> {
         let index = resolve_column(&self.schema, name, &self.source_name)?;
         let field = self.schema.field(index);
-        let arrays = match &self.layout {
-            Layout::File { version, blocks } => self.file_column(index, *version, blocks)?,
-            Layout::Stream => self.stream_column(index)?,
-        };
-        if let Some(bad) = arrays.iter().find(|a| a.data_type() != field.data_type()) {
-            return Err(Error::corrupt(
-                &self.source_name,
-                format!(
-                    "column {:?} is declared {} but a batch holds {}",
-                    field.name(),
-                    field.data_type(),
-                    bad.data_type()
-                ),
-            ));
-        }
+        let arrays = self
+            .batch_columns(&[index])?
+            .into_iter()
+            .map(|mut batch| batch.remove(0))
+            .collect();
         Ok(Column::new(
             field.name().clone(),
             field.data_type().clone(),
@@ -265,50 +266,131 @@ impl IpcData {
         ))
     }
 
-    fn file_column(
+    /// Decodes the columns at schema indices `indices` (any type; an index
+    /// may repeat) from every record batch, without copying: one vector per
+    /// batch, its arrays in the order asked for. Dictionary-encoded columns
+    /// are read with their dictionaries.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] for damaged data, or a batch whose column is not of
+    /// its declared type; [`Error::Truncated`] as in [`IpcData::open`].
+    pub fn columns_at(&self, indices: &[usize]) -> Result<Vec<Vec<ArrayRef>>> {
+        let batches = catch_decoder_panic(&self.source_name, || self.batch_columns(indices));
+        guard::check([self.buffer.as_ptr() as usize])?;
+        batches
+    }
+
+    fn batch_columns(&self, indices: &[usize]) -> Result<Vec<Vec<ArrayRef>>> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.schema.fields().len()) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: no column at index {bad}",
+                self.source_name
+            )));
+        }
+        let batches = match &self.layout {
+            Layout::File {
+                version,
+                blocks,
+                dictionaries,
+            } => self.file_columns(indices, *version, blocks, dictionaries)?,
+            Layout::Stream => self.stream_columns(indices)?,
+        };
+        for batch in &batches {
+            for (&index, array) in indices.iter().zip(batch) {
+                let field = self.schema.field(index);
+                if array.data_type() != field.data_type() {
+                    return Err(Error::corrupt(
+                        &self.source_name,
+                        format!(
+                            "column {:?} is declared {} but a batch holds {}",
+                            field.name(),
+                            field.data_type(),
+                            array.data_type()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(batches)
+    }
+
+    /// The bytes of `block` (message and body), checked to lie in the file.
+    fn block_bytes(&self, block: &Block, what: &str) -> Result<Buffer> {
+        let offset = block.offset();
+        let total = i64::from(block.metaDataLength()).checked_add(block.bodyLength());
+        let in_bounds = match (usize::try_from(offset), total.map(usize::try_from)) {
+            (Ok(start), Some(Ok(total))) if block.metaDataLength() > 0 => start
+                .checked_add(total)
+                .is_some_and(|end| end <= self.buffer.len()),
+            _ => false,
+        };
+        if !in_bounds {
+            return Err(Error::corrupt(
+                &self.source_name,
+                format!(
+                    "{what} (offset {offset}, metadata {} bytes, body {} bytes) lies outside the {} bytes of the file",
+                    block.metaDataLength(),
+                    block.bodyLength(),
+                    self.buffer.len()
+                ),
+            ));
+        }
+        let data = self.buffer.slice_with_length(
+            offset as usize,
+            block.metaDataLength() as usize + block.bodyLength() as usize,
+        );
+        // The message as arrow-ipc's decoder will read it (after the
+        // continuation marker and length, whatever that length says), and
+        // the body after the block's metadata length.
+        if data.len() >= 8 {
+            let message = if data[..4] == [0xff; 4] {
+                &data[8..]
+            } else {
+                &data[4..]
+            };
+            let body = &data[block.metaDataLength() as usize..];
+            check_declared_lengths(message, body, &self.source_name, offset)?;
+        }
+        Ok(data)
+    }
+
+    fn file_columns(
         &self,
-        index: usize,
+        indices: &[usize],
         version: MetadataVersion,
         blocks: &[Block],
-    ) -> Result<Vec<ArrayRef>> {
-        let decoder = FileDecoder::new(self.schema.clone(), version).with_projection(vec![index]);
-        let mut arrays = Vec::with_capacity(blocks.len());
+        dictionaries: &[Block],
+    ) -> Result<Vec<Vec<ArrayRef>>> {
+        // The decoded batch holds the projected columns in schema order,
+        // once each.
+        let mut sorted = indices.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let positions: Vec<usize> = indices
+            .iter()
+            .map(|c| sorted.binary_search(c).unwrap_or_default())
+            .collect();
+        let needs_dictionaries = sorted
+            .iter()
+            .any(|&i| has_dictionary(self.schema.field(i).data_type()));
+        let mut decoder = FileDecoder::new(self.schema.clone(), version).with_projection(sorted);
+        if needs_dictionaries {
+            for (i, block) in dictionaries.iter().enumerate() {
+                let what = format!("dictionary batch {i}");
+                let data = self.block_bytes(block, &what)?;
+                decoder.read_dictionary(block, &data).map_err(|e| {
+                    Error::corrupt(
+                        &self.source_name,
+                        format!("{what} at offset {}: {e}", block.offset()),
+                    )
+                })?;
+            }
+        }
+        let mut batches = Vec::with_capacity(blocks.len());
         for (i, block) in blocks.iter().enumerate() {
             let offset = block.offset();
-            let total = i64::from(block.metaDataLength()).checked_add(block.bodyLength());
-            let in_bounds = match (usize::try_from(offset), total.map(usize::try_from)) {
-                (Ok(start), Some(Ok(total))) if block.metaDataLength() > 0 => start
-                    .checked_add(total)
-                    .is_some_and(|end| end <= self.buffer.len()),
-                _ => false,
-            };
-            if !in_bounds {
-                return Err(Error::corrupt(
-                    &self.source_name,
-                    format!(
-                        "record batch {i} (offset {offset}, metadata {} bytes, body {} bytes) lies outside the {} bytes of the file",
-                        block.metaDataLength(),
-                        block.bodyLength(),
-                        self.buffer.len()
-                    ),
-                ));
-            }
-            let data = self.buffer.slice_with_length(
-                offset as usize,
-                block.metaDataLength() as usize + block.bodyLength() as usize,
-            );
-            // The message as arrow-ipc's decoder will read it (after the
-            // continuation marker and length, whatever that length says), and
-            // the body after the block's metadata length.
-            if data.len() >= 8 {
-                let message = if data[..4] == [0xff; 4] {
-                    &data[8..]
-                } else {
-                    &data[4..]
-                };
-                let body = &data[block.metaDataLength() as usize..];
-                check_declared_lengths(message, body, &self.source_name, offset)?;
-            }
+            let data = self.block_bytes(block, &format!("record batch {i}"))?;
             let batch = decoder
                 .read_record_batch(block, &data)
                 .map_err(|e| {
@@ -323,15 +405,15 @@ impl IpcData {
                         format!("record batch {i} at offset {offset} is empty"),
                     )
                 })?;
-            arrays.push(batch.column(0).clone());
+            batches.push(positions.iter().map(|&p| batch.column(p).clone()).collect());
         }
-        Ok(arrays)
+        Ok(batches)
     }
 
-    fn stream_column(&self, index: usize) -> Result<Vec<ArrayRef>> {
+    fn stream_columns(&self, indices: &[usize]) -> Result<Vec<Vec<ArrayRef>>> {
         let mut decoder = StreamDecoder::new();
         let mut rest = self.buffer.clone();
-        let mut arrays = Vec::new();
+        let mut batches = Vec::new();
         while !rest.is_empty() {
             let decoded = decoder
                 .decode(&mut rest)
@@ -343,13 +425,31 @@ impl IpcData {
                         "the stream changes its schema part-way",
                     ));
                 }
-                arrays.push(batch.column(index).clone());
+                batches.push(indices.iter().map(|&i| batch.column(i).clone()).collect());
             }
         }
         decoder.finish().map_err(|e| {
             Error::corrupt(&self.source_name, format!("the stream is truncated: {e}"))
         })?;
-        Ok(arrays)
+        Ok(batches)
+    }
+}
+
+/// Whether a type is or holds a dictionary-encoded array.
+fn has_dictionary(data_type: &arrow_schema::DataType) -> bool {
+    use arrow_schema::DataType::*;
+    match data_type {
+        Dictionary(..) => true,
+        List(f)
+        | LargeList(f)
+        | ListView(f)
+        | LargeListView(f)
+        | FixedSizeList(f, _)
+        | Map(f, _) => has_dictionary(f.data_type()),
+        Struct(fields) => fields.iter().any(|f| has_dictionary(f.data_type())),
+        Union(fields, _) => fields.iter().any(|(_, f)| has_dictionary(f.data_type())),
+        RunEndEncoded(_, values) => has_dictionary(values.data_type()),
+        _ => false,
     }
 }
 

@@ -74,6 +74,18 @@ pub enum Domain {
     Unsigned,
 }
 
+impl Domain {
+    /// The domain of a numeric Arrow type; `None` for other types.
+    ///
+    /// ```
+    /// use mapmean::kernel::Domain;
+    /// assert_eq!(Domain::of(&arrow_schema::DataType::Float16), Some(Domain::Float32));
+    /// ```
+    pub fn of(data_type: &arrow_schema::DataType) -> Option<Domain> {
+        super::state::domain_of(data_type)
+    }
+}
+
 /// The native type of a numeric Arrow type: what an
 /// [`ExactState`](super::ExactState) reads. Sealed.
 pub trait Native: sealed::Sealed + Copy + Send + Sync + 'static {
@@ -515,6 +527,27 @@ impl Extremes {
                     }
                 }
             }),
+        }
+    }
+
+    /// Takes in one valid value of the extremes' domain.
+    #[inline]
+    pub(crate) fn add_one<T: Native>(&mut self, x: T) {
+        match self {
+            Extremes::Float { min, max } => {
+                let x = x.to_f64();
+                float_min_max(min, max, x, x);
+            }
+            Extremes::Signed { min, max } => {
+                let x = x.to_i128() as i64;
+                *min = (*min).min(x);
+                *max = (*max).max(x);
+            }
+            Extremes::Unsigned { min, max } => {
+                let x = x.to_i128() as u64;
+                *min = (*min).min(x);
+                *max = (*max).max(x);
+            }
         }
     }
 

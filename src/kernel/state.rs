@@ -17,8 +17,8 @@ use num_bigint::{BigInt, BigUint};
 use super::arch::Isa;
 use super::blocks::update_f64_sum;
 use super::native::{
-    add_integer_squares, with_f64_bins, Domain, Extremes, Native, Tally, F64_SQUARE_LIMBS,
-    F64_SUM_LIMBS, F64_UNIT_EXP, INT_SQUARE_LIMBS, INT_SUM_LIMBS,
+    add_f64_to_wide, add_integer_squares, with_f64_bins, Domain, Extremes, Native, Tally,
+    F64_SQUARE_LIMBS, F64_SUM_LIMBS, F64_UNIT_EXP, INT_SQUARE_LIMBS, INT_SUM_LIMBS,
 };
 use super::wide::Wide;
 use super::{ExactSquareSum, MeanState, MomentsState, Validity};
@@ -642,6 +642,81 @@ impl ExactState {
             extremes,
         };
         Ok(())
+    }
+
+    /// Adds one valid value, for a grouped computation that feeds each
+    /// group's state row by row (`crate::grouped`): the scalar reference path
+    /// of every part, exact like the block passes. The caller checked that
+    /// `T`'s domain is the state's (or Float32 values into a Float64 state)
+    /// and counts rows far below `2^64`, so the counts are not checked; the
+    /// state's input type is the caller's to widen ([`ExactState::set_input`]).
+    #[inline]
+    pub(crate) fn add_one<T: Native>(&mut self, x: T) {
+        match &mut self.core {
+            Core::Float32(m) => super::reference::add_valid(m, x.to_f64() as f32),
+            Core::Float32Moments(m) => {
+                let x = x.to_f64() as f32;
+                super::reference::add_valid(&mut m.mean, x);
+                if x.is_finite() {
+                    m.squares.add_f32(x);
+                }
+            }
+            Core::Float64(f) => {
+                let x = x.to_f64();
+                let c = &mut f.counts;
+                c.count += 1;
+                if x.is_nan() {
+                    c.nan_count += 1;
+                } else if x == f64::INFINITY {
+                    c.pos_inf_count += 1;
+                } else if x == f64::NEG_INFINITY {
+                    c.neg_inf_count += 1;
+                } else {
+                    add_f64_to_wide(&mut f.sum, x);
+                    if let Some(squares) = f.squares.as_deref_mut() {
+                        let bits = x.to_bits();
+                        let e = ((bits >> 52) & 0x7ff) as u32;
+                        let m = u128::from((bits & ((1 << 52) - 1)) | (u64::from(e != 0) << 52));
+                        squares.add_shifted(m * m, 2 * (e.max(1) - 1), false);
+                    }
+                }
+            }
+            Core::Integer(s) => {
+                let x = x.to_i128();
+                s.counts.count += 1;
+                s.sum.add_i128(x);
+                if let Some(squares) = s.squares.as_mut() {
+                    let m = x.unsigned_abs();
+                    squares.add_shifted(m * m, 0, false);
+                }
+            }
+        }
+        if let Some(e) = &mut self.extremes {
+            e.add_one(x);
+        }
+    }
+
+    /// Counts `n` null rows (see [`ExactState::add_one`]).
+    #[inline]
+    pub(crate) fn add_nulls(&mut self, n: u64) {
+        match &mut self.core {
+            Core::Float32(m) => m.null_count += n,
+            Core::Float32Moments(m) => m.mean.null_count += n,
+            Core::Float64(f) => f.counts.null_count += n,
+            Core::Integer(s) => s.counts.null_count += n,
+        }
+    }
+
+    /// Sets the input type a grouped computation read (the widest of its
+    /// batches; of the state's kind of number).
+    pub(crate) fn set_input(&mut self, input: &DataType) {
+        debug_assert!(domain_of(input).is_some());
+        self.input = input.clone();
+    }
+
+    /// This Float16/Float32 state as a Float64 one (itself otherwise).
+    pub(crate) fn to_float64(&self) -> ExactState {
+        self.widened()
     }
 
     /// Whether nothing was ever added: no rows at all.
