@@ -483,9 +483,14 @@ impl GroupedColumn {
     }
 }
 
-/// Rows per group above which a batch's Float32 values are gathered group
-/// by group and read by the block kernel, rather than added row by row.
-const BUCKET_ROWS: usize = 128;
+/// Groups up to which a batch's Float32 values go through exponent bins
+/// (256 per group, 2 KiB: 8 MiB for 4,096 groups) rather than straight into
+/// each group's exact sum.
+const BINNED_GROUPS: usize = 4096;
+
+/// Rows per pass of the bins: each bin then holds less than
+/// `2^30 · 2^24 = 2^54` in magnitude, far inside an `i64`.
+const BIN_PASS_ROWS: usize = 1 << 30;
 
 fn add_means<T: ArrowPrimitiveType>(
     means: &mut [MeanState],
@@ -497,8 +502,17 @@ where
 {
     let values = array.values();
     if let Some(floats) = <T::Native as Native>::as_f32s(values) {
-        if floats.len() >= BUCKET_ROWS * means.len() {
-            return bucketed_means(means, ids, floats, array.nulls());
+        if means.len() <= BINNED_GROUPS {
+            let nulls = array.nulls().filter(|n| n.null_count() > 0);
+            for (i, (ids, floats)) in ids
+                .chunks(BIN_PASS_ROWS)
+                .zip(floats.chunks(BIN_PASS_ROWS))
+                .enumerate()
+            {
+                let nulls = nulls.map(|n| n.slice(i * BIN_PASS_ROWS, ids.len()));
+                binned_means(means, ids, floats, nulls.as_ref());
+            }
+            return Ok(());
         }
     }
     match array.nulls().filter(|n| n.null_count() > 0) {
@@ -521,46 +535,59 @@ where
     Ok(())
 }
 
-/// [`add_means`] for few groups: a counting sort of the valid values by
-/// group, then one block-kernel update per group (the same exact sums as
-/// row by row).
-fn bucketed_means(
+/// [`add_means`] for few groups: each valid finite value's signed
+/// significand goes into its group's bin for its exponent (one integer add
+/// per row, as the block kernel's exponent bins do), and the bins are carried
+/// into the groups' exact sums at the end: the same exact integers as adding
+/// row by row. NaN and infinities are counted as they come.
+fn binned_means(
     means: &mut [MeanState],
     ids: &[u32],
     values: &[f32],
     nulls: Option<&arrow_buffer::NullBuffer>,
-) -> Result<()> {
-    let groups = means.len();
-    let mut ends = vec![0usize; groups + 1];
-    let mut null_counts = vec![0u64; groups];
-    let valid = |i: usize| nulls.is_none_or(|n| n.is_valid(i));
-    for (i, &g) in ids.iter().enumerate() {
-        if valid(i) {
-            ends[g as usize + 1] += 1;
+) {
+    let mut bins = vec![0i64; means.len() * 256];
+    let mut add = |g: usize, x: f32, means: &mut [MeanState]| {
+        let bits = x.to_bits();
+        let e = (bits >> 23) & 0xff;
+        if e == 0xff {
+            add_valid(&mut means[g], x); // NaN or ±inf: counted, not summed
+            return;
+        }
+        means[g].count += 1;
+        let frac = i64::from(bits & 0x7f_ffff);
+        let significand = if e == 0 { frac } else { frac | 0x80_0000 };
+        bins[g * 256 + e as usize] += if bits >> 31 == 1 {
+            -significand
         } else {
-            null_counts[g as usize] += 1;
+            significand
+        };
+    };
+    match nulls {
+        None => {
+            for (&g, &x) in ids.iter().zip(values) {
+                add(g as usize, x, means);
+            }
+        }
+        Some(nulls) => {
+            for (i, (&g, &x)) in ids.iter().zip(values).enumerate() {
+                if nulls.is_valid(i) {
+                    add(g as usize, x, means);
+                } else {
+                    means[g as usize].null_count += 1;
+                }
+            }
         }
     }
-    for g in 0..groups {
-        ends[g + 1] += ends[g];
-    }
-    let mut next = ends[..groups].to_vec();
-    let mut gathered = vec![0f32; ends[groups]];
-    for (i, (&g, &x)) in ids.iter().zip(values).enumerate() {
-        if valid(i) {
-            let at = &mut next[g as usize];
-            gathered[*at] = x;
-            *at += 1;
+    for (m, group_bins) in means.iter_mut().zip(bins.chunks_exact(256)) {
+        for (e, &bin) in group_bins.iter().enumerate() {
+            if bin != 0 {
+                // `bin · 2^(max(e, 1) - 1)` units of 2^-149, as `add_f32`.
+                m.exact_sum
+                    .add_shifted(bin.unsigned_abs(), (e as u32).max(1) - 1, bin < 0);
+            }
         }
     }
-    for (g, m) in means.iter_mut().enumerate() {
-        let part = &gathered[ends[g]..ends[g + 1]];
-        if !part.is_empty() {
-            m.update_values(part, None)?;
-        }
-        m.null_count += null_counts[g];
-    }
-    Ok(())
 }
 
 fn add_states<T: ArrowPrimitiveType>(

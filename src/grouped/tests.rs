@@ -104,6 +104,8 @@ fn every_group_state_equals_the_block_pass_over_its_rows() {
             2 => Some(-3e37),
             3 if i % 997 == 3 => Some(f32::NAN),
             4 if i % 499 == 4 => Some(f32::INFINITY),
+            5 => Some(f32::from_bits((i % 1000) as u32) * if i % 2 == 0 { 1.0 } else { -1.0 }),
+            6 => Some(-f32::MAX),
             _ => Some((i as f32) * 0.37 - 100.0),
         })
         .collect();
