@@ -478,7 +478,7 @@ class GroupBy:
 
     def aggregate(self, aggregations: Sequence[Any]) -> pa.Table:
         """As :meth:`mapmean.GroupBy.aggregate`, over the whole collection."""
-        api = mapmean._api
+        from mapmean import _api as api
         if isinstance(aggregations, tuple) and len(aggregations) in (2, 3) and isinstance(aggregations[1], str):
             aggregations = [aggregations]
         normalized = [api._normalize_aggregation(a) for a in aggregations]

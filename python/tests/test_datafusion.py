@@ -313,3 +313,35 @@ def test_double_and_bigint_columns_agree_with_mapmean(partitions):
         assert got["mn"][i] == mapmean.mean(n[sel]).as_py()
     total = ctx.sql("SELECT exact_sum(n) AS s FROM t WHERE n < 1000 AND n > -1000").collect()
     assert pa.Table.from_batches(total).schema.field("s").type == pa.int64()
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_sql_group_by_agrees_with_mapmean_group_by_and_the_cli(table, partitions, tmp_path, cli):
+    """DataFusion's exact aggregates, mapmean.group_by and `mapmean stats --by`
+    give the same bits per group on the same data."""
+    import subprocess
+
+    ctx = context(partitions)
+    ctx.register_record_batches("t", [table.to_batches(max_chunksize=5_000)])
+    sql = ctx.sql(
+        "SELECT g, exact_mean(x) AS m, exact_sum(x) AS s, exact_stddev(x) AS sd FROM t GROUP BY g ORDER BY g"
+    ).to_pydict()
+    ours = mapmean.group_by(table, "g").aggregate(
+        [("x", "mean"), ("x", "sum"), ("x", "stddev", {"ddof": 1})]
+    )
+    sql_keys = [k for k in sql["g"] if k is not None]
+    assert ours["g"].to_pylist()[: len(sql_keys)] == sql_keys
+    for column, name in (("m", "x_mean"), ("s", "x_sum"), ("sd", "x_stddev")):
+        got = dict(zip(ours["g"].to_pylist(), ours[name].to_pylist()))
+        for key, want in zip(sql["g"], sql[column]):
+            assert_same(got[key], want, f"{name} of group {key}")
+    path = tmp_path / "t.arrow"
+    with pa.OSFile(str(path), "wb") as f, pa.ipc.new_file(f, table.schema) as w:
+        w.write_table(table)
+    out = subprocess.run(
+        [str(cli), "mean", str(path), "--by", "g", "-c", "x", "--format", "arrow"], capture_output=True, check=True
+    ).stdout
+    from_cli = pa.ipc.open_stream(out).read_all()["x_mean"].to_pylist()
+    assert len(from_cli) == ours.num_rows
+    for got, want in zip(from_cli, ours["x_mean"].to_pylist()):
+        assert_same(got, want, "CLI")
