@@ -160,15 +160,7 @@ impl Float32Column {
 /// ```
 pub fn resolve_column(schema: &Schema, name: Option<&str>, source_name: &str) -> Result<usize> {
     let index = match name {
-        Some(name) => schema
-            .fields()
-            .iter()
-            .position(|f| f.name() == name)
-            .ok_or_else(|| Error::ColumnNotFound {
-                source_name: source_name.to_string(),
-                column: name.to_string(),
-                available: describe_columns(schema),
-            })?,
+        Some(name) => find_column(schema, name, source_name)?,
         None if schema.fields().len() == 1 => 0,
         None => {
             return Err(Error::AmbiguousColumn {
@@ -189,6 +181,49 @@ pub fn resolve_column(schema: &Schema, name: Option<&str>, source_name: &str) ->
     Ok(index)
 }
 
+
+/// The index of the column `name` in `schema`, of any type (a group key,
+/// say); `source_name` names the source in the error.
+///
+/// # Errors
+///
+/// [`Error::ColumnNotFound`], listing the columns there are.
+///
+/// # Example
+///
+/// ```
+/// use arrow_schema::{DataType, Field, Schema};
+/// use mapmean::column::find_column;
+/// let schema = Schema::new(vec![Field::new("a", DataType::Utf8, true)]);
+/// assert_eq!(find_column(&schema, "a", "data.arrow")?, 0);
+/// assert!(find_column(&schema, "b", "data.arrow").is_err());
+/// # Ok::<(), mapmean::Error>(())
+/// ```
+pub fn find_column(schema: &Schema, name: &str, source_name: &str) -> Result<usize> {
+    schema
+        .fields()
+        .iter()
+        .position(|f| f.name() == name)
+        .ok_or_else(|| Error::ColumnNotFound {
+            source_name: source_name.to_string(),
+            column: name.to_string(),
+            available: describe_columns(schema),
+        })
+}
+
+/// A projection of the schema indices `indices` (which may repeat, in any
+/// order) as decoders take it — sorted, each once — and where each asked-for
+/// index lies in the decoded batch.
+pub(crate) fn projection(indices: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let mut sorted = indices.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let positions = indices
+        .iter()
+        .map(|c| sorted.binary_search(c).unwrap_or_default())
+        .collect();
+    (sorted, positions)
+}
 
 /// `"a: Int64, b: Float32"`, or `"none"`.
 pub fn describe_columns(schema: &Schema) -> String {

@@ -34,7 +34,7 @@ use arrow_ipc::reader::{FileDecoder, StreamDecoder};
 use arrow_ipc::{Block, MetadataVersion};
 use arrow_schema::{ArrowError, SchemaRef};
 
-use crate::column::{resolve_column, Column, Float32Column};
+use crate::column::{projection, resolve_column, Column, Float32Column};
 use crate::error::{catch_decoder_panic, Error, Result};
 use crate::source::guard;
 
@@ -364,13 +364,7 @@ impl IpcData {
     ) -> Result<Vec<Vec<ArrayRef>>> {
         // The decoded batch holds the projected columns in schema order,
         // once each.
-        let mut sorted = indices.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let positions: Vec<usize> = indices
-            .iter()
-            .map(|c| sorted.binary_search(c).unwrap_or_default())
-            .collect();
+        let (sorted, positions) = projection(indices);
         let needs_dictionaries = sorted
             .iter()
             .any(|&i| has_dictionary(self.schema.field(i).data_type()));

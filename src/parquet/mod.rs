@@ -33,7 +33,7 @@ use arrow_buffer::Buffer;
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
 
-use crate::column::{resolve_column, Column};
+use crate::column::{projection, resolve_column, Column};
 use crate::error::{catch_decoder_panic_as, Error, Result};
 use crate::source::guard;
 
@@ -209,13 +209,7 @@ impl ParquetData {
             self.reader(unit, columns)
         })?;
         // The projected batch holds the columns in schema order, once each.
-        let mut sorted = columns.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let positions: Vec<usize> = columns
-            .iter()
-            .map(|c| sorted.binary_search(c).unwrap_or_default())
-            .collect();
+        let (_, positions) = projection(columns);
         let mut reader = Some(reader);
         Ok(std::iter::from_fn(move || {
             let next = catch_decoder_panic_as(&self.source_name, Error::corrupt_parquet, || {
