@@ -28,7 +28,7 @@ use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, BinaryArray, RecordBatch}
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
-use crate::column::describe_columns;
+use crate::column::{describe_columns, find_column};
 use crate::decoded::Decoded;
 use crate::engine::with_threads;
 use crate::error::{catch_panic, Error, Result};
@@ -193,17 +193,7 @@ impl GroupSpec {
     /// [`Error::ColumnNotFound`] for a missing column (listing those there
     /// are); [`Error::WrongType`] for a value column that is not numeric.
     pub fn resolve(&self, schema: &Schema, source_name: &str) -> Result<Vec<usize>> {
-        let find = |name: &str| {
-            schema
-                .fields()
-                .iter()
-                .position(|f| f.name() == name)
-                .ok_or_else(|| Error::ColumnNotFound {
-                    source_name: source_name.to_string(),
-                    column: name.to_string(),
-                    available: describe_columns(schema),
-                })
-        };
+        let find = |name: &str| find_column(schema, name, source_name);
         let mut indices = Vec::with_capacity(self.keys.len() + self.values.len());
         for key in &self.keys {
             indices.push(find(key)?);
@@ -318,9 +308,9 @@ impl GroupedColumn {
                 let widened: Vec<ExactState> = match &self.store {
                     Store::Mean32(means) => means
                         .iter()
-                        .map(|m| ExactState::from_mean(*m).to_float64())
+                        .map(|m| ExactState::from_mean(*m).widened())
                         .collect(),
-                    Store::Exact { states, .. } => states.iter().map(|s| s.to_float64()).collect(),
+                    Store::Exact { states, .. } => states.iter().map(ExactState::widened).collect(),
                 };
                 self.store = Store::Exact {
                     empty: Some(Box::new(ExactState::new(data_type, self.parts)?)),
@@ -755,7 +745,8 @@ impl GroupedStates {
     /// [`Error::KeyType`] for a key column of another type;
     /// [`Error::TypeMismatch`] for a value column of another kind of number
     /// than before (floats widen); [`Error::InvalidArgument`] for columns of
-    /// different lengths or counts. The states are unchanged on error.
+    /// different lengths or counts. These are checked before anything is
+    /// added; no value is added on error.
     pub fn update(&mut self, keys: &[ArrayRef], values: &[ArrayRef]) -> Result<()> {
         self.update_from(keys, values, "the batch")
     }
@@ -788,10 +779,14 @@ impl GroupedStates {
         let mut ids = std::mem::take(&mut self.ids);
         ids.clear();
         let interned = self.keys.intern(keys, &mut ids);
+        // Every group has a state in every column, even after an error (the
+        // only one possible here: past 2^32 - 1 groups).
         let groups = self.keys.len();
+        for column in &mut self.columns {
+            column.resize(groups)?;
+        }
         let result = interned.and_then(|()| {
             for (column, array) in self.columns.iter_mut().zip(values) {
-                column.resize(groups)?;
                 column.update(&ids, array.as_ref())?;
             }
             Ok(())

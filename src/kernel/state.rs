@@ -714,11 +714,6 @@ impl ExactState {
         self.input = input.clone();
     }
 
-    /// This Float16/Float32 state as a Float64 one (itself otherwise).
-    pub(crate) fn to_float64(&self) -> ExactState {
-        self.widened()
-    }
-
     /// Whether nothing was ever added: no rows at all.
     fn is_pristine(&self) -> bool {
         let c = self.counts();
@@ -728,7 +723,7 @@ impl ExactState {
     /// A Float16/Float32 state as a Float64 one, exactly: the sum moves from
     /// units of `2^-149` to units of `2^-1074`, the squares from `2^-298` to
     /// `2^-2148`.
-    fn widened(&self) -> ExactState {
+    pub(crate) fn widened(&self) -> ExactState {
         let (mean, squares) = match &self.core {
             Core::Float32(m) => (m, None),
             Core::Float32Moments(m) => (&m.mean, Some(&m.squares)),
