@@ -431,6 +431,14 @@ struct Cell {
     finite: bool,
 }
 
+/// Row `i` of a timestamp column of unit `T`, as date and time (its raw
+/// value where that is out of chrono's range).
+fn stamp<T: arrow_array::types::ArrowTimestampType>(array: &dyn Array, i: usize) -> String {
+    use arrow_array::cast::AsArray;
+    let v = array.as_primitive::<T>().value(i);
+    arrow_array::temporal_conversions::as_datetime::<T>(v).map_or(v.to_string(), |t| t.to_string())
+}
+
 impl Cell {
     fn text(s: &str) -> Cell {
         Cell {
@@ -452,7 +460,7 @@ impl Cell {
     /// except integers and floats, which are numbers.
     fn key(array: &dyn Array, i: usize) -> Cell {
         use arrow_array::cast::AsArray;
-        use arrow_array::temporal_conversions::{as_date, as_datetime};
+        use arrow_array::temporal_conversions::as_date;
         use arrow_array::types::*;
         use arrow_schema::TimeUnit;
         if array.is_null(i) {
@@ -471,35 +479,12 @@ impl Cell {
                 let ms = array.as_primitive::<Date64Type>().value(i);
                 as_date::<Date64Type>(ms).map_or(ms.to_string(), |d| d.to_string())
             }
-            DataType::Timestamp(unit, _) => {
-                let (v, t) = match unit {
-                    TimeUnit::Second => (
-                        array.as_primitive::<TimestampSecondType>().value(i),
-                        as_datetime::<TimestampSecondType>(
-                            array.as_primitive::<TimestampSecondType>().value(i),
-                        ),
-                    ),
-                    TimeUnit::Millisecond => (
-                        array.as_primitive::<TimestampMillisecondType>().value(i),
-                        as_datetime::<TimestampMillisecondType>(
-                            array.as_primitive::<TimestampMillisecondType>().value(i),
-                        ),
-                    ),
-                    TimeUnit::Microsecond => (
-                        array.as_primitive::<TimestampMicrosecondType>().value(i),
-                        as_datetime::<TimestampMicrosecondType>(
-                            array.as_primitive::<TimestampMicrosecondType>().value(i),
-                        ),
-                    ),
-                    TimeUnit::Nanosecond => (
-                        array.as_primitive::<TimestampNanosecondType>().value(i),
-                        as_datetime::<TimestampNanosecondType>(
-                            array.as_primitive::<TimestampNanosecondType>().value(i),
-                        ),
-                    ),
-                };
-                t.map_or(v.to_string(), |t| t.to_string())
-            }
+            DataType::Timestamp(unit, _) => match unit {
+                TimeUnit::Second => stamp::<TimestampSecondType>(array, i),
+                TimeUnit::Millisecond => stamp::<TimestampMillisecondType>(array, i),
+                TimeUnit::Microsecond => stamp::<TimestampMicrosecondType>(array, i),
+                TimeUnit::Nanosecond => stamp::<TimestampNanosecondType>(array, i),
+            },
             t if t.is_integer() || t.is_floating() => return Cell::of(array, i),
             other => format!("<{other}>"),
         };
