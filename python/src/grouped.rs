@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Schema};
-use mapmean::grouped::{group_batches, group_data, Aggregation, GroupSpec, GroupedStates};
+use mapmean::grouped::{group_batches, Aggregation, GroupSpec, GroupedStates};
 use mapmean::kernel::{Parts, Statistic, StatisticOptions};
 use mapmean::Error;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -101,16 +101,21 @@ pub fn to_table(py: Python<'_>, batch: RecordBatch) -> PyResult<Py<PyAny>> {
         .unbind())
 }
 
-/// Grouped statistics of the opened sources `data` (files, segments).
-pub fn group_decoded(
+/// Runs one grouped call: checks the arguments, computes the states with
+/// `states_of` (given the spec and the thread count) without the GIL, and
+/// returns the result as a ``pyarrow.Table``. Every source kind goes
+/// through here.
+pub fn run(
     py: Python<'_>,
-    data: &[mapmean::decoded::Decoded],
-    request: &Request,
-    threads: Option<usize>,
+    keys: Vec<String>,
+    aggregations: Vec<PyAggregation>,
+    threads: Option<i64>,
+    states: Option<&str>,
+    states_of: impl FnOnce(&GroupSpec, Option<usize>) -> mapmean::Result<GroupedStates> + Send,
 ) -> PyMapmeanResult<Py<PyAny>> {
-    let batch = compute(py, || {
-        request.output(&group_data(data, request.spec(), threads)?)
-    })?;
+    let threads = arguments::threads(threads)?;
+    let request = Request::new(keys, aggregations, states)?;
+    let batch = compute(py, || request.output(&states_of(request.spec(), threads)?))?;
     Ok(to_table(py, batch)?)
 }
 
@@ -128,8 +133,6 @@ pub fn _group_arrow(
     threads: Option<i64>,
     states: Option<&str>,
 ) -> PyMapmeanResult<Py<PyAny>> {
-    let threads = arguments::threads(threads)?;
-    let request = Request::new(keys, aggregations, states)?;
     let reader = source.into_reader()?;
     let schema = reader.schema();
     let batches = reader.map(|batch| {
@@ -138,16 +141,14 @@ pub fn _group_arrow(
             message: e.to_string(),
         })
     });
-    let batch = compute(py, move || {
-        request.output(&group_batches(
-            schema,
-            batches,
-            request.spec(),
-            SOURCE,
-            threads,
-        )?)
-    })?;
-    Ok(to_table(py, batch)?)
+    run(
+        py,
+        keys,
+        aggregations,
+        threads,
+        states,
+        move |spec, threads| group_batches(schema, batches, spec, SOURCE, threads),
+    )
 }
 
 /// Merges tables of group states (from ``GroupBy.states``) and finishes

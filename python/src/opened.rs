@@ -13,7 +13,7 @@ use pyo3_arrow::PySchema;
 
 use crate::arguments;
 use crate::errors::{compute, PyMapmeanResult};
-use crate::grouped::{to_table, PyAggregation, Request};
+use crate::grouped::{self, PyAggregation};
 use crate::state::{AnyState, Kind};
 
 /// An open [`Dataset`], or nothing once closed. Frozen (no `&mut self`), so
@@ -66,13 +66,10 @@ impl PyDataset {
         threads: Option<i64>,
         states: Option<&str>,
     ) -> PyMapmeanResult<Py<PyAny>> {
-        let threads = arguments::threads(threads)?;
-        let request = Request::new(keys, aggregations, states)?;
         let dataset = self.dataset()?;
-        let batch = compute(py, || {
-            request.output(&dataset.group(request.spec(), threads)?)
-        })?;
-        Ok(to_table(py, batch)?)
+        grouped::run(py, keys, aggregations, threads, states, |spec, threads| {
+            dataset.group(spec, threads)
+        })
     }
 
     /// The first source's schema, as a ``pyarrow.Schema``.

@@ -10,7 +10,7 @@ use pyo3_arrow::input::AnyRecordBatch;
 
 use crate::arguments;
 use crate::errors::{compute, PyMapmeanResult};
-use crate::grouped::{group_decoded, PyAggregation, Request};
+use crate::grouped::{self, PyAggregation};
 use crate::state::{AnyState, Kind};
 
 /// A shared-memory segment holding an Arrow IPC file image; see
@@ -107,17 +107,14 @@ impl SharedTable {
         threads: Option<i64>,
         states: Option<&str>,
     ) -> PyMapmeanResult<Py<PyAny>> {
-        let threads = arguments::threads(threads)?;
-        let request = Request::new(keys, aggregations, states)?;
         let segment = self.segment.clone().ok_or_else(|| {
             PyValueError::new_err(format!("SharedTable {:?} is closed", self.name))
         })?;
-        let data = compute(py, || {
-            Ok(vec![mapmean::decoded::Decoded::Ipc(
-                mapmean::ipc::IpcData::open(segment.buffer().clone(), &segment.source_name())?,
-            )])
-        })?;
-        group_decoded(py, &data, &request, threads)
+        grouped::run(py, keys, aggregations, threads, states, |spec, threads| {
+            let data =
+                mapmean::ipc::IpcData::open(segment.buffer().clone(), &segment.source_name())?;
+            mapmean::grouped::group_data(&[mapmean::decoded::Decoded::Ipc(data)], spec, threads)
+        })
     }
 
     /// State of a column of the segment (see ``mapmean.mean_state``).
