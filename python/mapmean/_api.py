@@ -916,6 +916,17 @@ def group_by(
     return GroupBy._new(source, keys, threads)
 
 
+def _normalize_aggregations(aggregations: Any) -> list[tuple[str, str, bool, Optional[int], int]]:
+    """The aggregations of ``GroupBy.aggregate`` as the extension takes them
+    (one bare ``(column, statistic[, options])`` tuple counts as a list of one)."""
+    if isinstance(aggregations, tuple) and len(aggregations) in (2, 3) and isinstance(aggregations[1], str):
+        aggregations = [aggregations]
+    normalized = [_normalize_aggregation(a) for a in aggregations]
+    if not normalized:
+        raise ValueError("aggregate needs at least one (column, statistic)")
+    return normalized
+
+
 def _normalize_aggregation(item: Any) -> tuple[str, str, bool, Optional[int], int]:
     """One ``(column, statistic[, options])`` as the extension takes it."""
     if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
@@ -979,7 +990,53 @@ def _pyarrow_options(given: Any) -> Optional[dict[str, Any]]:
     return options
 
 
-class GroupBy:
+class _GroupStatistics:
+    """The shortcuts of :class:`GroupBy` and ``mapmean.dask.GroupBy``: one
+    statistic of some columns, through the class's ``aggregate``."""
+
+    __slots__ = ()
+
+    def aggregate(self, aggregations: Sequence[Any]) -> pa.Table:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _one(self, statistic: str, columns: Sequence[str], options: dict[str, Any]) -> pa.Table:
+        if not columns:
+            raise TypeError(f"{statistic}() needs at least one column name")
+        return self.aggregate([(c, statistic, options) for c in columns])
+
+    def mean(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Exact mean of each of ``columns`` per group (see :meth:`aggregate`).
+
+        Examples
+        --------
+        >>> import pyarrow as pa, mapmean
+        >>> mapmean.group_by(pa.table({"g": [2, 1, 2], "x": [1, 5, 4]}), "g").mean("x").to_pydict()
+        {'g': [1, 2], 'x_mean': [5.0, 2.5]}
+        """
+        return self._one("mean", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+    def sum(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Exact sum of each of ``columns`` per group, with pyarrow's result types."""
+        return self._one("sum", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+    def variance(self, *columns: str, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.Table:
+        """Correctly rounded variance of each of ``columns`` per group."""
+        return self._one("variance", columns, {"ddof": ddof, "skip_nulls": skip_nulls, "min_count": min_count})
+
+    def stddev(self, *columns: str, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.Table:
+        """Correctly rounded standard deviation of each of ``columns`` per group."""
+        return self._one("stddev", columns, {"ddof": ddof, "skip_nulls": skip_nulls, "min_count": min_count})
+
+    def min(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Smallest valid value of each of ``columns`` per group, of the column's type."""
+        return self._one("min", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+    def max(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
+        """Largest valid value of each of ``columns`` per group, of the column's type."""
+        return self._one("max", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+
+
+class GroupBy(_GroupStatistics):
     """Grouped statistics of a source, made by :func:`group_by`.
 
     Results are ``pyarrow.Table`` s with one row per group, **sorted by key**
@@ -1055,48 +1112,7 @@ class GroupBy:
         >>> mapmean.group_by(t, "g").aggregate([("x", "mean"), ("x", "stddev", {"ddof": 1})]).to_pydict()
         {'g': [1, 2], 'x_mean': [1.5, 4.0], 'x_stddev': [0.7071067811865476, None]}
         """
-        if isinstance(aggregations, tuple) and len(aggregations) in (2, 3) and isinstance(aggregations[1], str):
-            aggregations = [aggregations]
-        normalized = [_normalize_aggregation(a) for a in aggregations]
-        if not normalized:
-            raise ValueError("aggregate needs at least one (column, statistic)")
-        return _group(self._source, self._keys, normalized, self._threads, None)
-
-    def _one(self, statistic: str, columns: Sequence[str], options: dict[str, Any]) -> pa.Table:
-        if not columns:
-            raise TypeError(f"{statistic}() needs at least one column name")
-        return self.aggregate([(c, statistic, options) for c in columns])
-
-    def mean(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
-        """Exact mean of each of ``columns`` per group (see :meth:`aggregate`).
-
-        Examples
-        --------
-        >>> import pyarrow as pa, mapmean
-        >>> mapmean.group_by(pa.table({"g": [2, 1, 2], "x": [1, 5, 4]}), "g").mean("x").to_pydict()
-        {'g': [1, 2], 'x_mean': [5.0, 2.5]}
-        """
-        return self._one("mean", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
-
-    def sum(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
-        """Exact sum of each of ``columns`` per group, with pyarrow's result types."""
-        return self._one("sum", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
-
-    def variance(self, *columns: str, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.Table:
-        """Correctly rounded variance of each of ``columns`` per group."""
-        return self._one("variance", columns, {"ddof": ddof, "skip_nulls": skip_nulls, "min_count": min_count})
-
-    def stddev(self, *columns: str, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.Table:
-        """Correctly rounded standard deviation of each of ``columns`` per group."""
-        return self._one("stddev", columns, {"ddof": ddof, "skip_nulls": skip_nulls, "min_count": min_count})
-
-    def min(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
-        """Smallest valid value of each of ``columns`` per group, of the column's type."""
-        return self._one("min", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
-
-    def max(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
-        """Largest valid value of each of ``columns`` per group, of the column's type."""
-        return self._one("max", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
+        return _group(self._source, self._keys, _normalize_aggregations(aggregations), self._threads, None)
 
     def states(self, *columns: str, kind: Literal["mean", "moments", "all"] = "mean") -> pa.Table:
         """Each group's exact state of each of ``columns``, for merging elsewhere.
@@ -1174,7 +1190,7 @@ def merge_group_states(
             raise ValueError("the first table has no *_state column")
         normalized = [(c, "mean", True, None, 0) for c in columns]
         return _mapmean._merge_group_states(tables, keys, normalized, kind)
-    normalized = [_normalize_aggregation(a) for a in aggregations]
+    normalized = _normalize_aggregations(aggregations)
     return _mapmean._merge_group_states(tables, keys, normalized, None)
 
 

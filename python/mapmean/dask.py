@@ -54,6 +54,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 import mapmean
 from mapmean import MeanState, MomentsState, _check_int, _mapmean
+from mapmean._api import _GroupStatistics, _normalize_aggregations
 
 __all__ = ["mean", "mean_state", "sum", "variance", "stddev", "moments_state", "group_by", "GroupBy"]
 
@@ -462,7 +463,7 @@ def group_by(
     return GroupBy(data, keys, files_per_task, split_every, threads)
 
 
-class GroupBy:
+class GroupBy(_GroupStatistics):
     """Grouped statistics of Dask data, made by :func:`group_by`: the methods of
     :class:`mapmean.GroupBy`, computed on the cluster."""
 
@@ -478,12 +479,7 @@ class GroupBy:
 
     def aggregate(self, aggregations: Sequence[Any]) -> pa.Table:
         """As :meth:`mapmean.GroupBy.aggregate`, over the whole collection."""
-        from mapmean import _api as api
-        if isinstance(aggregations, tuple) and len(aggregations) in (2, 3) and isinstance(aggregations[1], str):
-            aggregations = [aggregations]
-        normalized = [api._normalize_aggregation(a) for a in aggregations]
-        if not normalized:
-            raise ValueError("aggregate needs at least one (column, statistic)")
+        normalized = _normalize_aggregations(aggregations)
         statistics = {a[1] for a in normalized}
         kind = "all" if statistics & {"min", "max"} else "moments" if statistics & {"variance", "stddev"} else "mean"
         columns = list(dict.fromkeys(a[0] for a in normalized))
@@ -493,35 +489,6 @@ class GroupBy:
         root = _group_tree(name, leaves, self._keys, kind, self._split_every)
         (table,) = dask.compute(root)
         return mapmean.merge_group_states([table], self._keys, aggregations)
-
-    def _one(self, statistic: str, columns: Sequence[str], options: dict) -> pa.Table:
-        if not columns:
-            raise TypeError(f"{statistic}() needs at least one column name")
-        return self.aggregate([(c, statistic, options) for c in columns])
-
-    def mean(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
-        """Exact mean per group (see :meth:`mapmean.GroupBy.mean`)."""
-        return self._one("mean", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
-
-    def sum(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
-        """Exact sum per group (see :meth:`mapmean.GroupBy.sum`)."""
-        return self._one("sum", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
-
-    def variance(self, *columns: str, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.Table:
-        """Correctly rounded variance per group."""
-        return self._one("variance", columns, {"ddof": ddof, "skip_nulls": skip_nulls, "min_count": min_count})
-
-    def stddev(self, *columns: str, ddof: int = 0, skip_nulls: bool = True, min_count: int = 0) -> pa.Table:
-        """Correctly rounded standard deviation per group."""
-        return self._one("stddev", columns, {"ddof": ddof, "skip_nulls": skip_nulls, "min_count": min_count})
-
-    def min(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
-        """Smallest valid value per group."""
-        return self._one("min", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
-
-    def max(self, *columns: str, skip_nulls: bool = True, min_count: int = 1) -> pa.Table:
-        """Largest valid value per group."""
-        return self._one("max", columns, {"skip_nulls": skip_nulls, "min_count": min_count})
 
 
 def _group_leaves(
