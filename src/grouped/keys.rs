@@ -6,25 +6,35 @@
 //! Two representations:
 //! - one integer key column (Int8..UInt64): the values themselves in a hash
 //!   table, the common case and the fastest;
-//! - anything else (strings, views, dictionaries, booleans, dates,
-//!   timestamps, several columns): arrow-row's order-preserving byte
-//!   encoding ([`RowConverter`]), whose byte order is the key order, with
-//!   nulls last.
+//! - one string key column (utf8, large_utf8, utf8_view, or a dictionary
+//!   of one of them): the strings' bytes in one arena and a hash table of
+//!   them (a dictionary's values are looked up once per batch, not per
+//!   row);
+//! - anything else (booleans, dates, timestamps, dictionaries of other
+//!   types, several columns): arrow-row's order-preserving byte encoding
+//!   ([`RowConverter`]), whose byte order is the key order, with nulls
+//!   last.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    ArrowDictionaryKeyType, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type,
+    UInt64Type, UInt8Type,
 };
-use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray};
+use arrow_array::{
+    Array, ArrayRef, ArrowPrimitiveType, DictionaryArray, LargeStringArray, PrimitiveArray,
+    StringArray, StringViewArray,
+};
+use arrow_buffer::ArrowNativeType;
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::{DataType, SortOptions};
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
 use crate::error::{Error, Result};
+use crate::kernel::arch::prefetch_line;
 
 /// The key order: ascending, nulls last (as SQL's `ORDER BY` and pandas'
 /// `groupby(dropna=False)` sort them).
@@ -38,6 +48,8 @@ const ORDER: SortOptions = SortOptions {
 pub(crate) enum GroupKeys {
     /// One integer key column.
     Integer(IntegerKeys),
+    /// One string key column.
+    Strings(StringKeys),
     /// Any other key columns, row-encoded.
     Rows(RowKeys),
 }
@@ -77,6 +89,78 @@ pub(crate) struct RowKeys {
     rows: Rows,
 }
 
+/// Distinct strings of one key column (or of a dictionary of strings).
+#[derive(Debug)]
+pub(crate) struct StringKeys {
+    /// The key column's type; the result's keys are of `output`.
+    data_type: DataType,
+    output: DataType,
+    /// The bytes of every group's string, one after the other: group `g`'s
+    /// are `bytes[ends[g - 1]..ends[g]]` (the null group's are empty).
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    table: HashTable<u32>,
+    hasher: FixedState,
+    null_group: Option<u32>,
+    /// The dictionary of the last batch (kept, so that its address is not
+    /// reused) and the group of each of its values ([`EMPTY`] for one no
+    /// row used yet).
+    dictionary: Option<(ArrayRef, Vec<u32>)>,
+}
+
+/// The values of a string column of any of the string types.
+enum Strings<'a> {
+    Utf8(&'a StringArray),
+    Large(&'a LargeStringArray),
+    View(&'a StringViewArray),
+}
+
+impl<'a> Strings<'a> {
+    fn of(array: &'a dyn Array) -> Result<Self> {
+        let any = array.as_any();
+        if let Some(a) = any.downcast_ref::<StringArray>() {
+            Ok(Strings::Utf8(a))
+        } else if let Some(a) = any.downcast_ref::<LargeStringArray>() {
+            Ok(Strings::Large(a))
+        } else if let Some(a) = any.downcast_ref::<StringViewArray>() {
+            Ok(Strings::View(a))
+        } else {
+            Err(Error::Internal(format!(
+                "{} is no string column",
+                array.data_type()
+            )))
+        }
+    }
+
+    /// Value `i`'s bytes; `None` if it is null.
+    #[inline]
+    fn get(&self, i: usize) -> Option<&'a [u8]> {
+        match self {
+            Strings::Utf8(a) => a.is_valid(i).then(|| a.value(i).as_bytes()),
+            Strings::Large(a) => a.is_valid(i).then(|| a.value(i).as_bytes()),
+            Strings::View(a) => a.is_valid(i).then(|| a.value(i).as_bytes()),
+        }
+    }
+}
+
+/// Whether `data_type` is a string type whose values key the groups
+/// directly.
+fn is_string(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
+/// The type of the strings of a key column of `data_type`, if it is one.
+fn string_output(data_type: &DataType) -> Option<DataType> {
+    match data_type {
+        t if is_string(t) => Some(t.clone()),
+        DataType::Dictionary(_, values) if is_string(values) => Some(values.as_ref().clone()),
+        _ => None,
+    }
+}
+
 /// Whether `data_type` takes the integer path.
 fn is_integer(data_type: &DataType) -> bool {
     use DataType::*;
@@ -103,6 +187,14 @@ impl GroupKeys {
                     keys: Vec::new(),
                     null_group: None,
                 }));
+            }
+        }
+        if let [data_type] = types {
+            if let Some(output) = string_output(data_type) {
+                return Ok(GroupKeys::Strings(StringKeys::new(
+                    data_type.clone(),
+                    output,
+                )));
             }
         }
         let fields: Vec<SortField> = types
@@ -142,6 +234,9 @@ impl GroupKeys {
                 keys: Vec::new(),
                 null_group: None,
             }),
+            GroupKeys::Strings(k) => {
+                GroupKeys::Strings(StringKeys::new(k.data_type.clone(), k.output.clone()))
+            }
             GroupKeys::Rows(k) => GroupKeys::Rows(RowKeys {
                 converter: Arc::clone(&k.converter),
                 table: HashTable::new(),
@@ -155,6 +250,7 @@ impl GroupKeys {
     pub(crate) fn len(&self) -> usize {
         match self {
             GroupKeys::Integer(k) => k.keys.len(),
+            GroupKeys::Strings(k) => k.ends.len(),
             GroupKeys::Rows(k) => k.rows.num_rows(),
         }
     }
@@ -179,6 +275,15 @@ impl GroupKeys {
                 };
                 k.intern(column.as_ref(), ids)
             }
+            GroupKeys::Strings(k) => {
+                let [column] = columns else {
+                    return Err(Error::Internal(format!(
+                        "one string key column expected, got {}",
+                        columns.len()
+                    )));
+                };
+                k.intern(column.as_ref(), ids)
+            }
             GroupKeys::Rows(k) => k.intern(columns, ids),
         }
     }
@@ -195,6 +300,11 @@ impl GroupKeys {
             (GroupKeys::Integer(a), GroupKeys::Integer(b)) => {
                 for key in &b.keys {
                     ids.push(a.group_of(*key)?);
+                }
+            }
+            (GroupKeys::Strings(a), GroupKeys::Strings(b)) => {
+                for g in 0..b.ends.len() {
+                    ids.push(a.group_of(b.key(g))?);
                 }
             }
             (GroupKeys::Rows(a), GroupKeys::Rows(b)) => {
@@ -224,6 +334,13 @@ impl GroupKeys {
                     (key.is_none(), key)
                 });
             }
+            GroupKeys::Strings(k) => {
+                // `None` (the null key) after every string.
+                order.sort_unstable_by(|&a, &b| {
+                    let (a, b) = (k.key(a as usize), k.key(b as usize));
+                    (a.is_none(), a).cmp(&(b.is_none(), b))
+                })
+            }
             GroupKeys::Rows(k) => {
                 order.sort_unstable_by(|&a, &b| k.rows.row(a as usize).cmp(&k.rows.row(b as usize)))
             }
@@ -239,6 +356,7 @@ impl GroupKeys {
     pub(crate) fn columns(&self, order: &[u32]) -> Result<Vec<ArrayRef>> {
         match self {
             GroupKeys::Integer(k) => Ok(vec![k.column(order)]),
+            GroupKeys::Strings(k) => Ok(vec![k.column(order)?]),
             GroupKeys::Rows(k) => k
                 .converter
                 .convert_rows(order.iter().map(|&g| k.rows.row(g as usize)))
@@ -349,14 +467,26 @@ impl IntegerKeys {
                 keys.cover(lo, hi);
                 if let Some((base, slots)) = &mut keys.dense {
                     let base = *base;
-                    for &x in values.iter() {
+                    let start = ids.len();
+                    ids.resize(start + values.len(), 0);
+                    // Past the second-level cache, each slot is a miss: asked
+                    // for 16 rows ahead.
+                    let far = slots.len() > 1 << 18;
+                    for (i, (&x, id)) in values.iter().zip(&mut ids[start..]).enumerate() {
+                        if far {
+                            if let Some(&y) = values.get(i + 16) {
+                                prefetch_line(
+                                    slots.as_ptr().wrapping_add((y.into() - base) as usize),
+                                );
+                            }
+                        }
                         let slot = &mut slots[(x.into() - base) as usize];
                         if *slot == EMPTY {
                             let g = next_group(keys.keys.len())?;
                             keys.keys.push(Some(x.into()));
                             *slot = g;
                         }
-                        ids.push(*slot);
+                        *id = *slot;
                     }
                     return Ok(());
                 }
@@ -453,5 +583,177 @@ impl RowKeys {
             ids.push(self.group_of(row)?);
         }
         Ok(())
+    }
+}
+
+/// Whether `a` and `b` hold the same bytes: short keys (the common case)
+/// compared by two word loads each instead of a call to `memcmp`.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        let word = |s: &[u8], at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&s[at..at + 8]);
+            u64::from_ne_bytes(w)
+        };
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    a == b
+}
+
+impl StringKeys {
+    fn new(data_type: DataType, output: DataType) -> Self {
+        StringKeys {
+            data_type,
+            output,
+            bytes: Vec::new(),
+            ends: Vec::new(),
+            table: HashTable::new(),
+            hasher: FixedState::with_seed(0),
+            null_group: None,
+            dictionary: None,
+        }
+    }
+
+    /// Group `g`'s string's bytes; `None` for the null group.
+    fn key(&self, g: usize) -> Option<&[u8]> {
+        if self.null_group == Some(g as u32) {
+            return None;
+        }
+        let start = if g == 0 { 0 } else { self.ends[g - 1] };
+        Some(&self.bytes[start..self.ends[g]])
+    }
+
+    #[inline]
+    fn group_of(&mut self, key: Option<&[u8]>) -> Result<u32> {
+        let Some(bytes) = key else {
+            if let Some(g) = self.null_group {
+                return Ok(g);
+            }
+            let g = next_group(self.ends.len())?;
+            self.ends.push(self.bytes.len());
+            self.null_group = Some(g);
+            return Ok(g);
+        };
+        let hash = self.hasher.hash_one(bytes);
+        let (all, ends) = (&self.bytes, &self.ends);
+        let found = self.table.find(hash, |&g| {
+            let g = g as usize;
+            let start = if g == 0 { 0 } else { ends[g - 1] };
+            same_bytes(&all[start..ends[g]], bytes)
+        });
+        if let Some(&g) = found {
+            return Ok(g);
+        }
+        let g = next_group(self.ends.len())?;
+        self.bytes.extend_from_slice(bytes);
+        self.ends.push(self.bytes.len());
+        let (all, ends, hasher) = (&self.bytes, &self.ends, &self.hasher);
+        self.table.insert_unique(hash, g, |&g| {
+            let g = g as usize;
+            let start = if g == 0 { 0 } else { ends[g - 1] };
+            hasher.hash_one(&all[start..ends[g]])
+        });
+        Ok(g)
+    }
+
+    fn intern(&mut self, column: &dyn Array, ids: &mut Vec<u32>) -> Result<()> {
+        if column.data_type() != &self.data_type {
+            return Err(Error::Internal(format!(
+                "a string key of {} holds {}",
+                self.data_type,
+                column.data_type()
+            )));
+        }
+        ids.reserve(column.len());
+        macro_rules! dictionary {
+            ($key:ty) => {
+                self.intern_dictionary(column.as_dictionary::<$key>(), ids)
+            };
+        }
+        match column.data_type() {
+            DataType::Dictionary(key, _) => match key.as_ref() {
+                DataType::Int8 => dictionary!(Int8Type),
+                DataType::Int16 => dictionary!(Int16Type),
+                DataType::Int32 => dictionary!(Int32Type),
+                DataType::Int64 => dictionary!(Int64Type),
+                DataType::UInt8 => dictionary!(UInt8Type),
+                DataType::UInt16 => dictionary!(UInt16Type),
+                DataType::UInt32 => dictionary!(UInt32Type),
+                DataType::UInt64 => dictionary!(UInt64Type),
+                other => Err(Error::Internal(format!("{other} is no dictionary key"))),
+            },
+            _ => {
+                let strings = Strings::of(column)?;
+                for i in 0..column.len() {
+                    ids.push(self.group_of(strings.get(i))?);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The groups of a dictionary of strings: each dictionary value is
+    /// looked up when a row first uses it (unused values make no group),
+    /// then every row by its index. The lookups are kept while batches share
+    /// one dictionary (slices of one array, an IPC file's batches).
+    fn intern_dictionary<K: ArrowDictionaryKeyType>(
+        &mut self,
+        array: &DictionaryArray<K>,
+        ids: &mut Vec<u32>,
+    ) -> Result<()> {
+        let values = array.values();
+        let mut cache = match self.dictionary.take() {
+            Some((kept, groups)) if Arc::ptr_eq(&kept, values) => (kept, groups),
+            _ => (Arc::clone(values), vec![EMPTY; values.len()]),
+        };
+        let result = (|| {
+            let strings = Strings::of(values.as_ref())?;
+            let value_groups = &mut cache.1;
+            let nulls = array.logical_nulls().filter(|n| n.null_count() > 0);
+            for (i, key) in array.keys().values().iter().enumerate() {
+                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+                    ids.push(self.group_of(None)?);
+                    continue;
+                }
+                let Some(index) = key.to_usize().filter(|&k| k < value_groups.len()) else {
+                    return Err(Error::Internal(format!(
+                        "a dictionary key {key:?} out of {} values",
+                        value_groups.len()
+                    )));
+                };
+                if value_groups[index] == EMPTY {
+                    value_groups[index] = self.group_of(strings.get(index))?;
+                }
+                ids.push(value_groups[index]);
+            }
+            Ok(())
+        })();
+        self.dictionary = Some(cache);
+        result
+    }
+
+    /// The key column of the groups `order`.
+    fn column(&self, order: &[u32]) -> Result<ArrayRef> {
+        let strings = order
+            .iter()
+            .map(|&g| {
+                self.key(g as usize)
+                    .map(|b| {
+                        std::str::from_utf8(b)
+                            .map_err(|e| Error::Internal(format!("a string key is not UTF-8: {e}")))
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<Option<&str>>>>()?;
+        Ok(match &self.output {
+            DataType::LargeUtf8 => Arc::new(LargeStringArray::from(strings)),
+            DataType::Utf8View => Arc::new(StringViewArray::from(strings)),
+            _ => Arc::new(StringArray::from(strings)),
+        })
     }
 }

@@ -13,6 +13,7 @@
 //! size or split of the data into files.
 
 mod keys;
+mod means;
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -32,17 +33,19 @@ use crate::column::{describe_columns, find_column};
 use crate::decoded::Decoded;
 use crate::engine::with_threads;
 use crate::error::{catch_panic, Error, Result};
-use crate::kernel::reference::add_valid;
 use crate::kernel::{
-    is_numeric, Domain, ExactState, MeanOptions, MeanState, Native, Parts, Statistic,
-    StatisticOptions, Value,
+    is_numeric, Domain, ExactState, MeanOptions, Native, Parts, Statistic, StatisticOptions, Value,
 };
 use crate::results::values_to_array;
 
 use keys::GroupKeys;
+use means::Means;
 
 /// Rows per task: a slice of a record batch that one thread folds in.
 const TASK_ROWS: usize = 1 << 20;
+
+/// Rows whose keys are interned, then whose values are added, at a time.
+const BLOCK_ROWS: usize = 4096;
 
 /// One statistic of one value column, per group: an output column named
 /// `{column}_{statistic}` (`x_mean`), as `pyarrow.TableGroupBy.aggregate`
@@ -225,11 +228,12 @@ struct GroupedColumn {
 }
 
 /// A column's states, group by group: a Float16/Float32 mean (the common
-/// case) keeps the 88-byte [`MeanState`] itself; everything else a whole
+/// case) keeps an 88-byte [`MeanState`](crate::MeanState) and a 16-byte
+/// window accumulator in front of it ([`Means`]); everything else a whole
 /// [`ExactState`].
 #[derive(Debug)]
 enum Store {
-    Mean32(Vec<MeanState>),
+    Mean32(Means),
     Exact {
         empty: Option<Box<ExactState>>,
         states: Vec<ExactState>,
@@ -264,7 +268,7 @@ impl GroupedColumn {
             input: self.input.clone(),
             parts: self.parts,
             store: match &self.store {
-                Store::Mean32(_) => Store::Mean32(Vec::new()),
+                Store::Mean32(_) => Store::Mean32(Means::new(0)),
                 Store::Exact { empty, .. } => Store::Exact {
                     empty: empty.clone(),
                     states: Vec::new(),
@@ -276,7 +280,7 @@ impl GroupedColumn {
     /// The store for values of `data_type`, holding `groups` empty states.
     fn store_for(data_type: &DataType, parts: Parts, groups: usize) -> Result<Store> {
         if Domain::of(data_type) == Some(Domain::Float32) && parts == Parts::default() {
-            return Ok(Store::Mean32(vec![MeanState::default(); groups]));
+            return Ok(Store::Mean32(Means::new(groups)));
         }
         let empty = ExactState::new(data_type, parts)?;
         Ok(Store::Exact {
@@ -306,9 +310,8 @@ impl GroupedColumn {
             (Some(Domain::Float64), Some(Domain::Float32)) => Ok(()),
             (Some(Domain::Float32), Some(Domain::Float64)) => {
                 let widened: Vec<ExactState> = match &self.store {
-                    Store::Mean32(means) => means
-                        .iter()
-                        .map(|m| ExactState::from_mean(*m).widened())
+                    Store::Mean32(means) => (0..means.len())
+                        .map(|g| ExactState::from_mean(means.get(g)).widened())
                         .collect(),
                     Store::Exact { states, .. } => states.iter().map(ExactState::widened).collect(),
                 };
@@ -328,7 +331,7 @@ impl GroupedColumn {
 
     fn resize(&mut self, groups: usize) -> Result<()> {
         match &mut self.store {
-            Store::Mean32(means) => means.resize(groups.max(means.len()), MeanState::default()),
+            Store::Mean32(means) => means.resize(groups),
             Store::Exact { empty, states } => {
                 if states.len() < groups {
                     let empty = match empty {
@@ -380,7 +383,7 @@ impl GroupedColumn {
     /// The state of group `g`, with the column's input type.
     fn state(&self, g: u32) -> ExactState {
         let mut state = match &self.store {
-            Store::Mean32(means) => ExactState::from_mean(means[g as usize]),
+            Store::Mean32(means) => ExactState::from_mean(means.get(g as usize)),
             Store::Exact { states, .. } => states[g as usize].clone(),
         };
         if let Some(input) = &self.input {
@@ -392,7 +395,7 @@ impl GroupedColumn {
     }
 
     /// `aggregation` of group `g`: a Float32 mean or sum straight from its
-    /// [`MeanState`] (what the registry computes, without building a state),
+    /// [`MeanState`](crate::MeanState) (what the registry computes, without building a state),
     /// anything else through the registry.
     fn finish(&self, g: u32, aggregation: &Aggregation) -> Result<Value> {
         if let Store::Mean32(means) = &self.store {
@@ -400,7 +403,7 @@ impl GroupedColumn {
                 skip_nulls: aggregation.options.skip_nulls,
                 min_count: aggregation.options.min_count,
             };
-            let m = &means[g as usize];
+            let m = &means.get(g as usize);
             let value = match aggregation.statistic {
                 Statistic::Mean => Some(m.finish_with(&options)),
                 Statistic::Sum => Some(m.sum_with(&options)),
@@ -420,7 +423,7 @@ impl GroupedColumn {
     fn merge_state(&mut self, g: u32, state: &ExactState) -> Result<()> {
         match &mut self.store {
             Store::Mean32(means) => match state.as_mean_state() {
-                Some(m) => means[g as usize].merge(&m),
+                Some(m) => means.get_mut(g as usize).merge(&m),
                 None => Err(Error::Internal(
                     "a Float32 mean column met another state".into(),
                 )),
@@ -439,15 +442,7 @@ impl GroupedColumn {
         let groups = ids.iter().map(|&g| g as usize + 1).max().unwrap_or(0);
         self.resize(groups)?;
         match (&mut self.store, other.store) {
-            (Store::Mean32(mine), Store::Mean32(theirs)) => {
-                for (m, &g) in theirs.iter().zip(ids) {
-                    if g as usize >= fresh {
-                        mine[g as usize] = *m;
-                    } else {
-                        mine[g as usize].merge(m)?;
-                    }
-                }
-            }
+            (Store::Mean32(mine), Store::Mean32(theirs)) => mine.absorb(theirs, ids, fresh)?,
             (Store::Exact { states: mine, .. }, Store::Exact { states: theirs, .. }) => {
                 let domain = mine.first().map(ExactState::domain);
                 for (s, &g) in theirs.into_iter().zip(ids) {
@@ -473,17 +468,10 @@ impl GroupedColumn {
     }
 }
 
-/// Groups up to which a batch's Float32 values go through exponent bins
-/// (256 per group, 2 KiB: 8 MiB for 4,096 groups) rather than straight into
-/// each group's exact sum.
-const BINNED_GROUPS: usize = 4096;
-
-/// Rows per pass of the bins: each bin then holds less than
-/// `2^30 · 2^24 = 2^54` in magnitude, far inside an `i64`.
-const BIN_PASS_ROWS: usize = 1 << 30;
-
+/// Adds the rows of `array` (Float16 or Float32) to the mean states of the
+/// groups `ids`.
 fn add_means<T: ArrowPrimitiveType>(
-    means: &mut [MeanState],
+    means: &mut Means,
     ids: &[u32],
     array: &arrow_array::PrimitiveArray<T>,
 ) -> Result<()>
@@ -491,93 +479,21 @@ where
     T::Native: Native,
 {
     let values = array.values();
+    let nulls = array.nulls();
     if let Some(floats) = <T::Native as Native>::as_f32s(values) {
-        if means.len() <= BINNED_GROUPS {
-            let nulls = array.nulls().filter(|n| n.null_count() > 0);
-            for (i, (ids, floats)) in ids
-                .chunks(BIN_PASS_ROWS)
-                .zip(floats.chunks(BIN_PASS_ROWS))
-                .enumerate()
-            {
-                let nulls = nulls.map(|n| n.slice(i * BIN_PASS_ROWS, ids.len()));
-                binned_means(means, ids, floats, nulls.as_ref());
-            }
-            return Ok(());
-        }
+        means.add(ids, floats, nulls);
+        return Ok(());
     }
-    match array.nulls().filter(|n| n.null_count() > 0) {
-        None => {
-            for (&g, &x) in ids.iter().zip(values.iter()) {
-                add_valid(&mut means[g as usize], x.to_f64() as f32);
-            }
-        }
-        Some(nulls) => {
-            for (i, (&g, &x)) in ids.iter().zip(values.iter()).enumerate() {
-                let m = &mut means[g as usize];
-                if nulls.is_valid(i) {
-                    add_valid(m, x.to_f64() as f32);
-                } else {
-                    m.null_count += 1;
-                }
-            }
-        }
+    // Float16 (exactly a Float32), converted a block at a time.
+    const BLOCK: usize = 4096;
+    let mut floats = Vec::with_capacity(BLOCK);
+    for (i, (ids, values)) in ids.chunks(BLOCK).zip(values.chunks(BLOCK)).enumerate() {
+        floats.clear();
+        floats.extend(values.iter().map(|x| x.to_f64() as f32));
+        let nulls = nulls.map(|n| n.slice(i * BLOCK, ids.len()));
+        means.add(ids, &floats, nulls.as_ref());
     }
     Ok(())
-}
-
-/// [`add_means`] for few groups: each valid finite value's signed
-/// significand goes into its group's bin for its exponent (one integer add
-/// per row, as the block kernel's exponent bins do), and the bins are carried
-/// into the groups' exact sums at the end: the same exact integers as adding
-/// row by row. NaN and infinities are counted as they come.
-fn binned_means(
-    means: &mut [MeanState],
-    ids: &[u32],
-    values: &[f32],
-    nulls: Option<&arrow_buffer::NullBuffer>,
-) {
-    let mut bins = vec![0i64; means.len() * 256];
-    let mut add = |g: usize, x: f32, means: &mut [MeanState]| {
-        let bits = x.to_bits();
-        let e = (bits >> 23) & 0xff;
-        if e == 0xff {
-            add_valid(&mut means[g], x); // NaN or ±inf: counted, not summed
-            return;
-        }
-        means[g].count += 1;
-        let frac = i64::from(bits & 0x7f_ffff);
-        let significand = if e == 0 { frac } else { frac | 0x80_0000 };
-        bins[g * 256 + e as usize] += if bits >> 31 == 1 {
-            -significand
-        } else {
-            significand
-        };
-    };
-    match nulls {
-        None => {
-            for (&g, &x) in ids.iter().zip(values) {
-                add(g as usize, x, means);
-            }
-        }
-        Some(nulls) => {
-            for (i, (&g, &x)) in ids.iter().zip(values).enumerate() {
-                if nulls.is_valid(i) {
-                    add(g as usize, x, means);
-                } else {
-                    means[g as usize].null_count += 1;
-                }
-            }
-        }
-    }
-    for (m, group_bins) in means.iter_mut().zip(bins.chunks_exact(256)) {
-        for (e, &bin) in group_bins.iter().enumerate() {
-            if bin != 0 {
-                // `bin · 2^(max(e, 1) - 1)` units of 2^-149, as `add_f32`.
-                m.exact_sum
-                    .add_shifted(bin.unsigned_abs(), (e as u32).max(1) - 1, bin < 0);
-            }
-        }
-    }
 }
 
 fn add_states<T: ArrowPrimitiveType>(
@@ -618,11 +534,12 @@ fn add_states<T: ArrowPrimitiveType>(
 ///
 /// Memory, per group: its key (an integer key: 32 bytes, plus a 4-byte slot
 /// per value of the key range while that range is dense; other keys: their
-/// row encoding and a hash-table entry), and per value column an 88-byte
-/// `MeanState` for a Float16/Float32 mean, else a 232-byte [`ExactState`]
-/// (Float64 adds 320 bytes for its 2,176-bit sum; the sum of squares 536
-/// more). A million groups of a Float32 mean take about 125 MB per worker
-/// thread; memory grows with the groups, never with the rows.
+/// row encoding and a hash-table entry), and per value column 104 bytes
+/// for a Float16/Float32 mean (an 88-byte `MeanState` and a 16-byte
+/// accumulator), else a 232-byte [`ExactState`] (Float64 adds 320 bytes for
+/// its 2,176-bit sum; the sum of squares 536 more). A million groups of a
+/// Float32 mean take about 140 MB per worker thread; memory grows with the
+/// groups, never with the rows.
 ///
 /// # Example
 ///
@@ -777,20 +694,36 @@ impl GroupedStates {
             probe.accept(array.data_type())?;
         }
         let mut ids = std::mem::take(&mut self.ids);
-        ids.clear();
-        let interned = self.keys.intern(keys, &mut ids);
-        // Every group has a state in every column, even after an error (the
-        // only one possible here: past 2^32 - 1 groups).
-        let groups = self.keys.len();
-        for column in &mut self.columns {
-            column.resize(groups)?;
-        }
-        let result = interned.and_then(|()| {
-            for (column, array) in self.columns.iter_mut().zip(values) {
-                column.update(&ids, array.as_ref())?;
+        // A block of rows at a time, so that its group indices stay in the
+        // first-level cache between interning them and adding the values.
+        let mut result = Ok(());
+        for start in (0..rows).step_by(BLOCK_ROWS) {
+            let len = BLOCK_ROWS.min(rows - start);
+            let slice = |arrays: &[ArrayRef]| -> Vec<ArrayRef> {
+                if len == rows {
+                    arrays.to_vec()
+                } else {
+                    arrays.iter().map(|a| a.slice(start, len)).collect()
+                }
+            };
+            ids.clear();
+            let interned = self.keys.intern(&slice(keys), &mut ids);
+            // Every group has a state in every column, even after an error
+            // (the only one possible here: past 2^32 - 1 groups).
+            let groups = self.keys.len();
+            for column in &mut self.columns {
+                column.resize(groups)?;
             }
-            Ok(())
-        });
+            result = interned.and_then(|()| {
+                for (column, array) in self.columns.iter_mut().zip(slice(values)) {
+                    column.update(&ids, array.as_ref())?;
+                }
+                Ok(())
+            });
+            if result.is_err() {
+                break;
+            }
+        }
         self.ids = ids;
         result
     }
@@ -813,6 +746,20 @@ impl GroupedStates {
             if let Some(t) = &theirs.input {
                 column.empty_like().accept(t)?;
             }
+        }
+        let same_inputs = self
+            .columns
+            .iter()
+            .zip(&other.columns)
+            .all(|(mine, theirs)| {
+                mine.name == theirs.name && (mine.input.is_none() || mine.input == theirs.input)
+            });
+        if self.num_groups() == 0 && same_inputs && self.key_names == other.key_names {
+            // Nothing to merge into (the first part of a stream's batch).
+            let ids = std::mem::take(&mut self.ids);
+            *self = other;
+            self.ids = ids;
+            return Ok(());
         }
         let fresh = self.keys.len();
         let ids = self.keys.absorb(&other.keys)?;

@@ -469,3 +469,94 @@ fn integer_keys_move_from_the_dense_table_to_the_hash_table() {
         ]
     );
 }
+
+#[test]
+fn string_keys_of_every_string_type_and_dictionaries_group_by_value() {
+    use arrow_array::types::{Int8Type, UInt16Type};
+    use arrow_array::{DictionaryArray, LargeStringArray, StringViewArray};
+    use std::collections::BTreeMap;
+    // Lengths 0 to 19 (the word compare covers 8 to 16), some sharing a
+    // prefix, nulls among them.
+    let words: Vec<String> = (0..40)
+        .map(|i| format!("{}{}", "k".repeat(i % 20), i / 20))
+        .collect();
+    let mut seed = 12345u64;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    let n = 10_000;
+    let keys: Vec<Option<String>> = (0..n)
+        .map(|_| {
+            let r = next();
+            (r % 17 != 0).then(|| words[r % words.len()].clone())
+        })
+        .collect();
+    let values: Vec<f64> = (0..n).map(|i| (i % 7) as f64).collect();
+    let mut expected: BTreeMap<(bool, Option<String>), (f64, usize)> = BTreeMap::new();
+    for (k, v) in keys.iter().zip(&values) {
+        let e = expected.entry((k.is_none(), k.clone())).or_default();
+        e.0 += v;
+        e.1 += 1;
+    }
+    let strs: Vec<Option<&str>> = keys.iter().map(|k| k.as_deref()).collect();
+    // A dictionary with unused and null values, and one key type per
+    // width: its groups must be those of the rows, not of the dictionary.
+    let mut dictionary: Vec<Option<&str>> = words.iter().map(|w| Some(w.as_str())).collect();
+    dictionary.push(Some("never used"));
+    dictionary.push(None);
+    let index = |k: &Option<&str>| k.map(|k| words.iter().position(|w| w == k).unwrap());
+    let dict8 = DictionaryArray::<Int8Type>::try_new(
+        strs.iter().map(|k| index(k).map(|i| i as i8)).collect(),
+        arr(StringArray::from(dictionary.clone())),
+    )
+    .unwrap();
+    // Null keys as indices of the dictionary's null value.
+    let null_at = (dictionary.len() - 1) as u16;
+    let dict16 = DictionaryArray::<UInt16Type>::try_new(
+        strs.iter()
+            .map(|k| Some(index(k).map_or(null_at, |i| i as u16)))
+            .collect(),
+        arr(StringViewArray::from(dictionary.clone())),
+    )
+    .unwrap();
+    let cases: Vec<ArrayRef> = vec![
+        arr(StringArray::from(strs.clone())),
+        arr(LargeStringArray::from(strs.clone())),
+        arr(StringViewArray::from(strs.clone())),
+        arr(dict8),
+        arr(dict16),
+    ];
+    let aggregations = [Aggregation::new("x", Statistic::Sum)];
+    let x = arr(Float64Array::from(values.clone()));
+    for key in cases {
+        let spec = GroupSpec::new(["k"], &aggregations).unwrap();
+        let mut states = GroupedStates::new(&spec, &[key.data_type().clone()]).unwrap();
+        // In slices (sharing one dictionary), each thread's states merged.
+        for start in (0..n).step_by(3001) {
+            let len = 3001.min(n - start);
+            let mut part = states.empty_like();
+            part.update(&[key.slice(start, len)], &[x.slice(start, len)])
+                .unwrap();
+            states.merge(part).unwrap();
+        }
+        let result = states.finish(&aggregations).unwrap();
+        let what = key.data_type().to_string();
+        assert_eq!(result.num_rows(), expected.len(), "{what}");
+        let column = result.column(0);
+        let key_at = |i: usize| -> Option<String> {
+            column.is_valid(i).then(|| match column.data_type() {
+                DataType::Utf8 => column.as_string::<i32>().value(i).to_string(),
+                DataType::LargeUtf8 => column.as_string::<i64>().value(i).to_string(),
+                _ => column.as_string_view().value(i).to_string(),
+            })
+        };
+        let sums = result.column(1).as_primitive::<Float64Type>();
+        for (i, ((_, k), (sum, _))) in expected.iter().enumerate() {
+            assert_eq!(key_at(i).as_deref(), k.as_deref(), "{what}");
+            assert_eq!(sums.value(i), *sum, "{what} {k:?}");
+        }
+    }
+}

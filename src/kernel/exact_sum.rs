@@ -354,10 +354,15 @@ impl ExactSum {
         dividend[2..].copy_from_slice(&magnitude);
         let mut quotient = [0u64; LIMBS + 2];
         let mut remainder: u128 = 0;
-        for i in (0..dividend.len()).rev() {
-            let current = (remainder << 64) | dividend[i] as u128;
-            quotient[i] = (current / count as u128) as u64;
-            remainder = current % count as u128;
+        // Long division from the highest nonzero word (above it the quotient
+        // is zero); the remainder from the quotient, one division per word.
+        let highest = dividend.iter().rposition(|&w| w != 0).unwrap_or(0);
+        let divisor = u128::from(count);
+        for i in (0..=highest).rev() {
+            let current = (remainder << 64) | u128::from(dividend[i]);
+            let q = current / divisor;
+            quotient[i] = q as u64;
+            remainder = current - q * divisor;
         }
         // quotient · 2^(-128 - 149) is the truncated mean; its top bit is at
         // `top >= 64`.

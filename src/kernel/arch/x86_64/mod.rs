@@ -28,6 +28,14 @@ pub(crate) fn prefetch_ahead(at: *const f32, near: usize) {
     }
 }
 
+/// Asks for the cache line at `at` (a hint, as [`prefetch_ahead`]).
+#[inline(always)]
+pub(crate) fn prefetch_line(at: *const u8) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    // SAFETY: as `prefetch_ahead`: SSE is baseline, a prefetch never faults.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(at as *const i8) }
+}
+
 /// The bin shift (`SIGNIFICAND_BITS`), hidden from the optimiser, for
 /// `portable::bin_values` in passes compiled for BMI2 (see there).
 #[inline(always)]

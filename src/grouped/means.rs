@@ -1,0 +1,339 @@
+//! The Float16/Float32 mean (and sum) of every group: the common case of
+//! grouped statistics, kept in a [`MeanState`] per group plus a 16-byte
+//! window accumulator in front of it.
+//!
+//! A row's value is `significand · 2^(eff - 149)` with `eff = max(e, 1) - 1`
+//! for its biased exponent `e`. Most columns' values lie within a few
+//! binades of each other, so each store picks a window of [`WINDOW`]
+//! exponents `[base, base + WINDOW)` from the first values it sees, and a
+//! value whose `eff` lies in it (or a zero) adds its signed significand
+//! shifted by `eff - base` — less than `2^47` in magnitude — into its
+//! group's `i64`: one integer add and a count per row, in 16 bytes per group
+//! (a million groups fit in 16 MiB). A group's accumulator is carried into
+//! its exact sum (`sum · 2^base` units, [`ExactSum`'s](crate::ExactSum)
+//! own) before `2^16` rows could overflow it, and whenever a state is read.
+//! Values outside the window, NaN and infinities go straight to the group's
+//! [`MeanState`] ([`add_valid`]). Both paths are exact integer additions,
+//! so the states are bitwise those of adding the rows one by one in any
+//! order.
+
+use arrow_buffer::NullBuffer;
+
+use crate::kernel::arch::prefetch_line;
+use crate::kernel::reference::add_valid;
+use crate::kernel::MeanState;
+
+/// Exponents per window: a shifted significand is below `2^(24 + WINDOW - 1)`.
+const WINDOW: u32 = 24;
+
+/// Rows a group's accumulator takes before it is carried: `2^16` values
+/// below `2^47` each stay below `2^63`.
+const ROWS_PER_CARRY: u32 = 1 << 16;
+
+/// The highest window base: every finite `eff` (at most 253) can be in a
+/// window, the `eff` of NaN and infinities (254) never is.
+const MAX_BASE: u32 = 254 - WINDOW;
+
+/// Groups past which the accumulators are prefetched (1 MiB of them).
+const PREFETCH_GROUPS: usize = 1 << 16;
+
+/// Rows between a prefetch and its use.
+const AHEAD: usize = 16;
+
+/// No window chosen yet.
+const NO_WINDOW: u32 = u32::MAX;
+
+/// Values whose largest exponent sets the window.
+const SAMPLE: usize = 4096;
+
+/// A group's values in the window since the last carry.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(16))]
+struct Accumulator {
+    /// `Σ ±significand · 2^(eff - base)`.
+    sum: i64,
+    /// Valid values added to `sum`.
+    rows: u32,
+    /// Null rows.
+    nulls: u32,
+}
+
+/// The mean states of a column's groups.
+#[derive(Debug, Clone)]
+pub(super) struct Means {
+    states: Vec<MeanState>,
+    accumulators: Vec<Accumulator>,
+    /// The window's lowest `eff`, or [`NO_WINDOW`].
+    base: u32,
+}
+
+impl Means {
+    /// `groups` empty states.
+    pub(super) fn new(groups: usize) -> Self {
+        Means {
+            states: vec![MeanState::default(); groups],
+            accumulators: vec![Accumulator::default(); groups],
+            base: NO_WINDOW,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Grows to at least `groups` groups (new ones empty).
+    pub(super) fn resize(&mut self, groups: usize) {
+        if groups > self.states.len() {
+            self.states.resize(groups, MeanState::default());
+            self.accumulators.resize(groups, Accumulator::default());
+        }
+    }
+
+    /// Carries group `g`'s accumulator into its state.
+    #[inline]
+    fn carry(&mut self, g: usize) {
+        let a = std::mem::take(&mut self.accumulators[g]);
+        carry_into(&mut self.states[g], a, self.base);
+    }
+
+    /// Carries every accumulator into its state.
+    pub(super) fn carry_all(&mut self) {
+        let base = self.base;
+        for (state, a) in self.states.iter_mut().zip(&mut self.accumulators) {
+            carry_into(state, std::mem::take(a), base);
+        }
+    }
+
+    /// Group `g`'s state, accumulator included.
+    pub(super) fn get(&self, g: usize) -> MeanState {
+        let mut state = self.states[g];
+        carry_into(&mut state, self.accumulators[g], self.base);
+        state
+    }
+
+    /// Group `g`'s state, to change (its accumulator carried first).
+    pub(super) fn get_mut(&mut self, g: usize) -> &mut MeanState {
+        self.carry(g);
+        &mut self.states[g]
+    }
+
+    /// Every group's state, accumulators carried.
+    pub(super) fn into_states(mut self) -> Vec<MeanState> {
+        self.carry_all();
+        self.states
+    }
+
+    /// Adds the rows `values` (valid where `nulls` says so) to the groups
+    /// `ids`, one per row.
+    pub(super) fn add(&mut self, ids: &[u32], values: &[f32], nulls: Option<&NullBuffer>) {
+        debug_assert_eq!(ids.len(), values.len());
+        if self.base == NO_WINDOW {
+            self.choose_window(values, nulls);
+        }
+        let base = self.base;
+        let (states, accumulators) = (&mut self.states[..], &mut self.accumulators[..]);
+        // Past the second-level cache, each row's accumulator is a miss:
+        // asked for `AHEAD` rows before it is added to.
+        let far = accumulators.len() > PREFETCH_GROUPS;
+        let ahead = |i: usize, accumulators: &[Accumulator]| {
+            if let Some(&g) = ids.get(i + AHEAD) {
+                prefetch_line(accumulators.as_ptr().wrapping_add(g as usize));
+            }
+        };
+        match nulls.filter(|n| n.null_count() > 0) {
+            None if far => {
+                for (i, (&g, &x)) in ids.iter().zip(values).enumerate() {
+                    ahead(i, accumulators);
+                    add_row(states, accumulators, base, g as usize, x);
+                }
+            }
+            None => {
+                for (&g, &x) in ids.iter().zip(values) {
+                    add_row(states, accumulators, base, g as usize, x);
+                }
+            }
+            Some(nulls) => {
+                for (i, (&g, &x)) in ids.iter().zip(values).enumerate() {
+                    if far {
+                        ahead(i, accumulators);
+                    }
+                    let g = g as usize;
+                    if nulls.is_valid(i) {
+                        add_row(states, accumulators, base, g, x);
+                    } else {
+                        let a = &mut accumulators[g];
+                        a.nulls += 1;
+                        if a.nulls == u32::MAX {
+                            carry_into(&mut states[g], std::mem::take(a), base);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets the window so that its top is the largest finite exponent among
+    /// the first valid values of `values` (the bottom binades then reach
+    /// `2^-23` of it).
+    fn choose_window(&mut self, values: &[f32], nulls: Option<&NullBuffer>) {
+        let top = values
+            .iter()
+            .take(SAMPLE)
+            .enumerate()
+            .filter(|&(i, x)| nulls.is_none_or(|n| n.is_valid(i)) && x.is_finite() && *x != 0.0)
+            .map(|(_, x)| ((x.to_bits() >> 23) & 0xff).max(1) - 1)
+            .max();
+        if let Some(top) = top {
+            self.base = (top + 1).saturating_sub(WINDOW).min(MAX_BASE);
+        }
+    }
+
+    /// Merges `other`'s groups into the groups `ids` (one per group of
+    /// `other`); groups at or past `fresh` are new here and take `other`'s
+    /// state as it is.
+    pub(super) fn absorb(&mut self, other: Means, ids: &[u32], fresh: usize) -> crate::Result<()> {
+        for (m, &g) in other.into_states().iter().zip(ids) {
+            if g as usize >= fresh {
+                self.accumulators[g as usize] = Accumulator::default();
+                self.states[g as usize] = *m;
+            } else {
+                self.get_mut(g as usize).merge(m)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds the valid value `x` to group `g`: to its accumulator if `x` is in
+/// the window starting at `base` (or zero), else to its state.
+#[inline(always)]
+fn add_row(
+    states: &mut [MeanState],
+    accumulators: &mut [Accumulator],
+    base: u32,
+    g: usize,
+    x: f32,
+) {
+    let bits = x.to_bits();
+    let e = (bits >> 23) & 0xff;
+    let shift = e.max(1).wrapping_sub(1).wrapping_sub(base);
+    if shift < WINDOW || bits << 1 == 0 {
+        // In the window, or ±0 (a zero significand: any shift adds 0).
+        let significand = (bits & 0x7f_ffff) | (u32::from(e != 0) << 23);
+        let magnitude = i64::from(significand) << (shift & 31);
+        let negative = -i64::from(bits >> 31);
+        let a = &mut accumulators[g];
+        a.sum += (magnitude ^ negative) - negative;
+        a.rows += 1;
+        if a.rows == ROWS_PER_CARRY {
+            carry_into(&mut states[g], std::mem::take(a), base);
+        }
+    } else {
+        add_valid(&mut states[g], x);
+    }
+}
+
+/// Adds accumulator `a` (of a window starting at `base`) to `state`.
+#[inline]
+fn carry_into(state: &mut MeanState, a: Accumulator, base: u32) {
+    state.count += u64::from(a.rows);
+    state.null_count += u64::from(a.nulls);
+    if a.sum != 0 {
+        state
+            .exact_sum
+            .add_shifted(a.sum.unsigned_abs(), base, a.sum < 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_by_one(
+        ids: &[u32],
+        values: &[f32],
+        nulls: Option<&NullBuffer>,
+        groups: usize,
+    ) -> Vec<MeanState> {
+        let mut states = vec![MeanState::default(); groups];
+        for (i, (&g, &x)) in ids.iter().zip(values).enumerate() {
+            if nulls.is_none_or(|n| n.is_valid(i)) {
+                add_valid(&mut states[g as usize], x);
+            } else {
+                states[g as usize].null_count += 1;
+            }
+        }
+        states
+    }
+
+    #[test]
+    fn windowed_states_equal_adding_one_by_one() {
+        let specials = [
+            0.0,
+            -0.0,
+            1e-45,
+            -1e-40,
+            f32::MIN_POSITIVE,
+            3e37,
+            -3e37,
+            f32::MAX,
+            -f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            0.75,
+            1e-9,
+            0.5,
+            1.0,
+            -2.0,
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for groups in [1usize, 3, 100] {
+            let n = 300_000;
+            let ids: Vec<u32> = (0..n).map(|_| (next() % groups as u64) as u32).collect();
+            let values: Vec<f32> = (0..n)
+                .map(|i| {
+                    let r = next();
+                    if i % 97 == 0 {
+                        specials[(r % specials.len() as u64) as usize]
+                    } else {
+                        (r >> 40) as f32 / (1u64 << 24) as f32 * if r & 1 == 1 { -1.0 } else { 1.0 }
+                    }
+                })
+                .collect();
+            let nulls = NullBuffer::from_iter((0..n).map(|i| i % 11 != 3));
+            for nulls in [None, Some(&nulls)] {
+                let expected = one_by_one(&ids, &values, nulls, groups);
+                let mut means = Means::new(groups);
+                // In pieces, so the window is chosen by the first one.
+                for (ids, (values, start)) in ids
+                    .chunks(70_001)
+                    .zip(values.chunks(70_001).zip((0..).step_by(70_001)))
+                {
+                    let nulls = nulls.map(|n| n.slice(start, ids.len()));
+                    means.add(ids, values, nulls.as_ref());
+                }
+                for g in 0..groups {
+                    assert_eq!(means.get(g), expected[g], "group {g} of {groups}");
+                }
+                assert_eq!(means.into_states(), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_of_large_values_carries_before_it_overflows() {
+        // 2^17 values at the top of the window, all in one group.
+        let values = vec![f32::from_bits(0x7f7f_ffff); 1 << 17];
+        let ids = vec![0u32; values.len()];
+        let mut means = Means::new(1);
+        means.add(&ids, &values, None);
+        assert_eq!(means.get(0), one_by_one(&ids, &values, None, 1)[0]);
+    }
+}
