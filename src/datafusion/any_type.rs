@@ -1,9 +1,11 @@
-//! The accumulator of every numeric input type but Float32: one
+//! The one-group accumulator of every numeric input type but Float32: one
 //! [`ExactState`] fed whole arrays through the engine's type dispatch, and
-//! finished by the registry ([`Statistic::finish`]). Float32 inputs keep the
-//! block kernel's [`ExactAccumulator`](super::ExactAccumulator) and the
-//! per-group [`ExactGroupsAccumulator`](super::ExactGroupsAccumulator); for
-//! other types DataFusion runs one of these per group.
+//! finished by the registry ([`Statistic::finish`]). DataFusion uses it
+//! without `GROUP BY` (and wherever no `GroupsAccumulator` is used, such as
+//! window frames); Float32 input there keeps the block kernel's
+//! [`ExactAccumulator`](super::ExactAccumulator). `GROUP BY` of every type
+//! goes through [`ExactGroupsAccumulator`](super::ExactGroupsAccumulator),
+//! whose groups finish to the same bits as one of these per group would.
 
 use ::datafusion::common::{exec_err, Result, ScalarValue};
 use ::datafusion::logical_expr::Accumulator;

@@ -25,28 +25,35 @@
 //! correctly rounded square root of that exact variance, not the root of a
 //! rounded one.
 //!
-//! Float32 input keeps one exact state per group:
-//! [`MeanState`](crate::MeanState) for the mean and the sum,
-//! [`MomentsState`](crate::MomentsState) (which adds the exact `Σx²`) for the
-//! variance and the standard deviation. The partial state that crosses
-//! partitions (DataFusion's multi-phase aggregation) is one Binary column
-//! holding the state's byte form (96 or 176 bytes,
-//! [`MeanState::to_bytes`](crate::MeanState::to_bytes),
-//! [`MomentsState::to_bytes`](crate::MomentsState::to_bytes)), validated when
-//! it is merged; states are exact integers, so the result is bitwise the
-//! same for any `target_partitions`, batch size or row order.
+//! Every input type keeps exact integer states: for Float16 and Float32
+//! the block kernel's [`MeanState`](crate::MeanState) (the mean and the sum)
+//! or [`MomentsState`](crate::MomentsState) (which adds the exact `Σx²`, for
+//! the variance and the standard deviation), for Float64 and the integer
+//! types the kernel's [`ExactState`](crate::kernel::ExactState) with its wide
+//! integer sums. The partial state that crosses partitions (DataFusion's
+//! multi-phase aggregation) is one Binary column holding the state's byte
+//! form ([`ExactState::to_bytes`](crate::kernel::ExactState::to_bytes):
+//! for Float32 the 96- or 176-byte version-1 form of
+//! [`MeanState::to_bytes`](crate::MeanState::to_bytes) and
+//! [`MomentsState::to_bytes`](crate::MomentsState::to_bytes), version 2 for
+//! every other type), validated when it is merged; states are exact
+//! integers, so the result is bitwise the same for any `target_partitions`,
+//! batch size or row order.
 //!
-//! - [`statistic`]: what each aggregate computes ([`Statistic`]) and keeps
-//!   ([`GroupState`]);
-//! - [`accumulator`]: the one-group [`Accumulator`];
-//! - [`groups`]: the [`GroupsAccumulator`]
-//!   that `GROUP BY` uses, with per-group states in one flat vector.
-//! - [`any_type`]: every other numeric type, through the kernel's
+//! - [`statistic`]: what each aggregate computes ([`Statistic`]) and the
+//!   Float32 state of the one-group accumulator ([`GroupState`]);
+//! - [`accumulator`]: the one-group [`Accumulator`] of Float32 input, whole
+//!   arrays through the block kernel;
+//! - [`any_type`]: the one-group [`ExactStateAccumulator`] of every other
+//!   numeric type, through the kernel's
 //!   [`ExactState`](crate::kernel::ExactState) and the registry's
-//!   [`Statistic::finish`](crate::kernel::Statistic::finish); its partial
-//!   state is the state's byte form (version 2 for types other than Float32).
-//!   DataFusion runs one [`ExactStateAccumulator`] per group for these types
-//!   (correct, and slower than the flat Float32 groups under many groups).
+//!   [`Statistic::finish`](crate::kernel::Statistic::finish);
+//! - [`groups`]: the [`GroupsAccumulator`] that `GROUP BY` uses for every
+//!   numeric type: flat per-group states in the crate's grouped-state core
+//!   ([`crate::grouped`], the one
+//!   [`GroupedStates`](crate::grouped::GroupedStates) uses), each group
+//!   finished by the registry to the bits one [`ExactStateAccumulator`]
+//!   would give.
 //!
 //! Non-numeric input (strings, booleans, decimals, ...) is an error at
 //! planning time.
@@ -100,8 +107,6 @@ pub use accumulator::{ExactAccumulator, ExactMeanAccumulator};
 pub use any_type::ExactStateAccumulator;
 pub use groups::{ExactGroupsAccumulator, ExactMeanGroupsAccumulator};
 pub use statistic::{GroupState, Mean, Statistic, Stddev, Sum, Variance};
-
-use statistic::sealed::State;
 
 /// The SQL name of `exact_mean` (see [`Statistic::name`] for the others).
 pub const NAME: &str = "exact_mean";
@@ -444,24 +449,29 @@ impl<T: Statistic> AggregateUDFImpl for ExactAggregate<T> {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        // Every accumulator, of every input type, writes one state per row:
+        // its `ExactState::to_bytes` (the 96- or 176-byte version-1 form for
+        // Float32, version 2 otherwise).
         Ok(vec![Arc::new(Field::new(
-            format_state_name(args.name, <T::State as State>::FIELD),
+            format_state_name(args.name, "exact_state"),
             DataType::Binary,
             true,
         ))])
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        // Float32 has flat per-group states; other types run one
-        // `ExactStateAccumulator` per group.
-        !args.is_distinct && input_type(&args) == DataType::Float32
+        // Every numeric type keeps flat per-group states in the grouped core.
+        !args.is_distinct && crate::kernel::is_numeric(&input_type(&args))
     }
 
     fn create_groups_accumulator(
         &self,
-        _args: AccumulatorArgs,
+        args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(ExactGroupsAccumulator::new(self.statistic)))
+        Ok(Box::new(ExactGroupsAccumulator::for_input(
+            self.statistic,
+            &input_type(&args),
+        )?))
     }
 
     fn reverse_expr(&self) -> ReversedUDAF {

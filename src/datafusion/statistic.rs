@@ -1,13 +1,18 @@
 //! What each aggregate computes: the [`Statistic`] (mean, sum, variance or
-//! standard deviation) and the per-group [`GroupState`] it keeps.
+//! standard deviation) and the Float32 [`GroupState`] of the one-group
+//! accumulator.
 //!
 //! The accumulators ([`ExactAccumulator`](super::ExactAccumulator),
-//! [`ExactGroupsAccumulator`](super::ExactGroupsAccumulator)) and the
+//! [`ExactGroupsAccumulator`](super::ExactGroupsAccumulator),
+//! [`ExactStateAccumulator`](super::ExactStateAccumulator)) and the
 //! aggregate ([`ExactAggregate`](super::ExactAggregate)) are written once,
-//! generic over the statistic; the statistic picks the state and turns it
-//! into the result:
+//! generic over the statistic. The statistic names the aggregate, says
+//! what the registry finishes ([`Statistic::registry`]: the kernel's
+//! statistic and SQL's options) — how `GROUP BY` and every input type but
+//! Float32 are finished — and, for the one-group Float32 accumulator, which
+//! state it keeps and how that state is finished:
 //!
-//! | statistic            | SQL names                                  | state          | partial state |
+//! | statistic            | SQL names                                  | Float32 state  | partial state |
 //! |----------------------|--------------------------------------------|----------------|---------------|
 //! | [`Mean`]             | `exact_mean`                               | [`MeanState`]    | 96 bytes  |
 //! | [`Sum`]              | `exact_sum`                                | [`MeanState`]    | 96 bytes  |
@@ -16,22 +21,26 @@
 //!
 //! The sum needs no sum of squares, so it keeps the smaller, faster
 //! [`MeanState`] (whose exact sum is the same integer a [`MomentsState`]
-//! holds); only the variance and the standard deviation pay for `Σx²`.
+//! holds); only the variance and the standard deviation pay for `Σx²`. The
+//! Float32 partial state is the state's byte form, which is also
+//! [`ExactState::to_bytes`](crate::kernel::ExactState::to_bytes) of the same
+//! state: the one-group and the `GROUP BY` accumulators read each other's.
 
 use std::fmt::Debug;
 use std::hash::Hash;
 
 use arrow_array::Float32Array;
 
-use crate::kernel::reference::add_valid;
 use crate::{MeanState, MomentsState, VarianceOptions};
 
-/// A state that the DataFusion accumulators keep per group: [`MeanState`]
-/// or [`MomentsState`]. Both are exact integers, so every split of the rows
-/// into batches, partitions and partial states merges to the same bits.
+/// The state that the one-group accumulator
+/// ([`ExactAccumulator`](super::ExactAccumulator)) keeps for Float32 input:
+/// [`MeanState`] or [`MomentsState`]. Both are exact integers, so every split
+/// of the rows into batches, partitions and partial states merges to the same
+/// bits. (`GROUP BY` keeps the same states inside the grouped core.)
 ///
-/// The trait is sealed; what the accumulators call on a state (adding a row,
-/// the byte form, merging bytes) is internal.
+/// The trait is sealed; what the accumulator calls on a state (adding an
+/// array, the byte form, merging bytes) is internal.
 ///
 /// # Example
 ///
@@ -47,9 +56,10 @@ pub trait GroupState: sealed::State {}
 impl GroupState for MeanState {}
 impl GroupState for MomentsState {}
 
-/// An exact statistic of Float32 values, computed from one [`GroupState`]
-/// per group: [`Mean`], [`Sum`], [`Variance`] or [`Stddev`] (the trait is
-/// sealed).
+/// An exact statistic: [`Mean`], [`Sum`], [`Variance`] or [`Stddev`] (the
+/// trait is sealed). It names its aggregate, finishes a Float32
+/// [`GroupState`], and says what the registry finishes every other state
+/// with ([`Statistic::registry`]).
 ///
 /// # Example
 ///
@@ -67,7 +77,7 @@ impl GroupState for MomentsState {}
 pub trait Statistic:
     sealed::Sealed + Debug + Clone + Copy + PartialEq + Eq + Hash + Send + Sync + 'static
 {
-    /// The state kept per group.
+    /// The state the one-group accumulator keeps for Float32 input.
     type State: GroupState;
 
     /// The SQL name of the aggregate, such as `exact_var`.
@@ -76,14 +86,15 @@ pub trait Statistic:
     /// Other SQL names of the same aggregate, such as `exact_var_samp`.
     fn aliases(&self) -> &'static [&'static str];
 
-    /// The result of a group from its state: `None` is SQL NULL.
+    /// The result from a Float32 state: `None` is SQL NULL.
     fn finish(&self, state: &Self::State) -> Option<f64>;
 
     /// The registry's statistic and the SQL options this aggregate finishes
     /// with (nulls skipped; `min_count` 1 for the mean and sum, 0 for the
     /// variance and standard deviation; `ddof` 1 for the sample ones): what
-    /// non-Float32 inputs, held in an [`ExactState`](crate::kernel::ExactState),
-    /// are finished by.
+    /// every [`ExactState`](crate::kernel::ExactState) is finished by — each
+    /// group of a `GROUP BY`, and the one state of any input type but
+    /// Float32 without one.
     fn registry(&self) -> (crate::kernel::Statistic, crate::kernel::StatisticOptions);
 }
 
@@ -307,19 +318,8 @@ pub(crate) mod sealed {
         /// The type's name, for messages about a partial state.
         const NAME: &'static str;
 
-        /// The name of the partial-state column (after the aggregate's).
-        const FIELD: &'static str;
-
         /// Adds a whole array through the block kernel.
         fn update(&mut self, values: &Float32Array) -> crate::Result<()>;
-
-        /// Adds one valid value (one row of a `GROUP BY` batch). The count
-        /// increments are unchecked: a state fed rows counts at most the rows
-        /// DataFusion fed it, far below `2^64`.
-        fn add_valid(&mut self, x: f32);
-
-        /// Counts one null row.
-        fn add_null(&mut self);
 
         /// The state's byte form (the partial state).
         fn to_bytes(&self) -> Self::Bytes;
@@ -331,20 +331,9 @@ pub(crate) mod sealed {
     impl State for MeanState {
         type Bytes = [u8; MeanState::BYTES];
         const NAME: &'static str = "MeanState";
-        const FIELD: &'static str = "mean_state";
 
         fn update(&mut self, values: &Float32Array) -> crate::Result<()> {
             MeanState::update(self, values)
-        }
-
-        #[inline]
-        fn add_valid(&mut self, x: f32) {
-            add_valid(self, x);
-        }
-
-        #[inline]
-        fn add_null(&mut self) {
-            self.null_count += 1;
         }
 
         fn to_bytes(&self) -> Self::Bytes {
@@ -359,25 +348,9 @@ pub(crate) mod sealed {
     impl State for MomentsState {
         type Bytes = [u8; MomentsState::BYTES];
         const NAME: &'static str = "MomentsState";
-        const FIELD: &'static str = "moments_state";
 
         fn update(&mut self, values: &Float32Array) -> crate::Result<()> {
             MomentsState::update(self, values)
-        }
-
-        #[inline]
-        fn add_valid(&mut self, x: f32) {
-            // The reference path of both sums: `Σx` (with the counts of NaN
-            // and infinities) and, for finite values only, `Σx²`.
-            add_valid(&mut self.mean, x);
-            if x.is_finite() {
-                self.squares.add_f32(x);
-            }
-        }
-
-        #[inline]
-        fn add_null(&mut self) {
-            self.mean.null_count += 1;
         }
 
         fn to_bytes(&self) -> Self::Bytes {

@@ -12,6 +12,8 @@
 //! nulls last): the same table, bit for bit, for any thread count, batch
 //! size or split of the data into files.
 
+#[cfg(feature = "datafusion")]
+mod datafusion_glue;
 mod keys;
 mod means;
 
@@ -219,7 +221,7 @@ impl GroupSpec {
 
 /// The per-group states of one value column.
 #[derive(Debug)]
-struct GroupedColumn {
+pub(crate) struct GroupedColumn {
     name: String,
     /// The widest input type read so far (`None` before any batch).
     input: Option<DataType>,
@@ -381,7 +383,7 @@ impl GroupedColumn {
     }
 
     /// The state of group `g`, with the column's input type.
-    fn state(&self, g: u32) -> ExactState {
+    pub(crate) fn state(&self, g: u32) -> ExactState {
         let mut state = match &self.store {
             Store::Mean32(means) => ExactState::from_mean(means.get(g as usize)),
             Store::Exact { states, .. } => states[g as usize].clone(),
@@ -397,7 +399,7 @@ impl GroupedColumn {
     /// `aggregation` of group `g`: a Float32 mean or sum straight from its
     /// [`MeanState`](crate::MeanState) (what the registry computes, without building a state),
     /// anything else through the registry.
-    fn finish(&self, g: u32, aggregation: &Aggregation) -> Result<Value> {
+    pub(crate) fn finish(&self, g: u32, aggregation: &Aggregation) -> Result<Value> {
         if let Store::Mean32(means) = &self.store {
             let options = MeanOptions {
                 skip_nulls: aggregation.options.skip_nulls,

@@ -714,6 +714,22 @@ impl ExactState {
         self.input = input.clone();
     }
 
+    /// Bytes the state keeps on the heap beyond its own `size_of`: a
+    /// Float64 state's boxed sums (and squares); nothing for other domains.
+    /// For memory accounting (DataFusion's `GroupsAccumulator::size`).
+    #[cfg(feature = "datafusion")]
+    pub(crate) fn heap_size(&self) -> usize {
+        match &self.core {
+            Core::Float64(f) => {
+                std::mem::size_of::<Float64Sums>()
+                    + f.squares
+                        .as_ref()
+                        .map_or(0, |_| std::mem::size_of::<Wide<F64_SQUARE_LIMBS>>())
+            }
+            _ => 0,
+        }
+    }
+
     /// Whether nothing was ever added: no rows at all.
     fn is_pristine(&self) -> bool {
         let c = self.counts();
