@@ -139,7 +139,7 @@ impl GroupedColumn {
         }
         let mut front = self.empty_like();
         match (&mut self.store, &mut front.store) {
-            (Store::Mean32(rest), Store::Mean32(taken)) => *taken = split_vec_min_alloc(rest, n),
+            (Store::Mean32(rest), Store::Mean32(taken)) => *taken = rest.take_front(n),
             (Store::Exact { states: rest, .. }, Store::Exact { states: taken, .. }) => {
                 *taken = split_vec_min_alloc(rest, n);
             }
@@ -156,7 +156,7 @@ impl GroupedColumn {
     /// name and its states (vectors by capacity, plus what each state boxes).
     pub(crate) fn heap_size(&self) -> usize {
         let store = match &self.store {
-            Store::Mean32(means) => means.capacity() * size_of::<MeanState>(),
+            Store::Mean32(means) => means.heap_size(),
             Store::Exact { empty, states } => {
                 // The states of one column share their domain and parts (the
                 // column widens them all at once), so they box the same bytes.

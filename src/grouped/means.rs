@@ -58,11 +58,23 @@ struct Accumulator {
     nulls: u32,
 }
 
+/// Accumulators per group while there are few groups: row `i` adds to its
+/// group's accumulator `i % LANES`, so that rows close together rarely add
+/// to one accumulator (a load that depends on a store still in flight
+/// stalls the processor). The four fill one cache line.
+const LANES: usize = 4;
+
+/// Groups up to which each has [`LANES`] accumulators (64 KiB of them).
+const LANE_GROUPS: usize = 1024;
+
 /// The mean states of a column's groups.
 #[derive(Debug, Clone)]
 pub(super) struct Means {
     states: Vec<MeanState>,
+    /// Group `g`'s accumulators: `accumulators[g * lanes..][..lanes]`.
     accumulators: Vec<Accumulator>,
+    /// [`LANES`], or 1 past [`LANE_GROUPS`] groups.
+    lanes: usize,
     /// The window's lowest `eff`, or [`NO_WINDOW`].
     base: u32,
 }
@@ -70,9 +82,11 @@ pub(super) struct Means {
 impl Means {
     /// `groups` empty states.
     pub(super) fn new(groups: usize) -> Self {
+        let lanes = if groups <= LANE_GROUPS { LANES } else { 1 };
         Means {
             states: vec![MeanState::default(); groups],
-            accumulators: vec![Accumulator::default(); groups],
+            accumulators: vec![Accumulator::default(); groups * lanes],
+            lanes,
             base: NO_WINDOW,
         }
     }
@@ -83,32 +97,69 @@ impl Means {
 
     /// Grows to at least `groups` groups (new ones empty).
     pub(super) fn resize(&mut self, groups: usize) {
-        if groups > self.states.len() {
-            self.states.resize(groups, MeanState::default());
-            self.accumulators.resize(groups, Accumulator::default());
+        if groups <= self.states.len() {
+            return;
         }
+        if groups > LANE_GROUPS && self.lanes > 1 {
+            self.carry_all();
+            self.lanes = 1;
+            self.accumulators = Vec::new();
+        }
+        self.states.resize(groups, MeanState::default());
+        self.accumulators
+            .resize(groups * self.lanes, Accumulator::default());
     }
 
-    /// Carries group `g`'s accumulator into its state.
+    /// Carries group `g`'s accumulators into its state.
     #[inline]
     fn carry(&mut self, g: usize) {
-        let a = std::mem::take(&mut self.accumulators[g]);
-        carry_into(&mut self.states[g], a, self.base);
+        let state = &mut self.states[g];
+        for a in &mut self.accumulators[g * self.lanes..][..self.lanes] {
+            carry_into(state, std::mem::take(a), self.base);
+        }
     }
 
     /// Carries every accumulator into its state.
     pub(super) fn carry_all(&mut self) {
         let base = self.base;
-        for (state, a) in self.states.iter_mut().zip(&mut self.accumulators) {
-            carry_into(state, std::mem::take(a), base);
+        for (state, lanes) in self
+            .states
+            .iter_mut()
+            .zip(self.accumulators.chunks_exact_mut(self.lanes))
+        {
+            for a in lanes {
+                carry_into(state, std::mem::take(a), base);
+            }
         }
     }
 
-    /// Group `g`'s state, accumulator included.
+    /// Group `g`'s state, accumulators included.
     pub(super) fn get(&self, g: usize) -> MeanState {
         let mut state = self.states[g];
-        carry_into(&mut state, self.accumulators[g], self.base);
+        for a in &self.accumulators[g * self.lanes..][..self.lanes] {
+            carry_into(&mut state, *a, self.base);
+        }
         state
+    }
+
+    /// Takes the first `n` groups off: they come back as states of their
+    /// own, and these keep the rest, shifted down to group 0.
+    #[cfg(feature = "datafusion")]
+    pub(super) fn take_front(&mut self, n: usize) -> Means {
+        self.carry_all();
+        let front: Vec<MeanState> = self.states.drain(..n.min(self.states.len())).collect();
+        self.accumulators.truncate(self.states.len() * self.lanes);
+        let mut taken = Means::new(0);
+        taken.resize(front.len());
+        taken.states = front;
+        taken
+    }
+
+    /// Bytes held on the heap.
+    #[cfg(feature = "datafusion")]
+    pub(super) fn heap_size(&self) -> usize {
+        self.states.capacity() * size_of::<MeanState>()
+            + self.accumulators.capacity() * size_of::<Accumulator>()
     }
 
     /// Group `g`'s state, to change (its accumulator carried first).
@@ -140,16 +191,21 @@ impl Means {
                 prefetch_line(accumulators.as_ptr().wrapping_add(g as usize));
             }
         };
+        let lanes = self.lanes;
+        // Group `g`'s accumulator for row `i`.
+        let slot = |g: usize, i: usize| g * lanes + (i & (lanes - 1));
         match nulls.filter(|n| n.null_count() > 0) {
             None if far => {
                 for (i, (&g, &x)) in ids.iter().zip(values).enumerate() {
                     ahead(i, accumulators);
-                    add_row(states, accumulators, base, g as usize, x);
+                    let g = g as usize;
+                    add_row(states, accumulators, base, g, slot(g, i), x);
                 }
             }
             None => {
-                for (&g, &x) in ids.iter().zip(values) {
-                    add_row(states, accumulators, base, g as usize, x);
+                for (i, (&g, &x)) in ids.iter().zip(values).enumerate() {
+                    let g = g as usize;
+                    add_row(states, accumulators, base, g, slot(g, i), x);
                 }
             }
             Some(nulls) => {
@@ -159,9 +215,9 @@ impl Means {
                     }
                     let g = g as usize;
                     if nulls.is_valid(i) {
-                        add_row(states, accumulators, base, g, x);
+                        add_row(states, accumulators, base, g, slot(g, i), x);
                     } else {
-                        let a = &mut accumulators[g];
+                        let a = &mut accumulators[slot(g, i)];
                         a.nulls += 1;
                         if a.nulls == u32::MAX {
                             carry_into(&mut states[g], std::mem::take(a), base);
@@ -194,7 +250,7 @@ impl Means {
     pub(super) fn absorb(&mut self, other: Means, ids: &[u32], fresh: usize) -> crate::Result<()> {
         for (m, &g) in other.into_states().iter().zip(ids) {
             if g as usize >= fresh {
-                self.accumulators[g as usize] = Accumulator::default();
+                // A group new here: nothing in its accumulators yet.
                 self.states[g as usize] = *m;
             } else {
                 self.get_mut(g as usize).merge(m)?;
@@ -204,14 +260,15 @@ impl Means {
     }
 }
 
-/// Adds the valid value `x` to group `g`: to its accumulator if `x` is in
-/// the window starting at `base` (or zero), else to its state.
+/// Adds the valid value `x` to group `g`: to its accumulator `slot` if `x`
+/// is in the window starting at `base` (or zero), else to its state.
 #[inline(always)]
 fn add_row(
     states: &mut [MeanState],
     accumulators: &mut [Accumulator],
     base: u32,
     g: usize,
+    slot: usize,
     x: f32,
 ) {
     let bits = x.to_bits();
@@ -222,7 +279,7 @@ fn add_row(
         let significand = (bits & 0x7f_ffff) | (u32::from(e != 0) << 23);
         let magnitude = i64::from(significand) << (shift & 31);
         let negative = -i64::from(bits >> 31);
-        let a = &mut accumulators[g];
+        let a = &mut accumulators[slot];
         a.sum += (magnitude ^ negative) - negative;
         a.rows += 1;
         if a.rows == ROWS_PER_CARRY {
@@ -294,9 +351,17 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        for groups in [1usize, 3, 100] {
+        for groups in [1usize, 3, 100, 3000] {
             let n = 300_000;
-            let ids: Vec<u32> = (0..n).map(|_| (next() % groups as u64) as u32).collect();
+            // The first half in at most 500 groups: a table of more than
+            // `LANE_GROUPS` groups then grows past it with values in its
+            // accumulators.
+            let ids: Vec<u32> = (0..n)
+                .map(|i| {
+                    let first = if i < n / 2 { groups.min(500) } else { groups };
+                    (next() % first as u64) as u32
+                })
+                .collect();
             let values: Vec<f32> = (0..n)
                 .map(|i| {
                     let r = next();
@@ -310,13 +375,14 @@ mod tests {
             let nulls = NullBuffer::from_iter((0..n).map(|i| i % 11 != 3));
             for nulls in [None, Some(&nulls)] {
                 let expected = one_by_one(&ids, &values, nulls, groups);
-                let mut means = Means::new(groups);
+                let mut means = Means::new(0);
                 // In pieces, so the window is chosen by the first one.
                 for (ids, (values, start)) in ids
                     .chunks(70_001)
                     .zip(values.chunks(70_001).zip((0..).step_by(70_001)))
                 {
                     let nulls = nulls.map(|n| n.slice(start, ids.len()));
+                    means.resize(ids.iter().map(|&g| g as usize + 1).max().unwrap_or(0));
                     means.add(ids, values, nulls.as_ref());
                 }
                 for g in 0..groups {

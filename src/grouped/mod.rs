@@ -809,10 +809,13 @@ impl GroupedStates {
             let column = self.column(&aggregation.column)?;
             let input = column.input.clone().unwrap_or(DataType::Float64);
             let output_type = aggregation.statistic.output_type(&input);
-            let values = order
-                .par_iter()
-                .map(|&g| column.finish(g, aggregation))
+            // Finished in group order (the states read one after the other),
+            // then put in key order.
+            let by_group = (0..self.num_groups() as u32)
+                .into_par_iter()
+                .map(|g| column.finish(g, aggregation))
                 .collect::<Result<Vec<_>>>()?;
+            let values: Vec<Value> = order.iter().map(|&g| by_group[g as usize]).collect();
             arrays.push(values_to_array(&values, &output_type));
             fields.push(Field::new(aggregation.output_name(), output_type, true));
         }
