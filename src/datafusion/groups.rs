@@ -6,14 +6,15 @@
 //!
 //! The store keeps one state per group in a flat vector indexed by the group
 //! index, as DataFusion's own `avg` keeps its sums and counts: an 88-byte
-//! [`MeanState`](crate::MeanState) for the mean or sum of Float16/Float32
-//! values, an [`ExactState`] otherwise (the Float32
+//! [`MeanState`](crate::MeanState) behind a 16-byte window accumulator for
+//! the mean or sum of Float16/Float32 values, an [`ExactState`] otherwise (the Float32
 //! [`MomentsState`](crate::MomentsState) for a Float16/Float32 variance, wide
 //! integer sums for Float64 and the integer types). DataFusion hands each
 //! batch with a group index per row, so rows of one group are scattered:
 //! each valid value goes straight into its group's exact sums through the
 //! scalar reference path of each part (`kernel::reference`; for a Float32
-//! mean or sum of at most 4,096 groups, through per-group exponent bins).
+//! mean or sum, a value within the window of binades the column chose adds
+//! its shifted significand to its group's `i64` accumulator instead).
 //! Sums are exact integers, so neither the order of rows nor the split into
 //! batches and partitions changes a bit of any state.
 //!

@@ -7,8 +7,8 @@
 //! (`EmitTo::First`), and the memory held.
 //!
 //! So DataFusion's `GROUP BY` and the crate's own grouped statistics share one
-//! grouped-state core: the same stores, the same row-by-row (or binned) exact
-//! adds, the same finishing.
+//! grouped-state core: the same stores, the same row-by-row (or windowed)
+//! exact adds, the same finishing.
 //!
 //! Only [`GroupedColumn::take_front`] and [`GroupedColumn::heap_size`] look
 //! inside [`Store`]; everything else goes through `GroupedColumn`'s own

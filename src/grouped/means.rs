@@ -8,10 +8,13 @@
 //! exponents `[base, base + WINDOW)` from the first values it sees, and a
 //! value whose `eff` lies in it (or a zero) adds its signed significand
 //! shifted by `eff - base` — less than `2^47` in magnitude — into its
-//! group's `i64`: one integer add and a count per row, in 16 bytes per group
-//! (a million groups fit in 16 MiB). A group's accumulator is carried into
-//! its exact sum (`sum · 2^base` units, [`ExactSum`'s](crate::ExactSum)
-//! own) before `2^16` rows could overflow it, and whenever a state is read.
+//! group's `i64`, with the row counted in the same word: the accumulator
+//! adds `shifted · 2^8 + 1` (one integer add per row, in 16 bytes per group:
+//! a million groups fit in 16 MiB), so it holds `sum · 2^8 + rows` while
+//! `rows < 2^8`. A group's accumulator is carried into its exact sum
+//! (`sum · 2^base` units, [`ExactSum`'s](crate::ExactSum) own) and its
+//! count at 255 rows (below `2^63`: 255 values below `2^55` each), and
+//! whenever a state is read.
 //! Values outside the window, NaN and infinities go straight to the group's
 //! [`MeanState`] ([`add_valid`]). Both paths are exact integer additions,
 //! so the states are bitwise those of adding the rows one by one in any
@@ -26,9 +29,12 @@ use crate::kernel::MeanState;
 /// Exponents per window: a shifted significand is below `2^(24 + WINDOW - 1)`.
 const WINDOW: u32 = 24;
 
-/// Rows a group's accumulator takes before it is carried: `2^16` values
-/// below `2^47` each stay below `2^63`.
-const ROWS_PER_CARRY: u32 = 1 << 16;
+/// The bits of an accumulator that count its rows.
+const ROW_BITS: u32 = 8;
+
+/// Rows an accumulator takes before it is carried: its count fits in
+/// [`ROW_BITS`] bits, and 255 values below `2^(47 + 8)` stay below `2^63`.
+const ROWS_PER_CARRY: i64 = (1 << ROW_BITS) - 1;
 
 /// The highest window base: every finite `eff` (at most 253) can be in a
 /// window, the `eff` of NaN and infinities (254) never is.
@@ -50,10 +56,9 @@ const SAMPLE: usize = 4096;
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C, align(16))]
 struct Accumulator {
-    /// `Σ ±significand · 2^(eff - base)`.
-    sum: i64,
-    /// Valid values added to `sum`.
-    rows: u32,
+    /// `(Σ ±significand · 2^(eff - base)) · 2^ROW_BITS + rows`, for the
+    /// valid values added (`rows < 2^ROW_BITS`).
+    sum_rows: i64,
     /// Null rows.
     nulls: u32,
 }
@@ -280,9 +285,8 @@ fn add_row(
         let magnitude = i64::from(significand) << (shift & 31);
         let negative = -i64::from(bits >> 31);
         let a = &mut accumulators[slot];
-        a.sum += (magnitude ^ negative) - negative;
-        a.rows += 1;
-        if a.rows == ROWS_PER_CARRY {
+        a.sum_rows += (((magnitude ^ negative) - negative) << ROW_BITS) | 1;
+        if a.sum_rows & ROWS_PER_CARRY == ROWS_PER_CARRY {
             carry_into(&mut states[g], std::mem::take(a), base);
         }
     } else {
@@ -293,12 +297,14 @@ fn add_row(
 /// Adds accumulator `a` (of a window starting at `base`) to `state`.
 #[inline]
 fn carry_into(state: &mut MeanState, a: Accumulator, base: u32) {
-    state.count += u64::from(a.rows);
+    let rows = a.sum_rows & ROWS_PER_CARRY;
+    let sum = (a.sum_rows - rows) >> ROW_BITS;
+    state.count += rows as u64;
     state.null_count += u64::from(a.nulls);
-    if a.sum != 0 {
+    if sum != 0 {
         state
             .exact_sum
-            .add_shifted(a.sum.unsigned_abs(), base, a.sum < 0);
+            .add_shifted(sum.unsigned_abs(), base, sum < 0);
     }
 }
 

@@ -2,10 +2,12 @@
 //! key, `GROUP BY` outside SQL.
 //!
 //! [`GroupedStates`] is the one grouped-state core: key columns in, a dense
-//! group index per row (`grouped::keys`), and one [`ExactState`] per group and value
-//! column, fed row by row through the scalar reference path of each part
-//! (the same exact integers as the block passes, so a group's state is
-//! bitwise the state of its rows computed any other way). Sources are read
+//! group index per row (`grouped::keys`), and one state per group and value
+//! column: a Float16/Float32 mean's `MeanState` behind a window accumulator
+//! (`grouped::means`), else an [`ExactState`] fed row by row through the
+//! scalar reference path of each part (the same exact integers as the block
+//! passes, so a group's state is bitwise the state of its rows computed any
+//! other way). Sources are read
 //! in parallel — IPC batches in slices of up to 2^20 rows, Parquet row groups
 //! — each thread folding its share into its own [`GroupedStates`], which
 //! then merge exactly. The result lists the groups sorted by key (ascending,
@@ -536,7 +538,8 @@ fn add_states<T: ArrowPrimitiveType>(
 ///
 /// Memory, per group: its key (an integer key: 32 bytes, plus a 4-byte slot
 /// per value of the key range while that range is dense; other keys: their
-/// row encoding and a hash-table entry), and per value column 104 bytes
+/// row encoding and a hash-table entry; a string key: its bytes, an
+/// 8-byte offset and a hash-table entry), and per value column 104 bytes
 /// for a Float16/Float32 mean (an 88-byte `MeanState` and a 16-byte
 /// accumulator), else a 232-byte [`ExactState`] (Float64 adds 320 bytes for
 /// its 2,176-bit sum; the sum of squares 536 more). A million groups of a
