@@ -185,6 +185,54 @@ def test_keys_of_every_type_sort_ascending_with_nulls_last(keys):
     assert result["k"].to_pylist() == theirs["k"].to_pylist()
 
 
+def test_categorical_and_string_keys_group_by_value_in_every_layout(tmp_path, rng):
+    """Strings of every length, as utf8, large_utf8 and utf8_view; pandas
+    categoricals (dictionaries with unused and null categories) in chunks with
+    different dictionaries; an IPC file whose batches share one dictionary:
+    the same groups, keys and bits as the plain strings, for 1 and 3 threads."""
+    import pandas as pd
+
+    words = ["", "a", "b" * 7, "c" * 8, "d" * 12, "e" * 16, "f" * 17, "g" * 40, "é∂", "a\x00b"]
+    n = 60_000
+    picks = rng.integers(0, len(words) + 1, n)
+    keys = [None if p == len(words) else words[p] for p in picks]
+    x = rng.standard_normal(n).astype(np.float32) * 1e3
+    x[::7] = np.float32(3e37)
+    x[3::7] = np.float32(-3e37)
+    expected = mapmean.group_by(pa.table({"k": pa.array(keys), "x": x}), "k").aggregate(
+        [("x", "mean"), ("x", "sum"), ("x", "max")]
+    )
+    assert expected["k"].to_pylist() == sorted(set(words) & set(keys)) + [None]
+    cat = pd.Categorical(keys, categories=words + ["never used"])
+    chunks = [
+        pa.array(pd.Categorical(keys[i : i + 7000], categories=(words + ["never used"])[:: (i // 7000) % 2 * 2 - 1]))
+        for i in range(0, n, 7000)
+    ]
+    layouts = {
+        "large": pa.array(keys, pa.large_string()),
+        "view": pa.array(keys, pa.string_view()),
+        "categorical": pa.array(cat),
+        "chunks": pa.chunked_array(chunks),
+    }
+    for name, column in layouts.items():
+        table = pa.table({"k": column, "x": x})
+        for threads in (1, 3):
+            got = mapmean.group_by(table, "k", threads=threads).aggregate(
+                [("x", "mean"), ("x", "sum"), ("x", "max")]
+            )
+            assert got["k"].to_pylist() == expected["k"].to_pylist(), name
+            assert got.select(["x_mean", "x_sum", "x_max"]) == expected.select(["x_mean", "x_sum", "x_max"]), name
+    path = tmp_path / "cat.arrow"
+    table = pa.table({"k": pa.array(cat), "x": x})
+    with pa.OSFile(str(path), "wb") as f, pa.ipc.new_file(f, table.schema) as w:
+        for batch in table.to_batches(max_chunksize=5000):
+            w.write_batch(batch)
+    got = mapmean.group_by(path, "k").aggregate([("x", "mean"), ("x", "sum"), ("x", "max")])
+    # The keys come back as the dictionary's values (large_string here).
+    assert got["k"].to_pylist() == expected["k"].to_pylist()
+    assert got.select(["x_mean", "x_sum", "x_max"]) == expected.select(["x_mean", "x_sum", "x_max"])
+
+
 def test_several_keys(rng):
     n = 5000
     table = pa.table(

@@ -391,8 +391,8 @@ mod tests {
                     means.resize(ids.iter().map(|&g| g as usize + 1).max().unwrap_or(0));
                     means.add(ids, values, nulls.as_ref());
                 }
-                for g in 0..groups {
-                    assert_eq!(means.get(g), expected[g], "group {g} of {groups}");
+                for (g, want) in expected.iter().enumerate() {
+                    assert_eq!(means.get(g), *want, "group {g} of {groups}");
                 }
                 assert_eq!(means.into_states(), expected);
             }
