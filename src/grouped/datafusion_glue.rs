@@ -22,7 +22,7 @@ use arrow_schema::DataType;
 
 use super::{GroupedColumn, Store};
 use crate::error::{Error, Result};
-use crate::kernel::{ExactState, MeanState, Parts};
+use crate::kernel::{ExactState, Parts};
 
 impl GroupedColumn {
     /// An empty column named `name` (in errors) of values of `input`,
