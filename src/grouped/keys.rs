@@ -373,6 +373,54 @@ fn next_group(len: usize) -> Result<u32> {
         .ok_or_else(|| Error::InvalidArgument("more than 2^32 - 1 groups".into()))
 }
 
+/// Writes the group of each row of `values` from `from` on into `out`
+/// (its row's place) while the row's key has one in the dense table `slots`
+/// (of keys from `base`); returns the first row whose key is outside the
+/// table or has no group yet (`values.len()` if none).
+#[inline]
+fn dense_run<K: Copy + Into<i128>>(
+    values: &[K],
+    from: usize,
+    base: i128,
+    slots: &[u32],
+    out: &mut [u32],
+) -> usize {
+    let (len, rows) = (slots.len() as u128, values.len().min(out.len()));
+    // The row's group, or `EMPTY` (a key outside the table included).
+    let group = |x: K| -> u32 {
+        let at = x.into().wrapping_sub(base) as u128;
+        if at < len {
+            slots[at as usize]
+        } else {
+            EMPTY
+        }
+    };
+    if slots.len() > 1 << 18 {
+        // Past the second-level cache, each slot is a miss: asked for 16
+        // rows ahead.
+        for i in from..rows {
+            if let Some(&y) = values.get(i + 16) {
+                let at = (y.into() - base) as usize;
+                prefetch_line(slots.as_ptr().wrapping_add(at));
+            }
+            let g = group(values[i]);
+            if g == EMPTY {
+                return i;
+            }
+            out[i] = g;
+        }
+    } else {
+        for i in from..rows {
+            let g = group(values[i]);
+            if g == EMPTY {
+                return i;
+            }
+            out[i] = g;
+        }
+    }
+    values.len()
+}
+
 impl IntegerKeys {
     #[inline]
     fn group_of(&mut self, key: Option<i128>) -> Result<u32> {
@@ -459,37 +507,39 @@ impl IntegerKeys {
             ids.reserve(array.len());
             let nulls = array.nulls().filter(|n| n.null_count() > 0);
             if keys.dense.is_some() && nulls.is_none() && !array.is_empty() {
-                // The batch's range first (a vectorised pass), then one
-                // indexed load per row.
                 let values = array.values();
-                let lo = values.iter().copied().min().map(Into::into).unwrap_or(0);
-                let hi = values.iter().copied().max().map(Into::into).unwrap_or(0);
-                keys.cover(lo, hi);
-                if let Some((base, slots)) = &mut keys.dense {
-                    let base = *base;
-                    let start = ids.len();
-                    ids.resize(start + values.len(), 0);
-                    // Past the second-level cache, each slot is a miss: asked
-                    // for 16 rows ahead.
-                    let far = slots.len() > 1 << 18;
-                    for (i, (&x, id)) in values.iter().zip(&mut ids[start..]).enumerate() {
-                        if far {
-                            if let Some(&y) = values.get(i + 16) {
-                                prefetch_line(
-                                    slots.as_ptr().wrapping_add((y.into() - base) as usize),
-                                );
-                            }
-                        }
-                        let slot = &mut slots[(x.into() - base) as usize];
-                        if *slot == EMPTY {
-                            let g = next_group(keys.keys.len())?;
-                            keys.keys.push(Some(x.into()));
-                            *slot = g;
-                        }
-                        *id = *slot;
+                let start = ids.len();
+                ids.resize(start + values.len(), 0);
+                let out = &mut ids[start..];
+                let (mut i, mut covered) = (0, false);
+                // Runs of rows whose keys have a group in the table; at a key
+                // outside its range, the range of the rest of the batch is
+                // covered at once (a vectorised pass, not a widening per key);
+                // a new key makes its group.
+                while let Some((base, slots)) = &keys.dense {
+                    let stop = dense_run(values, i, *base, slots, out);
+                    let Some(&x) = values.get(stop) else {
+                        return Ok(());
+                    };
+                    let x: i128 = x.into();
+                    let in_range = x >= *base && x - *base < slots.len() as i128;
+                    if !in_range && !covered {
+                        let rest = &values[stop..];
+                        let lo = rest.iter().copied().min().map_or(x, Into::into);
+                        let hi = rest.iter().copied().max().map_or(x, Into::into);
+                        keys.cover(lo, hi);
+                        covered = true;
+                        i = stop;
+                        continue;
                     }
-                    return Ok(());
+                    out[stop] = keys.group_of(Some(x))?;
+                    i = stop + 1;
                 }
+                // The keys moved to the hash table: the rest through it.
+                for (&x, id) in values.iter().zip(out.iter_mut()).skip(i) {
+                    *id = keys.group_of(Some(x.into()))?;
+                }
+                return Ok(());
             }
             match nulls {
                 None => {
