@@ -46,8 +46,10 @@ const PREFETCH_GROUPS: usize = 1 << 16;
 /// Rows between a prefetch and its use.
 const AHEAD: usize = 16;
 
-/// No window chosen yet.
-const NO_WINDOW: u32 = u32::MAX;
+/// No window chosen yet: far from every `eff` (0 to 254), so that no
+/// value but a zero takes the accumulators (a zero adds nothing: the window
+/// does not matter for it).
+const NO_WINDOW: u32 = 1 << 31;
 
 /// Values whose largest exponent sets the window.
 const SAMPLE: usize = 4096;
@@ -397,6 +399,29 @@ mod tests {
                 assert_eq!(means.into_states(), expected);
             }
         }
+    }
+
+    #[test]
+    fn values_before_any_window_is_chosen_go_to_the_states() {
+        // More zeros and nulls than the sample, then a subnormal and a
+        // normal value in the same call; then a call that chooses a window.
+        let mut values = vec![0.0f32; SAMPLE + 10];
+        values.extend([1e-45, -3e-39, 2.5, 0.0]);
+        let ids = vec![0u32; values.len()];
+        let nulls = NullBuffer::from_iter((0..values.len()).map(|i| i % 3 != 0));
+        let mut means = Means::new(1);
+        means.add(&ids, &values, Some(&nulls));
+        assert_eq!(means.base, NO_WINDOW);
+        means.add(&ids, &values, None);
+        means.add(&[0, 0], &[1.5, 1e-45], None);
+        let mut expected = one_by_one(&ids, &values, Some(&nulls), 1)[0];
+        expected
+            .merge(&one_by_one(&ids, &values, None, 1)[0])
+            .unwrap();
+        expected
+            .merge(&one_by_one(&[0, 0], &[1.5, 1e-45], None, 1)[0])
+            .unwrap();
+        assert_eq!(means.get(0), expected);
     }
 
     #[test]
