@@ -265,25 +265,16 @@ impl GroupKeys {
     /// caller checks them first), [`Error::InvalidArgument`] past `2^32 - 1`
     /// groups.
     pub(crate) fn intern(&mut self, columns: &[ArrayRef], ids: &mut Vec<u32>) -> Result<()> {
+        let one = || match columns {
+            [column] => Ok(column.as_ref()),
+            _ => Err(Error::Internal(format!(
+                "one key column expected, got {}",
+                columns.len()
+            ))),
+        };
         match self {
-            GroupKeys::Integer(k) => {
-                let [column] = columns else {
-                    return Err(Error::Internal(format!(
-                        "one integer key column expected, got {}",
-                        columns.len()
-                    )));
-                };
-                k.intern(column.as_ref(), ids)
-            }
-            GroupKeys::Strings(k) => {
-                let [column] = columns else {
-                    return Err(Error::Internal(format!(
-                        "one string key column expected, got {}",
-                        columns.len()
-                    )));
-                };
-                k.intern(column.as_ref(), ids)
-            }
+            GroupKeys::Integer(k) => k.intern(one()?, ids),
+            GroupKeys::Strings(k) => k.intern(one()?, ids),
             GroupKeys::Rows(k) => k.intern(columns, ids),
         }
     }
