@@ -27,7 +27,7 @@ use arrow_array::{
     Array, ArrayRef, ArrowPrimitiveType, DictionaryArray, LargeStringArray, PrimitiveArray,
     StringArray, StringViewArray,
 };
-use arrow_buffer::ArrowNativeType;
+use arrow_buffer::{ArrowNativeType, NullBuffer};
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::{DataType, SortOptions};
 use foldhash::fast::FixedState;
@@ -99,6 +99,10 @@ pub(crate) struct StringKeys {
     /// are `bytes[ends[g - 1]..ends[g]]` (the null group's are empty).
     bytes: Vec<u8>,
     ends: Vec<usize>,
+    /// Strings of up to 16 bytes, held in the table itself: a lookup reads
+    /// one entry, not the arena.
+    short: HashTable<ShortKey>,
+    /// Longer strings' groups, hashed by their bytes in the arena.
     table: HashTable<u32>,
     hasher: FixedState,
     null_group: Option<u32>,
@@ -106,6 +110,65 @@ pub(crate) struct StringKeys {
     /// reused) and the group of each of its values ([`EMPTY`] for one no
     /// row used yet).
     dictionary: Option<(ArrayRef, Vec<u32>)>,
+}
+
+/// A string of at most 16 bytes and its group: bytes `0..8` and
+/// `len - 8..len` as words (overlapping below 16 bytes; below 8 bytes, the
+/// bytes and zeros), which with the length determine the string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ShortKey {
+    words: [u64; 2],
+    len: u32,
+    group: u32,
+}
+
+impl ShortKey {
+    /// The key of `bytes` (at most 16 of them), group to be set.
+    #[inline(always)]
+    fn of(bytes: &[u8]) -> ShortKey {
+        let n = bytes.len();
+        debug_assert!(n <= 16);
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+        let half = |at: usize| {
+            u64::from(u32::from_le_bytes(
+                bytes[at..at + 4].try_into().unwrap_or_default(),
+            ))
+        };
+        let words = if n >= 8 {
+            [word(0), word(n - 8)]
+        } else if n >= 4 {
+            [half(0) | half(n - 4) << 32, 0]
+        } else {
+            // 0 to 3 bytes: the first, middle and last (the same byte for
+            // fewer than 3), told apart by the length.
+            let byte = |at: usize| bytes.get(at).map_or(0, |&b| u64::from(b));
+            [
+                byte(0) | byte(n / 2) << 8 | byte(n.wrapping_sub(1)) << 16,
+                0,
+            ]
+        };
+        ShortKey {
+            words,
+            len: n as u32,
+            group: 0,
+        }
+    }
+
+    /// A hash of the string: a folded multiply of its words and length.
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        const K0: u64 = 0x243f_6a88_85a3_08d3;
+        const K1: u64 = 0x1319_8a2e_0370_7344;
+        let a = (self.words[0] ^ K0) as u128 * (self.words[1] ^ K1 ^ u64::from(self.len)) as u128;
+        let h = (a as u64) ^ ((a >> 64) as u64);
+        // hashbrown takes its tag from the top bits: mix them down too.
+        h ^ h.rotate_left(32).wrapping_mul(K0)
+    }
+
+    #[inline(always)]
+    fn same(&self, other: &ShortKey) -> bool {
+        self.words == other.words && self.len == other.len
+    }
 }
 
 /// The values of a string column of any of the string types.
@@ -653,6 +716,7 @@ impl StringKeys {
             output,
             bytes: Vec::new(),
             ends: Vec::new(),
+            short: HashTable::new(),
             table: HashTable::new(),
             hasher: FixedState::with_seed(0),
             null_group: None,
@@ -680,6 +744,9 @@ impl StringKeys {
             self.null_group = Some(g);
             return Ok(g);
         };
+        if bytes.len() <= 16 {
+            return self.group_of_short(bytes);
+        }
         let hash = self.hasher.hash_one(bytes);
         let (all, ends) = (&self.bytes, &self.ends);
         let found = self.table.find(hash, |&g| {
@@ -700,6 +767,21 @@ impl StringKeys {
             hasher.hash_one(&all[start..ends[g]])
         });
         Ok(g)
+    }
+
+    /// The group of a string of at most 16 bytes.
+    #[inline(always)]
+    fn group_of_short(&mut self, bytes: &[u8]) -> Result<u32> {
+        let mut key = ShortKey::of(bytes);
+        let hash = key.hash();
+        if let Some(found) = self.short.find(hash, |k| k.same(&key)) {
+            return Ok(found.group);
+        }
+        key.group = next_group(self.ends.len())?;
+        self.bytes.extend_from_slice(bytes);
+        self.ends.push(self.bytes.len());
+        self.short.insert_unique(hash, key, ShortKey::hash);
+        Ok(key.group)
     }
 
     fn intern(&mut self, column: &dyn Array, ids: &mut Vec<u32>) -> Result<()> {
@@ -728,14 +810,46 @@ impl StringKeys {
                 DataType::UInt64 => dictionary!(UInt64Type),
                 other => Err(Error::Internal(format!("{other} is no dictionary key"))),
             },
-            _ => {
-                let strings = Strings::of(column)?;
-                for i in 0..column.len() {
-                    ids.push(self.group_of(strings.get(i))?);
+            _ => match Strings::of(column)? {
+                Strings::Utf8(a) => {
+                    self.intern_offsets(a.value_offsets(), a.value_data(), a.nulls(), ids)
                 }
-                Ok(())
-            }
+                Strings::Large(a) => {
+                    self.intern_offsets(a.value_offsets(), a.value_data(), a.nulls(), ids)
+                }
+                strings => {
+                    for i in 0..column.len() {
+                        ids.push(self.group_of(strings.get(i))?);
+                    }
+                    Ok(())
+                }
+            },
         }
+    }
+
+    /// The groups of the strings of a utf8 or large_utf8 column, given as
+    /// its offsets, bytes and nulls.
+    fn intern_offsets<O: ArrowNativeType>(
+        &mut self,
+        offsets: &[O],
+        data: &[u8],
+        nulls: Option<&NullBuffer>,
+        ids: &mut Vec<u32>,
+    ) -> Result<()> {
+        let nulls = nulls.filter(|n| n.null_count() > 0);
+        for (i, ends) in offsets.windows(2).enumerate() {
+            if nulls.is_some_and(|n| n.is_null(i)) {
+                ids.push(self.group_of(None)?);
+                continue;
+            }
+            let bytes = data
+                .get(ends[0].as_usize()..ends[1].as_usize())
+                .ok_or_else(|| {
+                    Error::Internal(format!("string {i} lies outside its column's bytes"))
+                })?;
+            ids.push(self.group_of(Some(bytes))?);
+        }
+        Ok(())
     }
 
     /// The groups of a dictionary of strings: each dictionary value is
@@ -796,5 +910,64 @@ impl StringKeys {
             DataType::Utf8View => Arc::new(StringViewArray::from(strings)),
             _ => Arc::new(StringArray::from(strings)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn short_keys_tell_apart_strings_that_differ_in_any_byte_or_length() {
+        for n in 0..=16usize {
+            let base: Vec<u8> = (0..n as u8).map(|b| b'a' + b).collect();
+            let key = ShortKey::of(&base);
+            assert!(key.same(&ShortKey::of(&base.clone())));
+            for at in 0..n {
+                let mut other = base.clone();
+                other[at] ^= 0x20;
+                assert!(!key.same(&ShortKey::of(&other)), "{n} bytes, byte {at}");
+            }
+            // A string one byte longer or shorter, padded with zeros.
+            let mut longer = base.clone();
+            longer.push(0);
+            assert!(!key.same(&ShortKey::of(&longer[..(n + 1).min(16)])) || n == 16);
+            if n > 0 {
+                assert!(!key.same(&ShortKey::of(&base[..n - 1])));
+            }
+        }
+    }
+
+    #[test]
+    fn string_keys_of_every_length_group_like_a_map() {
+        // Strings of 0 to 24 bytes over a 3-letter alphabet, with zero
+        // bytes: many share words, prefixes and suffixes.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let strings: Vec<String> = (0..20_000)
+            .map(|_| {
+                let len = (next() % 25) as usize;
+                (0..len)
+                    .map(|_| ['a', 'b', '\0'][(next() % 3) as usize])
+                    .collect()
+            })
+            .collect();
+        let column =
+            StringArray::from(strings.iter().map(|s| Some(s.as_str())).collect::<Vec<_>>());
+        let mut keys = StringKeys::new(DataType::Utf8, DataType::Utf8);
+        let mut ids = Vec::new();
+        keys.intern(&column, &mut ids).unwrap();
+        let mut seen: HashMap<&str, u32> = HashMap::new();
+        for (s, &g) in strings.iter().zip(&ids) {
+            assert_eq!(*seen.entry(s.as_str()).or_insert(g), g, "{s:?}");
+            assert_eq!(keys.key(g as usize), Some(s.as_bytes()));
+        }
+        assert_eq!(seen.len(), keys.ends.len());
     }
 }

@@ -5,20 +5,29 @@
 //! A row's value is `significand · 2^(eff - 149)` with `eff = max(e, 1) - 1`
 //! for its biased exponent `e`. Most columns' values lie within a few
 //! binades of each other, so each store picks a window of [`WINDOW`]
-//! exponents `[base, base + WINDOW)` from the first values it sees, and a
-//! value whose `eff` lies in it (or a zero) adds its signed significand
-//! shifted by `eff - base` — less than `2^47` in magnitude — into its
-//! group's `i64`, with the row counted in the same word: the accumulator
-//! adds `shifted · 2^8 + 1` (one integer add per row, in 16 bytes per group:
-//! a million groups fit in 16 MiB), so it holds `sum · 2^8 + rows` while
+//! exponents `[base, base + WINDOW)` from the first values it sees. A value
+//! `x` for which `v = x · 2^(149 - base)` is an integer below `2^47` in
+//! magnitude ([`LIMIT`]) — every value of the window (`v` is its signed
+//! significand shifted by `eff - base`), and zeros — goes into its group's
+//! `i64`, with the row counted in the same word: the accumulator adds
+//! `v · 2^8 + 1` (one integer add per row, in 16 bytes per group: a million
+//! groups fit in 16 MiB), so it holds `sum · 2^8 + rows` while
 //! `rows < 2^8`. A group's accumulator is carried into its exact sum
 //! (`sum · 2^base` units, [`ExactSum`'s](crate::ExactSum) own) and its
 //! count at 255 rows (below `2^63`: 255 values below `2^55` each), and
 //! whenever a state is read.
-//! Values outside the window, NaN and infinities go straight to the group's
-//! [`MeanState`] ([`add_valid`]). Both paths are exact integer additions,
-//! so the states are bitwise those of adding the rows one by one in any
-//! order.
+//!
+//! The increments `v · 2^8 + 1` of [`CHUNK`] rows are computed first, by a
+//! loop without branches over `f64`s that the compiler turns into vector
+//! instructions: `f64::from(x) · 2^(149 - base)` is exact (a power of two,
+//! within `f64`'s normal range), and for an integer `|v| < 2^51`,
+//! `v + 2^52 + 2^51` is exact with bits exceeding those of `2^52 + 2^51` by
+//! `v`; `v` is an integer exactly when that sum minus `2^52 + 2^51` gives
+//! `v` back. The scatter loop is then one add per row.
+//! Values outside the window, NaN and infinities (increment 0) go straight
+//! to the group's [`MeanState`] ([`add_valid`]) afterwards. Both paths are
+//! exact integer additions, so the states are bitwise those of adding the
+//! rows one by one in any order.
 
 use arrow_buffer::NullBuffer;
 
@@ -53,6 +62,18 @@ const NO_WINDOW: u32 = 1 << 31;
 
 /// Values whose largest exponent sets the window.
 const SAMPLE: usize = 4096;
+
+/// Rows whose increments are computed at a time (8 KiB of them).
+const CHUNK: usize = 1024;
+
+/// `2^52 + 2^51`: for an integer `|v| < 2^51`, `MAGIC + v` is exact, and
+/// its bits exceed `MAGIC`'s by `v`.
+const MAGIC: f64 = 6_755_399_441_055_744.0;
+
+/// The accumulators take a value `x` when `x · 2^(149 - base)` is an
+/// integer below this in magnitude: 255 of them, shifted by [`ROW_BITS`],
+/// stay below `2^63`.
+const LIMIT: f64 = (1u64 << 47) as f64;
 
 /// A group's values in the window since the last carry.
 #[derive(Debug, Clone, Copy, Default)]
@@ -188,49 +209,114 @@ impl Means {
         if self.base == NO_WINDOW {
             self.choose_window(values, nulls);
         }
-        let base = self.base;
+        let nulls = nulls.filter(|n| n.null_count() > 0);
+        let mut increments = [0i64; CHUNK];
+        for (start, (ids, values)) in (0..)
+            .step_by(CHUNK)
+            .zip(ids.chunks(CHUNK).zip(values.chunks(CHUNK)))
+        {
+            let increments = &mut increments[..ids.len()];
+            let mut outside = self.increments(values, increments);
+            let nulls = nulls.map(|n| n.slice(start, ids.len()));
+            if let Some(nulls) = &nulls {
+                self.count_nulls(ids, nulls, increments);
+                outside = true;
+            }
+            self.scatter(ids, increments);
+            if outside {
+                // The valid rows that the accumulators did not take.
+                for (i, ((&g, &x), &d)) in ids.iter().zip(values).zip(&*increments).enumerate() {
+                    if d == 0 && nulls.as_ref().is_none_or(|n| n.is_valid(i)) {
+                        add_valid(&mut self.states[g as usize], x);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each row's accumulator increment into `out`: `v · 2^ROW_BITS + 1`
+    /// for a value whose `v = x · 2^(149 - base)` is an integer below
+    /// [`LIMIT`] in magnitude (any value of the window, and zeros; before a
+    /// window is chosen, only zeros), else 0. Whether any row got 0.
+    ///
+    /// Branch-free over `f64`s, so that it compiles to vector instructions.
+    #[inline]
+    fn increments(&self, values: &[f32], out: &mut [i64]) -> bool {
+        let windowed = self.base != NO_WINDOW;
+        let scale = if windowed {
+            // 2^(149 - base), with 149 - base in [-81, 149]: a normal f64.
+            f64::from_bits(((1023 + 149 - i64::from(self.base)) as u64) << 52)
+        } else {
+            1.0
+        };
+        let mut outside = false;
+        for (d, &x) in out.iter_mut().zip(values) {
+            // Exact: a power of two times an f32 stays within f64's normal
+            // range.
+            let v = f64::from(x) * scale;
+            // For an integer |v| < 2^51, `MAGIC + v` is exact and its bits
+            // exceed MAGIC's by v.
+            let t = v + MAGIC;
+            let taken = (t - MAGIC == v) & (v.abs() < LIMIT) & (windowed | (x == 0.0));
+            let n = (t.to_bits() as i64).wrapping_sub(MAGIC.to_bits() as i64);
+            *d = if taken { (n << ROW_BITS) | 1 } else { 0 };
+            outside |= !taken;
+        }
+        outside
+    }
+
+    /// Counts the null rows of a chunk in their accumulators, and clears
+    /// their increments.
+    fn count_nulls(&mut self, ids: &[u32], nulls: &NullBuffer, increments: &mut [i64]) {
+        let (lanes, base) = (self.lanes, self.base);
+        let len = ids.len();
+        for (k, word) in nulls.inner().bit_chunks().iter_padded().enumerate() {
+            let start = k * 64;
+            let mut missing = !word;
+            if len - start < 64 {
+                missing &= (1u64 << (len - start)) - 1;
+            }
+            while missing != 0 {
+                let i = start + missing.trailing_zeros() as usize;
+                missing &= missing - 1;
+                increments[i] = 0;
+                let g = ids[i] as usize;
+                let a = &mut self.accumulators[g * lanes + (i & (lanes - 1))];
+                a.nulls += 1;
+                if a.nulls == u32::MAX {
+                    carry_into(&mut self.states[g], std::mem::take(a), base);
+                }
+            }
+        }
+    }
+
+    /// Adds each row's increment to its group's accumulator, carrying one
+    /// that has counted [`ROWS_PER_CARRY`] rows.
+    #[inline]
+    fn scatter(&mut self, ids: &[u32], increments: &[i64]) {
+        let (lanes, base) = (self.lanes, self.base);
         let (states, accumulators) = (&mut self.states[..], &mut self.accumulators[..]);
-        // Past the second-level cache, each row's accumulator is a miss:
-        // asked for `AHEAD` rows before it is added to.
-        let far = accumulators.len() > PREFETCH_GROUPS;
-        let ahead = |i: usize, accumulators: &[Accumulator]| {
-            if let Some(&g) = ids.get(i + AHEAD) {
-                prefetch_line(accumulators.as_ptr().wrapping_add(g as usize));
+        let (far, at) = (accumulators.len() > PREFETCH_GROUPS, accumulators.as_ptr());
+        let mut add = |i: usize, g: u32, d: i64| {
+            let g = g as usize;
+            let a = &mut accumulators[g * lanes + (i & (lanes - 1))];
+            a.sum_rows += d;
+            if a.sum_rows & ROWS_PER_CARRY == ROWS_PER_CARRY {
+                carry_into(&mut states[g], std::mem::take(a), base);
             }
         };
-        let lanes = self.lanes;
-        // Group `g`'s accumulator for row `i`.
-        let slot = |g: usize, i: usize| g * lanes + (i & (lanes - 1));
-        match nulls.filter(|n| n.null_count() > 0) {
-            None if far => {
-                for (i, (&g, &x)) in ids.iter().zip(values).enumerate() {
-                    ahead(i, accumulators);
-                    let g = g as usize;
-                    add_row(states, accumulators, base, g, slot(g, i), x);
+        // Past the second-level cache, each row's accumulator is a miss:
+        // asked for `AHEAD` rows before it is added to.
+        if far {
+            for (i, (&g, &d)) in ids.iter().zip(increments).enumerate() {
+                if let Some(&h) = ids.get(i + AHEAD) {
+                    prefetch_line(at.wrapping_add(h as usize));
                 }
+                add(i, g, d);
             }
-            None => {
-                for (i, (&g, &x)) in ids.iter().zip(values).enumerate() {
-                    let g = g as usize;
-                    add_row(states, accumulators, base, g, slot(g, i), x);
-                }
-            }
-            Some(nulls) => {
-                for (i, (&g, &x)) in ids.iter().zip(values).enumerate() {
-                    if far {
-                        ahead(i, accumulators);
-                    }
-                    let g = g as usize;
-                    if nulls.is_valid(i) {
-                        add_row(states, accumulators, base, g, slot(g, i), x);
-                    } else {
-                        let a = &mut accumulators[slot(g, i)];
-                        a.nulls += 1;
-                        if a.nulls == u32::MAX {
-                            carry_into(&mut states[g], std::mem::take(a), base);
-                        }
-                    }
-                }
+        } else {
+            for (i, (&g, &d)) in ids.iter().zip(increments).enumerate() {
+                add(i, g, d);
             }
         }
     }
@@ -264,35 +350,6 @@ impl Means {
             }
         }
         Ok(())
-    }
-}
-
-/// Adds the valid value `x` to group `g`: to its accumulator `slot` if `x`
-/// is in the window starting at `base` (or zero), else to its state.
-#[inline(always)]
-fn add_row(
-    states: &mut [MeanState],
-    accumulators: &mut [Accumulator],
-    base: u32,
-    g: usize,
-    slot: usize,
-    x: f32,
-) {
-    let bits = x.to_bits();
-    let e = (bits >> 23) & 0xff;
-    let shift = e.max(1).wrapping_sub(1).wrapping_sub(base);
-    if shift < WINDOW || bits << 1 == 0 {
-        // In the window, or ±0 (a zero significand: any shift adds 0).
-        let significand = (bits & 0x7f_ffff) | (u32::from(e != 0) << 23);
-        let magnitude = i64::from(significand) << (shift & 31);
-        let negative = -i64::from(bits >> 31);
-        let a = &mut accumulators[slot];
-        a.sum_rows += (((magnitude ^ negative) - negative) << ROW_BITS) | 1;
-        if a.sum_rows & ROWS_PER_CARRY == ROWS_PER_CARRY {
-            carry_into(&mut states[g], std::mem::take(a), base);
-        }
-    } else {
-        add_valid(&mut states[g], x);
     }
 }
 
