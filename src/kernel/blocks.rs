@@ -175,8 +175,9 @@ pub(crate) fn update_f16(
 /// values through [`Isa::f64_split_sum`] (two passes in L1, exact), or, for
 /// a block it declines (NaN or infinities, a range of more than about 30
 /// binades below the largest value, the ends of the exponent range), the
-/// exponent bins. Outside the default floating-point environment, all
-/// blocks go to the bins.
+/// exponent bins (so do up to 31 blocks after declined ones, untried).
+/// Outside the default floating-point environment, all blocks go to the
+/// bins.
 pub(crate) fn update_f64_sum(
     isa: Isa,
     values: &[f64],
@@ -189,11 +190,25 @@ pub(crate) fn update_f64_sum(
         bins.add(values, validity, tally, sum, None);
         return;
     }
+    // After a declined block, the next `skip` blocks go to the bins without
+    // a try (1, 2, 4 … up to `MAX_SKIP` after declines in a row): data that
+    // is wide throughout pays for a split pass on few of its blocks.
+    const MAX_SKIP: u32 = 31;
+    let (mut skip, mut skipping) = (0u32, 0u32);
     for MaskedBlock { start, block, masks, valid } in masked_blocks(values, validity) {
         if valid == 0 {
             continue;
         }
-        match isa.f64_split_sum(block, masks.as_ref()) {
+        let split = if skipping > 0 {
+            skipping -= 1;
+            None
+        } else {
+            let split = isa.f64_split_sum(block, masks.as_ref());
+            skip = if split.is_some() { 0 } else { (2 * skip + 1).min(MAX_SKIP) };
+            skipping = skip;
+            split
+        };
+        match split {
             Some(parts) => {
                 tally.valid += valid;
                 for part in parts {
@@ -704,6 +719,35 @@ mod tests {
             let nulls = NullBuffer::new(buffer.slice(offset.min(5000 - values.len()), values.len()));
             check_f64(&values, Some(&nulls));
         }
+    }
+
+    #[test]
+    fn f64_blocks_skipped_after_declined_ones_equal_the_exponent_bins() {
+        // Runs of wide blocks (declined, then skipped untried) and of narrow
+        // ones (split), and blocks alternating: every skip length, and a
+        // narrow block inside a skipped run.
+        let mut seed = 0x853c_49e6_748f_ea9b_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let kinds = [true; 40].into_iter().chain([false; 20]).chain((0..60).map(|i| i % 3 == 0));
+        let mut values = Vec::new();
+        for wide in kinds {
+            values.extend((0..BLOCK).map(|_| {
+                let r = next();
+                if wide {
+                    f64::from_bits(r & 0x800f_ffff_ffff_ffff | ((r >> 20) % 2000 + 20) << 52)
+                } else {
+                    1e3 + (r >> 11) as f64 * 2f64.powi(-53)
+                }
+            }));
+        }
+        check_f64(&values, None);
+        let nulls = NullBuffer::from_iter((0..values.len()).map(|i| i % 5 != 1));
+        check_f64(&values, Some(&nulls));
     }
 
     #[test]

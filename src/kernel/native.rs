@@ -20,11 +20,13 @@
 //!
 //! The loops add significands into one bin per biased exponent (an `i128`
 //! per bin for the sum, a `u128` for the squares) and carry the bins into the
-//! wide integers every [`SUM_BIN_BLOCK`] values (sum only) or
-//! [`BIN_BLOCK`] values (with squares): `2^16 · (2^53 - 1) < 2^127` and
-//! `1024 · 2^106 < 2^128`, so no bin can overflow in between. A carry costs
-//! one wide addition per exponent that occurred, so the longer run between
-//! carries matters for data over many exponents.
+//! wide integers every [`BIN_BLOCK`] values: `2^16 · (2^53 - 1) < 2^127` and
+//! `2^16 · (2^53 - 1)^2 < 2^122`, so no bin can overflow in between. A carry
+//! costs one wide addition per exponent that occurred, so the longer run
+//! between carries matters for data over many exponents; it looks at the
+//! bins between the least and the greatest exponent added since the last
+//! one, kept in registers as the values go (a per-value record of the
+//! exponents would be a store that the next value's waits on).
 //!
 //! # The integer bit budgets
 //!
@@ -47,10 +49,9 @@ pub(crate) const INT_SUM_LIMBS: usize = 3;
 /// Limbs of an integer sum of squares.
 pub(crate) const INT_SQUARE_LIMBS: usize = 4;
 /// Values between two carries of the exponent bins into the wide sums.
-const BIN_BLOCK: usize = 1024;
-/// Values between two carries of the sum bins when there are no squares.
-const SUM_BIN_BLOCK: usize = 1 << 16;
-const _: () = assert!((SUM_BIN_BLOCK as u128) << 53 <= i128::MAX as u128);
+const BIN_BLOCK: usize = 1 << 16;
+const _: () = assert!((BIN_BLOCK as u128) << 53 <= i128::MAX as u128);
+const _: () = assert!(BIN_BLOCK.ilog2() + 106 <= 128);
 
 /// The exponent of a Float64 sum's unit.
 pub(crate) const F64_UNIT_EXP: i64 = -1074;
@@ -259,18 +260,16 @@ pub(crate) fn for_each_chunk<T: Copy>(
 
 /// Exponent bins of Float64 values in front of the wide sums (module docs).
 ///
-/// The bins (16 KiB, 48 KiB with squares) are zero between uses: every
+/// The bins (32 KiB, 64 KiB with squares) are zero between uses: every
 /// [`F64Bins::add`] ends with a carry. Each thread keeps one set
 /// ([`with_f64_bins`]), so that an update of a few thousand values does not
 /// allocate and clear them again.
 pub(crate) struct F64Bins {
     sum: Box<[i128; 2048]>,
     squares: Option<Box<[u128; 2048]>>,
-    /// Exponents whose bins may be nonzero (tracked with squares).
-    used: [u64; 32],
-    /// Whether values were added without tracking `used`: the next carry
-    /// looks at every bin.
-    untracked: bool,
+    /// The bins that may be nonzero: `lo..=hi` (none when `lo > hi`).
+    lo: usize,
+    hi: usize,
     pending: usize,
 }
 
@@ -300,8 +299,8 @@ impl F64Bins {
         F64Bins {
             sum: Box::new([0; 2048]),
             squares: squares.then(|| Box::new([0; 2048])),
-            used: [0; 32],
-            untracked: false,
+            lo: usize::MAX,
+            hi: 0,
             pending: 0,
         }
     }
@@ -334,22 +333,18 @@ impl F64Bins {
     ) {
         let want_squares = squares.is_some();
         debug_assert!(!want_squares || self.squares.is_some());
-        let limit = if want_squares {
-            BIN_BLOCK
-        } else {
-            SUM_BIN_BLOCK
-        };
         for_each_chunk(values, validity, |chunk, mask| {
-            // Carry first if this chunk could take a bin past `limit` terms.
-            if self.pending + chunk.len() > limit {
+            // Carry first if this chunk could take a bin past `BIN_BLOCK`
+            // terms.
+            if self.pending + chunk.len() > BIN_BLOCK {
                 self.flush(sum, squares.as_deref_mut());
             }
             self.pending += chunk.len();
             tally.valid += u64::from(mask.count_ones());
-            for (i, &x) in chunk.iter().enumerate() {
-                if mask >> i & 1 == 0 {
-                    continue;
-                }
+            let (mut lo, mut hi) = (self.lo, self.hi);
+            let bins = &mut *self.sum;
+            let mut square_bins = self.squares.as_deref_mut().filter(|_| want_squares);
+            let mut add = |x: f64| {
                 let bits = x.to_bits();
                 let e = ((bits >> 52) & 0x7ff) as usize;
                 if e == 0x7ff {
@@ -360,25 +355,30 @@ impl F64Bins {
                     } else {
                         tally.neg_inf += 1;
                     }
-                    continue;
+                    return;
                 }
                 let m = (bits & ((1 << 52) - 1)) | (u64::from(e != 0) << 52);
-                let signed = if bits >> 63 == 1 {
-                    -(m as i128)
-                } else {
-                    m as i128
-                };
-                self.sum[e] += signed;
-                if let (true, Some(sq)) = (want_squares, &mut self.squares) {
-                    sq[e] += (m as u128) * (m as u128);
-                    self.used[e / 64] |= 1 << (e % 64);
+                // ±m without a branch (random signs would mispredict): `s`
+                // is 0 or -1.
+                let s = i128::from((bits as i64) >> 63);
+                bins[e] += (i128::from(m) ^ s) - s;
+                if let Some(sq) = square_bins.as_deref_mut() {
+                    sq[e] += u128::from(m) * u128::from(m);
+                }
+                lo = lo.min(e);
+                hi = hi.max(e);
+            };
+            if mask == u64::MAX {
+                chunk.iter().for_each(|&x| add(x));
+            } else {
+                let mut rest = mask;
+                while rest != 0 {
+                    add(chunk[rest.trailing_zeros() as usize]);
+                    rest &= rest - 1;
                 }
             }
+            (self.lo, self.hi) = (lo, hi);
         });
-        // Without squares the exponents are not tracked value by value (a
-        // second read-modify-write per value); the carry scans every bin,
-        // once per up to `SUM_BIN_BLOCK` values.
-        self.untracked |= !want_squares;
     }
 
     /// Carries the bins into `sum` and `squares`; they are empty after it.
@@ -387,27 +387,22 @@ impl F64Bins {
         sum: &mut Wide<F64_SUM_LIMBS>,
         mut squares: Option<&mut Wide<F64_SQUARE_LIMBS>>,
     ) {
-        if std::mem::take(&mut self.untracked) {
-            self.used = [u64::MAX; 32];
-        }
-        for word in 0..32 {
-            let mut used = self.used[word];
-            while used != 0 {
-                let e = word * 64 + used.trailing_zeros() as usize;
-                used &= used - 1;
-                let shift = e.max(1) as u32 - 1;
-                let s = std::mem::take(&mut self.sum[e]);
-                if s != 0 {
-                    sum.add_shifted(s.unsigned_abs(), shift, s < 0);
-                }
-                if let (Some(bins), Some(sq)) = (&mut self.squares, squares.as_deref_mut()) {
-                    let q = std::mem::take(&mut bins[e]);
-                    if q != 0 {
-                        sq.add_shifted(q, 2 * shift, false);
-                    }
+        let (lo, hi) = (
+            std::mem::replace(&mut self.lo, usize::MAX),
+            std::mem::take(&mut self.hi),
+        );
+        for e in lo..=hi {
+            let shift = e.max(1) as u32 - 1;
+            let s = std::mem::take(&mut self.sum[e]);
+            if s != 0 {
+                sum.add_shifted(s.unsigned_abs(), shift, s < 0);
+            }
+            if let (Some(bins), Some(sq)) = (&mut self.squares, squares.as_deref_mut()) {
+                let q = std::mem::take(&mut bins[e]);
+                if q != 0 {
+                    sq.add_shifted(q, 2 * shift, false);
                 }
             }
-            self.used[word] = 0;
         }
         self.pending = 0;
     }
@@ -614,6 +609,107 @@ mod tests {
         assert_eq!(seen, expected);
     }
 
+    /// The exact sum and sum of squares of the valid finite values, in
+    /// units of `2^-1074` and `2^-2148`, and the tally.
+    fn reference(
+        values: &[f64],
+        valid: impl Fn(usize) -> bool,
+    ) -> (num_bigint::BigInt, num_bigint::BigInt, Tally) {
+        use num_bigint::BigInt;
+        let (mut sum, mut squares, mut tally) =
+            (BigInt::from(0), BigInt::from(0), Tally::default());
+        for (i, &x) in values.iter().enumerate().filter(|&(i, _)| valid(i)) {
+            tally.valid += 1;
+            if x.is_nan() {
+                tally.nan += 1;
+            } else if x == f64::INFINITY {
+                tally.pos_inf += 1;
+            } else if x == f64::NEG_INFINITY {
+                tally.neg_inf += 1;
+            } else {
+                let bits = x.to_bits();
+                let e = ((bits >> 52) & 0x7ff) as u32;
+                let m = BigInt::from((bits & ((1 << 52) - 1)) | (u64::from(e != 0) << 52));
+                let shift = e.max(1) - 1;
+                squares += (&m * &m) << (2 * shift);
+                sum += if bits >> 63 == 1 {
+                    -(m << shift)
+                } else {
+                    m << shift
+                };
+            }
+            let _ = i;
+        }
+        (sum, squares, tally)
+    }
+
+    #[test]
+    fn sums_and_squares_in_the_bins_equal_the_exact_ones() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let n = 3 * BIN_BLOCK + 77;
+        // Shapes: U[0,1) (values below the window now and then), 1e3 + noise,
+        // the largest binades, subnormals and tiny normals, any exponent,
+        // random signs everywhere, specials now and then, and a mix that
+        // moves the window from chunk to chunk.
+        for shape in 0..6 {
+            let values: Vec<f64> = (0..n)
+                .map(|i| {
+                    let r = next();
+                    let sign = if r & 1 == 1 { -1.0 } else { 1.0 };
+                    let x = match shape {
+                        0 => (r >> 11) as f64 * 2f64.powi(-53),
+                        1 => 1e3 + ((r >> 11) as f64 * 2f64.powi(-53) - 0.5),
+                        2 => f64::from_bits(r & 0x000f_ffff_ffff_ffff | (0x7f0 + (r >> 60)) << 52),
+                        3 => f64::from_bits(r & 0x000f_ffff_ffff_ffff | ((r >> 59) % 3) << 52),
+                        4 => f64::from_bits(r & 0x7fff_ffff_ffff_ffff),
+                        _ => {
+                            ((r >> 11) as f64 * 2f64.powi(-53))
+                                * 2f64.powi(((i / 64) % 40) as i32 * 25 - 500)
+                        }
+                    };
+                    match r >> 54 {
+                        0 => f64::NAN,
+                        1 => f64::INFINITY,
+                        _ => sign * x,
+                    }
+                })
+                .collect();
+            let bits: Vec<u8> = (0..n.div_ceil(8)).map(|_| next() as u8 | 0x11).collect();
+            for validity in [
+                None,
+                Some(Validity {
+                    bits: &bits,
+                    offset: 3,
+                }),
+            ] {
+                let count = n - 3;
+                let values = &values[..count];
+                let valid = |i: usize| validity.is_none_or(|v| v.is_valid(i));
+                let (want_sum, want_squares, want_tally) = reference(values, valid);
+                let mut tally = Tally::default();
+                let mut sum = Wide::<F64_SUM_LIMBS>::ZERO;
+                let mut squares = Wide::<F64_SQUARE_LIMBS>::ZERO;
+                with_f64_bins(true, |bins| {
+                    // In pieces, so that the window and the bins carry over.
+                    for (k, piece) in values.chunks(1000).enumerate() {
+                        let validity = validity.map(|v| v.shifted(k * 1000));
+                        bins.add_pending(piece, validity, &mut tally, &mut sum, Some(&mut squares));
+                    }
+                    bins.flush(&mut sum, Some(&mut squares));
+                });
+                assert_eq!(tally, want_tally, "shape {shape}");
+                assert_eq!(sum.to_bigint(), want_sum, "shape {shape}");
+                assert_eq!(squares.to_bigint(), want_squares, "shape {shape}");
+            }
+        }
+    }
+
     #[test]
     fn one_bin_of_full_significands_holds_across_carries() {
         // Every value in one bin with the largest significand, more values
@@ -621,7 +717,7 @@ mod tests {
         // the sums are the exact integers n · m and n · m².
         let x = f64::from_bits(0x3fff_ffff_ffff_ffff); // (2^53 - 1) · 2^-52
         let m = (1u64 << 53) - 1;
-        let n = 3 * SUM_BIN_BLOCK + 77;
+        let n = 3 * BIN_BLOCK + 77;
         let values = vec![x; n];
         let bits: Vec<u8> = (0..n.div_ceil(8))
             .map(|i| if i % 3 == 0 { 0xfe } else { 0xff })
