@@ -7,6 +7,10 @@ Run from the repository root (``make bench`` does)::
     .venv/bin/python benches/compare.py streams   # only the streams section
     .venv/bin/python benches/compare.py variance  # only the variance section (updates the docs)
     .venv/bin/python benches/compare.py big       # only the larger-than-memory section (updates the docs)
+    .venv/bin/python benches/compare.py types [TYPE ...]  # only the per-type section (all types: updates the docs)
+
+``MAPMEAN_BENCH_TYPE_BYTES=N`` makes the per-type files N bytes instead of 1 GiB
+(under other names); the section is then printed, and docs/ is left alone.
 
 It writes five data sets of ``2**MAPMEAN_BENCH_LOG2N`` float32 values (default
 2**28, 1 GiB each) to ``data/bench/``, computes each one's exact mean
@@ -772,7 +776,7 @@ def kept_table(rows: dict[str, tuple[float, float]]) -> list[str]:
     return lines
 
 
-#: The `types` section: 1 GiB of each type, warm, through a kept handle on all cores.
+#: The `types` section: TYPE_BYTES of each type, warm, through a kept handle on all cores.
 TYPE_SETS = (
     ("float32", lambda rng, n: rng.random(n, dtype=np.float32)),
     ("float64", lambda rng, n: rng.random(n)),
@@ -785,55 +789,162 @@ TYPE_SETS = (
     ("float64-normal", lambda rng, n: 1e3 + 10 * rng.standard_normal(n)),
     ("float64-wide", lambda rng, n: rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-300, 300, n)),
 )
-TYPE_BYTES = 1 << 30
+#: 1 GiB per type. MAPMEAN_BENCH_TYPE_BYTES in the environment makes a quicker
+#: run: its files get other names (a small file is never reused by a full run),
+#: and neither docs/benchmarks.md nor docs/benchmarks-types.png is rewritten.
+DEFAULT_TYPE_BYTES = 1 << 30
+TYPE_BYTES = int(os.environ.get("MAPMEAN_BENCH_TYPE_BYTES", DEFAULT_TYPE_BYTES))
+TYPES_PLOT_PATH = ROOT / "docs" / "benchmarks-types.png"
+#: The peers of the kept handle's mean, each given the mapped column outside the timed region.
+TYPE_PEERS = {
+    "numpy": "numpy `mean`",
+    "polars": "polars `mean`",
+    "pyarrow": "pyarrow `pc.mean`",
+    "duckdb": "DuckDB `avg`",
+}
+#: The types whose variance is timed too (issue 21: Float64 variance ≥ 0.3 × the kept ceiling).
+VARIANCE_TYPES = ("float32", "float64", "float16", "float64-normal", "float64-wide")
+TYPE_VARIANCE_DDOF = 0  # the default of mapmean.variance and pyarrow.compute.variance
+#: Issue 21's targets on the kept-ceiling ratio: (type, row key, statistic, target, goal).
+TYPE_TARGETS = (
+    ("float64", "ratio", "mean", 0.5, 0.9),
+    ("float64-normal", "ratio", "mean", 0.5, 0.9),
+    ("float64-wide", "ratio", "mean", 0.2, 0.4),
+    ("float64", "variance_ratio", "variance", 0.3, 0.5),
+    ("float64-normal", "variance_ratio", "variance", 0.3, 0.5),
+    ("float64-wide", "variance_ratio", "variance", 0.3, 0.5),
+)
+FLOAT64_TYPES = ("float64", "float64-normal", "float64-wide")
 
 
-def bench_types(only: Optional[list[str]] = None) -> dict[str, dict[str, float]]:
+def _type_path(name: str) -> Path:
+    """The file of one type set; a size other than the default gets its own name."""
+    suffix = "" if TYPE_BYTES == DEFAULT_TYPE_BYTES else f"-{TYPE_BYTES}B"
+    return DATA_DIR / f"types-{name}{suffix}.arrow"
+
+
+def _type_ulps(result: float, exact: float) -> float:
+    """|result - exact| in float64 ulps of exact: 0 when they are equal (the
+    same infinity too), inf when only one of them is finite or either is NaN."""
+    if result == exact:
+        return 0.0
+    if not (math.isfinite(result) and math.isfinite(exact)):
+        return math.inf
+    return abs(result - exact) / math.ulp(exact) if exact else abs(result)
+
+
+def _failure(error: BaseException) -> str:
+    """One line naming an exception, for the n/a cells."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def bench_types(only: Optional[list[str]] = None) -> dict[str, dict[str, Any]]:
     """Per type (those in `only`, or all): the kept handle's mean against the
     kept-mapping ceiling (median of REPEATS rounds, each the best of three), and
-    numpy's and polars' means on the same mapped values with their error in ulps
-    against the exact mean."""
-    rows: dict[str, dict[str, float]] = {}
+    numpy's, polars', pyarrow's and DuckDB's means on the same mapped values
+    (one call each per round) with their error in ulps against the exact mean;
+    for the float types, the kept handle's variance too (best of three per
+    round, against the same ceiling) and pyarrow's. A peer that raises is
+    recorded as None, its reason in the row's "failures"."""
+    rows: dict[str, dict[str, Any]] = {}
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     for index, (name, make) in enumerate(TYPE_SETS):
         if only and name not in only:
             continue
         rng = np.random.default_rng(20 + index)
-        path = DATA_DIR / f"types-{name}.arrow"
+        path = _type_path(name)
         itemsize = np.dtype(name.split("-")[0]).itemsize
         if not path.exists() or path.stat().st_size < TYPE_BYTES:
             mapmean.write_ipc(path, make(rng, TYPE_BYTES // itemsize))
         path = str(path)
+        has_variance = name in VARIANCE_TYPES
+        con = duckdb.connect()
         with mapmean.open(path) as data:
-            column = pa.ipc.open_file(pa.memory_map(path)).read_all().column(0)
+            table = pa.ipc.open_file(pa.memory_map(path)).read_all()
+            column = table.column(0)
             values = column.to_numpy() if column.num_chunks == 1 else column.combine_chunks().to_numpy()
             series = pl.from_arrow(column)
+            query = f'SELECT avg("{table.column_names[0]}") FROM tbl'
             exact = data.mean().as_py()
-            times, ratios, numpy_t, polars_t = [], [], [], []
+            peers: dict[str, Callable[[], Any]] = {
+                "numpy": lambda: float(np.mean(values)),
+                "polars": lambda: float(series.mean()),
+                "pyarrow": lambda: pc.mean(column).as_py(),
+                "duckdb": lambda: float(con.execute(query).fetchone()[0]),
+            }
+            if has_variance:
+                peers["mapmean_variance"] = lambda: mapmean.variance(data, ddof=TYPE_VARIANCE_DDOF).as_py()
+                peers["pyarrow_variance"] = lambda: pc.variance(column, ddof=TYPE_VARIANCE_DDOF).as_py()
+            failures: dict[str, str] = {}
+            try:
+                con.register("tbl", table)  # outside the timed region, as the other peers' views
+            except Exception as error:  # noqa: BLE001 - a peer's failure is a result
+                failures["duckdb"] = _failure(error)
+            results: dict[str, Any] = {}
+            for peer, function in peers.items():
+                if peer in failures:
+                    continue
+                try:
+                    results[peer] = function()
+                except Exception as error:  # noqa: BLE001 - a peer's failure is a result
+                    failures[peer] = _failure(error)
+            for peer, reason in failures.items():
+                print(f"  {name:<8} {peer}: n/a ({reason})", flush=True)
+            times: dict[str, list[float]] = {key: [] for key in ("mean", "ceiling", "ratio", "variance_ratio", *results)}
             for _ in range(REPEATS + 1):
                 kept = min(_mapmean._read_ceiling_kept(path, None, 3))
                 handle = min(_timed(lambda: data.mean())[0] for _ in range(3))
-                times.append(handle)
-                ratios.append(kept / handle)
-                numpy_t.append(_timed(lambda: np.mean(values))[0])
-                polars_t.append(_timed(lambda: series.mean())[0])
-            numpy_mean = float(np.mean(values))
-            polars_mean = float(series.mean())
-        ulps = lambda x: abs(x - exact) / math.ulp(exact) if exact else abs(x)  # noqa: E731
-        rows[name] = {
-            "seconds": statistics.median(times[1:]),
-            "ratio": statistics.median(ratios[1:]),
-            "numpy": statistics.median(numpy_t[1:]),
-            "polars": statistics.median(polars_t[1:]),
-            "numpy_ulps": ulps(numpy_mean),
-            "polars_ulps": ulps(polars_mean),
+                times["ceiling"].append(kept)
+                times["mean"].append(handle)
+                times["ratio"].append(kept / handle)
+                for peer in results:
+                    if peer == "mapmean_variance":
+                        # The best of three, as the kept ceiling's: like against like.
+                        seconds = min(_timed(peers[peer])[0] for _ in range(3))
+                        times["variance_ratio"].append(kept / seconds)
+                    else:
+                        seconds = _timed(peers[peer])[0]
+                    times[peer].append(seconds)
+        con.close()
+        ulps = lambda x: _type_ulps(x, exact)  # noqa: E731
+        row: dict[str, Any] = {
+            "seconds": statistics.median(times["mean"][1:]),
+            "ratio": statistics.median(times["ratio"][1:]),
+            "ceiling": statistics.median(times["ceiling"][1:]),
             "bytes": os.path.getsize(path),
+            "failures": failures,
         }
-        r = rows[name]
+        for peer in TYPE_PEERS:
+            found = peer in results and results[peer] is not None
+            row[peer] = statistics.median(times[peer][1:]) if found else None
+            row[f"{peer}_ulps"] = ulps(results[peer]) if found else None
+        row["variance"] = row["variance_ratio"] = row["variance_value"] = None
+        row["pyarrow_variance"] = row["pyarrow_variance_ulps"] = None
+        if results.get("mapmean_variance") is not None:
+            exact_variance = results["mapmean_variance"]  # exact, correctly rounded (tested)
+            row["variance"] = statistics.median(times["mapmean_variance"][1:])
+            row["variance_ratio"] = statistics.median(times["variance_ratio"][1:])
+            row["variance_value"] = exact_variance
+            if results.get("pyarrow_variance") is not None:
+                got = results["pyarrow_variance"]
+                row["pyarrow_variance"] = statistics.median(times["pyarrow_variance"][1:])
+                row["pyarrow_variance_ulps"] = _type_ulps(got, exact_variance)
+        rows[name] = row
+        peers_text = "  ".join(
+            f"{peer} " + ("n/a" if row[peer] is None else f"{row[peer] * 1e3:.1f} ms ({row[f'{peer}_ulps']:.3g} ulps)")
+            for peer in TYPE_PEERS
+        )
+        variance_text = ""
+        if row["variance"] is not None:
+            variance_text = f"  variance {row['variance'] * 1e3:.1f} ms × kept ceiling {row['variance_ratio']:.2f}"
+            if row["pyarrow_variance"] is not None:
+                variance_text += (
+                    f" (pyarrow {row['pyarrow_variance'] * 1e3:.1f} ms, {row['pyarrow_variance_ulps']:.3g} ulps)"
+                )
         print(
-            f"  {name:<8} {r['seconds'] * 1e3:7.1f} ms  {r['bytes'] / r['seconds'] / 1e9:6.2f} GB/s  × kept ceiling "
-            f"{r['ratio']:.2f}  numpy {r['numpy'] * 1e3:.1f} ms ({r['numpy_ulps']:.3g} ulps)  "
-            f"polars {r['polars'] * 1e3:.1f} ms ({r['polars_ulps']:.3g} ulps)",
+            f"  {name:<8} {row['seconds'] * 1e3:7.1f} ms  {row['bytes'] / row['seconds'] / 1e9:6.2f} GB/s  × kept ceiling "
+            f"{row['ratio']:.2f}  {peers_text}{variance_text}",
             flush=True,
         )
     return rows
@@ -842,25 +953,86 @@ def bench_types(only: Optional[list[str]] = None) -> dict[str, dict[str, float]]
 TYPES_HEADING = "## Every numeric type"
 
 
-def types_section(rows: dict[str, dict[str, float]], other_cpu: str) -> list[str]:
+def types_targets(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Issue 21's targets, PASS or MISS from this run (the types measured)."""
+    lines = []
+    for name, key, statistic, target, goal in TYPE_TARGETS:
+        if name not in rows:
+            continue
+        ratio = rows[name][key]
+        if ratio is None:
+            lines.append(f"- {name} {statistic} ≥ {target} × the kept ceiling: not measured — **MISS**")
+            continue
+        verdict = "PASS" if ratio >= target else "MISS"
+        reached = "reached" if ratio >= goal else "not reached"
+        lines.append(
+            f"- {name} {statistic} ≥ {target} × the kept ceiling: {ratio:.2f} × — **{verdict}** (goal ≥ {goal} ×: {reached})"
+        )
+    for name in FLOAT64_TYPES:
+        if name not in rows:
+            continue
+        row = rows[name]
+        compared = []
+        for peer in ("numpy", "polars"):
+            peer_seconds = row[peer]
+            compared.append(f"{peer} n/a" if peer_seconds is None else f"{peer} {peer_seconds * 1e3:.1f} ms")
+        ahead = all(row[peer] is not None and row["seconds"] < row[peer] for peer in ("numpy", "polars"))
+        lines.append(
+            f"- {name} mean ahead of numpy and polars: mapmean {row['seconds'] * 1e3:.1f} ms, "
+            f"{', '.join(compared)} — **{'PASS' if ahead else 'MISS'}**"
+        )
+    return lines
+
+
+def types_section(rows: dict[str, dict[str, Any]], other_cpu: str) -> list[str]:
     """The per-type section of docs/benchmarks.md."""
     cpu = dict(machine_description()).get("CPU", platform.processor())
-    return [
+    lines = [
         TYPES_HEADING,
         "",
-        "1 GiB of values per type in one IPC file (U[0,1) for the floats, uniform over the type's range for the "
-        "integers, int64 over ±2^62; `float64-normal` is 1e3 + 10·N(0,1), `float64-wide` magnitudes "
-        "10^U(-300,300) with random signs), page cache warm, all cores, through a kept `mapmean.open` handle: "
-        "`Dataset.mean()` against the kept-mapping ceiling of the same file (the best of 3 each, median over "
-        f"{REPEATS} rounds). numpy `mean` and polars `mean` get the same mapped column as an array or Series "
-        "(outside the timed region); their error is in float64 ulps of the exact mean. Targets (issue 20): "
-        "integers ≥ 0.9 ×, Float16 ≥ 0.8 ×; Float64 (issue 21) ≥ 0.5 × (goal 0.9 ×), wide ≥ 0.2 × (goal 0.4 ×), "
-        "ahead of numpy and polars. "
+        f"{_format_bytes(TYPE_BYTES)} of values per type in one IPC file (U[0,1) for the floats, uniform over the "
+        "type's range for the integers, int64 over ±2^62; `float64-normal` is 1e3 + 10·N(0,1), `float64-wide` "
+        "magnitudes 10^U(-300,300) with random signs), page cache warm, all cores, through a kept `mapmean.open` "
+        "handle: `Dataset.mean()` against the kept-mapping ceiling of the same file (the best of 3 each, median over "
+        f"{REPEATS} rounds after a warm-up round). The peers get the same mapped column, prepared outside the timed "
+        "region: numpy `np.mean` on the zero-copy array, polars `Series.mean()`, pyarrow `pc.mean` on the "
+        "ChunkedArray, DuckDB `SELECT avg(col)` over the mapped table registered on a connection opened beforehand; "
+        "one call each per round, the median over the same rounds. Their error is in float64 ulps of the exact mean "
+        "(mapmean's). n/a: the peer raised on the type (the reasons are listed below the tables). GB/s are file "
+        "bytes per second. For the float types, `mapmean.variance(data)` on the kept handle "
+        f"(ddof={TYPE_VARIANCE_DDOF}, the exact variance correctly rounded) is timed the same way (best of 3 per "
+        "round, against that round's kept ceiling), with pyarrow's `pc.variance` and its error in ulps of mapmean's "
+        "variance. Targets (issue 20): integers ≥ 0.9 ×, Float16 ≥ 0.8 ×. Issue 21: Float64 mean (uniform, and "
+        "`float64-normal`, the offset shape) ≥ 0.5 × (goal 0.9 ×), `float64-wide` ≥ 0.2 × (goal 0.4 ×), Float64 "
+        "variance ≥ 0.3 × (goal 0.5 ×; the same target applied to each Float64 shape), and the Float64 mean ahead of "
+        "numpy and polars (a shorter median time than each). "
         f"Machine: {cpu}, {CPUS} cores; other processes' CPU use during the timings: {other_cpu}. "
-        "Reproduce with `.venv/bin/python benches/compare.py types [TYPE ...]`.",
+        "Reproduce with `.venv/bin/python benches/compare.py types [TYPE ...]` "
+        "(`MAPMEAN_BENCH_TYPE_BYTES=N` for smaller files; the docs are then left alone).",
         "",
         *types_table(rows),
     ]
+    variance = types_variance_table(rows)
+    if variance:
+        lines += ["", *variance]
+    lines += ["", "Issue 21's targets in this run:", "", *types_targets(rows)]
+    labels = {**TYPE_PEERS, "mapmean_variance": "`mapmean.variance`", "pyarrow_variance": "pyarrow `pc.variance`"}
+    failures = [
+        f"- {name}, {labels.get(peer, peer)}: `{reason}`"
+        for name, row in rows.items()
+        for peer, reason in row["failures"].items()
+    ]
+    if failures:
+        lines += [
+            "",
+            "Not available: the call raised (recorded, not timed). DuckDB has no half-precision type (its Arrow scan "
+            "rejects Float16, Arrow format `e`), and pyarrow's `mean` and `variance` have no half-float kernel "
+            f"(pyarrow {pa.__version__}, DuckDB {duckdb.__version__}):",
+            "",
+            *failures,
+        ]
+    lines += ["", f"![GB/s per type: mapmean's kept handle, its peers and the kept ceiling]({TYPES_PLOT_PATH.name})"]
+    return lines
 
 
 def update_section_docs(heading: str, lines: list[str]) -> None:
@@ -877,18 +1049,95 @@ def update_section_docs(heading: str, lines: list[str]) -> None:
     DOC_PATH.write_text(text)
 
 
-def types_table(rows: dict[str, dict[str, float]]) -> list[str]:
+def _ms_cell(seconds: Optional[float]) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1e3:.1f} ms"
+
+
+def _ulps_cell(ulps: Optional[float]) -> str:
+    return "n/a" if ulps is None else f"{ulps:.3g} ulps"
+
+
+def types_table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    peers = "".join(f" {label} | error |" for label in TYPE_PEERS.values())
     lines = [
-        "| type | mapmean (kept handle) | GB/s | × kept ceiling | numpy `mean` | error | polars `mean` | error |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| type | mapmean (kept handle) | GB/s | × kept ceiling | ceiling GB/s |{peers}",
+        "|---|---:|---:|---:|---:|" + "---:|---:|" * len(TYPE_PEERS),
     ]
     for name, r in rows.items():
+        cells = "".join(f" {_ms_cell(r[peer])} | {_ulps_cell(r[f'{peer}_ulps'])} |" for peer in TYPE_PEERS)
         lines.append(
             f"| {name} | {r['seconds'] * 1e3:.1f} ms | {r['bytes'] / r['seconds'] / 1e9:.2f} | {r['ratio']:.2f} "
-            f"| {r['numpy'] * 1e3:.1f} ms | {r['numpy_ulps']:.3g} ulps | {r['polars'] * 1e3:.1f} ms "
-            f"| {r['polars_ulps']:.3g} ulps |"
+            f"| {r['bytes'] / r['ceiling'] / 1e9:.2f} |{cells}"
         )
     return lines
+
+
+def types_variance_table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The variance of the float types; empty when none was measured."""
+    measured = {name: r for name, r in rows.items() if name in VARIANCE_TYPES}
+    if not measured:
+        return []
+    lines = [
+        f"| type | `mapmean.variance` (kept handle, ddof={TYPE_VARIANCE_DDOF}) | GB/s | × kept ceiling "
+        "| pyarrow `pc.variance` | error |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in measured.items():
+        gbps = "n/a" if r["variance"] is None else f"{r['bytes'] / r['variance'] / 1e9:.2f}"
+        ratio = "n/a" if r["variance_ratio"] is None else f"{r['variance_ratio']:.2f}"
+        lines.append(
+            f"| {name} | {_ms_cell(r['variance'])} | {gbps} | {ratio} | {_ms_cell(r['pyarrow_variance'])} "
+            f"| {_ulps_cell(r['pyarrow_variance_ulps'])} |"
+        )
+    return lines
+
+
+def write_types_plot(rows: dict[str, dict[str, Any]], path: Path) -> None:
+    """GB/s (file bytes / median time) per type: mapmean's kept handle, its
+    peers and (float types) its variance as bars, the kept ceiling as a line."""
+    figure = Figure(figsize=(max(9, 1.6 * len(rows) + 3), 5), layout="constrained")
+    axes = figure.subplots()
+    colors = matplotlib.colormaps["tab10"].colors
+    series = [("seconds", "mapmean mean (kept handle, exact)"), *((peer, label.replace("`", "")) for peer, label in TYPE_PEERS.items())]
+    series.append(("variance", "mapmean variance (kept handle, exact)"))
+    width = 0.8 / len(series)
+    names = list(rows)
+    for index, (key, label) in enumerate(series):
+        labelled = False
+        for group, name in enumerate(names):
+            x = group - 0.4 + (index + 0.5) * width
+            seconds = rows[name][key]
+            if seconds is None:
+                if key != "variance" or name in VARIANCE_TYPES:
+                    axes.annotate("n/a", (x, 0), ha="center", va="bottom", fontsize="x-small", rotation=90)
+                continue
+            axes.bar(
+                x, rows[name]["bytes"] / seconds / 1e9, width, color=colors[index % len(colors)],
+                hatch="//" if key == "variance" else None, label=None if labelled else label,
+            )
+            labelled = True
+    for group, name in enumerate(names):
+        axes.hlines(rows[name]["bytes"] / rows[name]["ceiling"] / 1e9, group - 0.45, group + 0.45, colors="black",
+                    label="kept-mapping ceiling" if group == 0 else None)
+    axes.set_xticks(range(len(names)), names, rotation=20)
+    axes.set_ylabel("GB/s (file bytes / median time)")
+    axes.set_title(f"Every numeric type, {_format_bytes(TYPE_BYTES)} per file, memory-mapped, page cache warm, all cores")
+    axes.legend(fontsize="small", ncols=4, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    figure.savefig(path, dpi=110)
+
+
+def publish_types(rows: dict[str, dict[str, Any]], other_cpu: str, to_docs: bool) -> None:
+    """Print the per-type section and write its plot; with to_docs and the
+    default size, put both into docs/, else the plot goes under data/bench/."""
+    section = types_section(rows, other_cpu)
+    print("\n".join(["", *section]), flush=True)
+    if to_docs and TYPE_BYTES == DEFAULT_TYPE_BYTES:
+        write_types_plot(rows, TYPES_PLOT_PATH)
+        update_section_docs(TYPES_HEADING, section)
+        return
+    plot = DATA_DIR / f"benchmarks-types-{TYPE_BYTES}B.png"
+    write_types_plot(rows, plot)
+    print(f"\n(docs/benchmarks.md not updated; the plot is {plot.relative_to(ROOT)})", flush=True)
 
 
 PARQUET_SETS = (("float32", "snappy"), ("float32", "none"), ("float64", "snappy"), ("float64", "none"))
@@ -910,7 +1159,7 @@ def bench_parquet() -> dict[str, dict[str, float]]:
         path = DATA_DIR / f"parquet-{dtype}-{compression}.parquet"
         if not path.exists():
             rng = np.random.default_rng(40 + index)
-            pq.write_table(pa.table({"x": rng.random(TYPE_BYTES // np.dtype(dtype).itemsize).astype(dtype)}),
+            pq.write_table(pa.table({"x": rng.random(DEFAULT_TYPE_BYTES // np.dtype(dtype).itemsize).astype(dtype)}),
                            path, compression=compression)
         file = str(path)
         methods = {
@@ -2247,7 +2496,7 @@ def main() -> None:
         doc.write("\n" + "\n".join(wide_markdown(wide)))
     write_plot(results, scaling, speed[1], wide)
     update_variance_docs(variance, variance_cpu_report)
-    update_section_docs(TYPES_HEADING, types_section(types, types_cpu_report))
+    publish_types(types, types_cpu_report, to_docs=True)
     update_section_docs(PARQUET_HEADING, parquet_section(parquet, parquet_cpu_report))
     update_section_docs(GROUPS_HEADING, groups_section(groups, groups_cpu_report))
     update_section_docs(BIG_HEADING, big_section(big, big_cpu_report))
@@ -2272,14 +2521,12 @@ if __name__ == "__main__":
             bench, table = sections[name]
             print("\n".join(["", *table(bench())]), flush=True)
     elif sys.argv[1:2] == ["types"]:
-        # Only the per-type section (or the types named after it), printed;
-        # a run of every type also puts it into docs/benchmarks.md.
+        # Only the per-type section (or the types named after it), printed; a
+        # run of every type at the default size also puts it and its plot into
+        # docs/ (MAPMEAN_BENCH_TYPE_BYTES set: the plot goes under data/bench/).
         other_cpu = OtherCpu()
         rows = bench_types(sys.argv[2:])
-        section = types_section(rows, other_cpu.report())
-        print("\n".join(["", *section]), flush=True)
-        if not sys.argv[2:]:
-            update_section_docs(TYPES_HEADING, section)
+        publish_types(rows, other_cpu.report(), to_docs=not sys.argv[2:])
     elif sys.argv[1:] == ["parquet"]:
         # Only the Parquet section: printed, and put into docs/benchmarks.md.
         other_cpu = OtherCpu()
