@@ -457,30 +457,39 @@ pub unsafe fn integer_sum<T: crate::kernel::Native>(
 #[target_feature(enable = "avx2")]
 pub unsafe fn f64_split_sum(block: &[f64], masks: Option<&Masks>) -> Option<[f64; 2]> {
     assert!(block.len() <= BLOCK);
-    let mask_bytes: &[u8] = match masks {
-        // SAFETY: a `[u64; N]` is readable as `8 * N` bytes.
-        Some(m) => unsafe { std::slice::from_raw_parts(m.as_ptr() as *const u8, 8 * m.len()) },
-        None => &[],
-    };
-    // Whole groups in the loops (no call inside them, so the accumulators
-    // stay in registers), the last partial group after them.
+    match masks {
+        Some(m) => {
+            // SAFETY: a `[u64; N]` is readable as `8 * N` bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(m.as_ptr() as *const u8, 8 * m.len()) };
+            split_sum_f64::<true>(block, bytes)
+        }
+        None => split_sum_f64::<false>(block, &[]),
+    }
+}
+
+/// [`f64_split_sum`] for blocks with (`MASKED`) or without validity masks:
+/// the whole groups of 4 in loops without a branch per group, the last
+/// partial group after them.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn split_sum_f64<const MASKED: bool>(block: &[f64], mask_bytes: &[u8]) -> Option<[f64; 2]> {
     let groups = block.len() / 4;
-    let masked = masks.is_some();
-    let load = |g: usize| load_f64(block, mask_bytes, masked, g);
-    let tail = (!block.len().is_multiple_of(4)).then(|| load(groups));
+    // In bounds: `g < groups`, so `4 * g + 4 <= block.len()`.
+    let whole = |g: usize| whole_f64::<MASKED>(block, mask_bytes, g);
+    let tail = (!block.len().is_multiple_of(4)).then(|| load_f64(block, mask_bytes, MASKED, groups));
     // First pass: the largest and smallest nonzero valid magnitudes, as
     // bits; two chains each (a compare and a blend per step).
     let magnitude = _mm256_set1_epi64x(i64::MAX);
     let zero = _mm256_setzero_si256();
     let (mut high0, mut high1, mut low0, mut low1) = (zero, zero, magnitude, magnitude);
-    for g in (0..groups).step_by(2) {
-        if g % 2 == 0 {
-            super::prefetch_ahead(block.as_ptr().wrapping_add(4 * g) as *const f32, F64_PREFETCH);
-        }
-        extremes_f64(load(g), &mut high0, &mut low0);
-        if g + 1 < groups {
-            extremes_f64(load(g + 1), &mut high1, &mut low1);
-        }
+    let pairs = groups / 2;
+    for p in 0..pairs {
+        super::prefetch_ahead(block.as_ptr().wrapping_add(8 * p) as *const f32, F64_PREFETCH);
+        extremes_f64(whole(2 * p), &mut high0, &mut low0);
+        extremes_f64(whole(2 * p + 1), &mut high1, &mut low1);
+    }
+    if groups % 2 == 1 {
+        extremes_f64(whole(groups - 1), &mut high0, &mut low0);
     }
     if let Some(v) = tail {
         extremes_f64(v, &mut high0, &mut low0);
@@ -503,11 +512,12 @@ pub unsafe fn f64_split_sum(block: &[f64], masks: Option<&Masks>) -> Option<[f64
     // each.
     let z = _mm256_setzero_pd();
     let (mut sum0, mut sum1, mut rest0, mut rest1) = (z, z, z, z);
-    for g in (0..groups).step_by(2) {
-        (sum0, rest0) = split_f64(load(g), sigma, sum0, rest0);
-        if g + 1 < groups {
-            (sum1, rest1) = split_f64(load(g + 1), sigma, sum1, rest1);
-        }
+    for p in 0..pairs {
+        (sum0, rest0) = split_f64(whole(2 * p), sigma, sum0, rest0);
+        (sum1, rest1) = split_f64(whole(2 * p + 1), sigma, sum1, rest1);
+    }
+    if groups % 2 == 1 {
+        (sum0, rest0) = split_f64(whole(groups - 1), sigma, sum0, rest0);
     }
     if let Some(v) = tail {
         (sum0, rest0) = split_f64(v, sigma, sum0, rest0);
@@ -519,6 +529,24 @@ pub unsafe fn f64_split_sum(block: &[f64], masks: Option<&Masks>) -> Option<[f64
         lanes.iter().sum()
     };
     Some([total(_mm256_add_pd(sum0, sum1)), total(_mm256_add_pd(rest0, rest1))])
+}
+
+/// Values `4 * g .. 4 * g + 4` of a block, a whole group (`4 * g + 4 <=
+/// block.len()`, else a panic), as bits, with null lanes cleared when
+/// `MASKED`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn whole_f64<const MASKED: bool>(block: &[f64], mask_bytes: &[u8], g: usize) -> __m256i {
+    let lanes = &block[4 * g..4 * g + 4];
+    // SAFETY: `lanes` is 4 values, 32 bytes.
+    let v = unsafe { _mm256_loadu_si256(lanes.as_ptr() as *const __m256i) };
+    if !MASKED {
+        return v;
+    }
+    let nibble = mask_bytes[g / 2] >> (4 * (g % 2)) & 0xf;
+    // SAFETY: each table entry is one aligned 32-byte vector.
+    let mask = unsafe { _mm256_load_si256(NIBBLE_LANES.0[usize::from(nibble)].as_ptr() as *const __m256i) };
+    _mm256_and_si256(v, mask)
 }
 
 /// One group of the first pass: `high` and `low` take the largest and the
