@@ -690,25 +690,6 @@ impl RowKeys {
     }
 }
 
-/// Whether `a` and `b` hold the same bytes: short keys (the common case)
-/// compared by two word loads each instead of a call to `memcmp`.
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if (8..=16).contains(&n) {
-        let word = |s: &[u8], at: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&s[at..at + 8]);
-            u64::from_ne_bytes(w)
-        };
-        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
-    }
-    a == b
-}
-
 impl StringKeys {
     fn new(data_type: DataType, output: DataType) -> Self {
         StringKeys {
@@ -752,7 +733,7 @@ impl StringKeys {
         let found = self.table.find(hash, |&g| {
             let g = g as usize;
             let start = if g == 0 { 0 } else { ends[g - 1] };
-            same_bytes(&all[start..ends[g]], bytes)
+            &all[start..ends[g]] == bytes
         });
         if let Some(&g) = found {
             return Ok(g);
