@@ -476,7 +476,7 @@ fn split_sum_f64<const MASKED: bool>(block: &[f64], mask_bytes: &[u8]) -> Option
     let groups = block.len() / 4;
     // In bounds: `g < groups`, so `4 * g + 4 <= block.len()`.
     let whole = |g: usize| whole_f64::<MASKED>(block, mask_bytes, g);
-    let tail = (!block.len().is_multiple_of(4)).then(|| load_f64(block, mask_bytes, MASKED, groups));
+    let tail = (!block.len().is_multiple_of(4)).then(|| tail_f64::<MASKED>(block, mask_bytes, groups));
     // First pass: the largest and smallest nonzero valid magnitudes, as
     // bits; two chains each (a compare and a blend per step).
     let magnitude = _mm256_set1_epi64x(i64::MAX);
@@ -540,13 +540,7 @@ fn whole_f64<const MASKED: bool>(block: &[f64], mask_bytes: &[u8], g: usize) -> 
     let lanes = &block[4 * g..4 * g + 4];
     // SAFETY: `lanes` is 4 values, 32 bytes.
     let v = unsafe { _mm256_loadu_si256(lanes.as_ptr() as *const __m256i) };
-    if !MASKED {
-        return v;
-    }
-    let nibble = mask_bytes[g / 2] >> (4 * (g % 2)) & 0xf;
-    // SAFETY: each table entry is one aligned 32-byte vector.
-    let mask = unsafe { _mm256_load_si256(NIBBLE_LANES.0[usize::from(nibble)].as_ptr() as *const __m256i) };
-    _mm256_and_si256(v, mask)
+    valid_lanes_f64::<MASKED>(v, mask_bytes, g)
 }
 
 /// One group of the first pass: `high` and `low` take the largest and the
@@ -564,24 +558,25 @@ fn extremes_f64(v: __m256i, high: &mut __m256i, low: &mut __m256i) {
     *low = _mm256_blendv_epi8(*low, a, _mm256_cmpgt_epi64(*low, a));
 }
 
-/// Values `4 * g .. 4 * g + 4` of a block as bits, with null lanes (given
-/// `masked`, from `mask_bytes`) and lanes past the end of the block cleared.
+/// The last, partial group `g` of a block as bits: its values, zero bits
+/// past the block's end, null lanes cleared when `MASKED`.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn load_f64(block: &[f64], mask_bytes: &[u8], masked: bool, g: usize) -> __m256i {
-    let start = 4 * g;
-    let v = if start + 4 <= block.len() {
-        // SAFETY: `start + 4 <= block.len()`: 32 bytes inside `block`.
-        unsafe { _mm256_loadu_si256(block.as_ptr().add(start) as *const __m256i) }
-    } else {
-        let mut tail = [0f64; 4];
-        for (t, &x) in tail.iter_mut().zip(&block[start.min(block.len())..]) {
-            *t = x;
-        }
-        // SAFETY: `tail` holds 4 values, 32 bytes.
-        unsafe { _mm256_loadu_si256(tail.as_ptr() as *const __m256i) }
-    };
-    if !masked {
+fn tail_f64<const MASKED: bool>(block: &[f64], mask_bytes: &[u8], g: usize) -> __m256i {
+    let mut tail = [0f64; 4];
+    for (t, &x) in tail.iter_mut().zip(&block[(4 * g).min(block.len())..]) {
+        *t = x;
+    }
+    // SAFETY: `tail` holds 4 values, 32 bytes.
+    let v = unsafe { _mm256_loadu_si256(tail.as_ptr() as *const __m256i) };
+    valid_lanes_f64::<MASKED>(v, mask_bytes, g)
+}
+
+/// `v`, group `g` of a block, with its null lanes cleared when `MASKED`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn valid_lanes_f64<const MASKED: bool>(v: __m256i, mask_bytes: &[u8], g: usize) -> __m256i {
+    if !MASKED {
         return v;
     }
     // In bounds for a block: `g / 2 < BLOCK / 8`, the length of
