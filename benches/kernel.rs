@@ -1,7 +1,8 @@
 //! criterion benches of the kernel alone (no I/O): by size from L1 to RAM, by
 //! null density, by instruction set, by data shape, the moments (variance)
-//! against the mean, and by thread count, with
-//! the read-bandwidth ceiling beside the thread-count group.
+//! against the mean, Float64's mean and variance, and by thread count,
+//! with the read-bandwidth ceiling beside the thread-count, wide and
+//! Float64 groups.
 //!
 //! `cargo bench --bench kernel`; `make bench` runs these and the comparison
 //! with peers (benches/compare.py).
@@ -240,6 +241,64 @@ fn by_wide_shape(c: &mut Criterion) {
     group.finish();
 }
 
+/// Float64 through `ExactState`, 1 thread, mean (sum alone) and variance
+/// (sum and squares) of U[0,1), `1e3 + noise` and 600 decades with random
+/// signs, with the read ceiling over the same bytes
+/// (`MAPMEAN_BENCH_F64_LOG2N`, default 23: 64 MiB).
+fn float64(c: &mut Criterion) {
+    use arrow_schema::DataType;
+    use mapmean::kernel::{ExactState, Parts};
+    let log2n = std::env::var("MAPMEAN_BENCH_F64_LOG2N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(23);
+    let n = 1usize << log2n;
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut unit = || (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+    let uniform: Vec<f64> = (0..n).map(|_| unit()).collect();
+    let offset: Vec<f64> = (0..n)
+        .map(|_| 1e3 + 10.0 * (unit() + unit() + unit() - 1.5))
+        .collect();
+    let wide: Vec<f64> = (0..n)
+        .map(|_| {
+            let x = 10f64.powf(unit() * 600.0 - 300.0);
+            if unit() < 0.5 {
+                -x
+            } else {
+                x
+            }
+        })
+        .collect();
+    let mut group = c.benchmark_group("float64");
+    group.throughput(Throughput::Bytes(8 * n as u64));
+    let bytes: Vec<u8> = uniform.iter().flat_map(|x| x.to_le_bytes()).collect();
+    group.bench_function("ceiling 1 thread", |b| {
+        b.iter(|| black_box(mapmean::ceiling::sum_words(&bytes, Some(1)).unwrap()))
+    });
+    drop(bytes);
+    for (name, v) in [("uniform", &uniform), ("offset", &offset), ("wide", &wide)] {
+        for (statistic, parts) in [
+            ("mean", Parts::default()),
+            (
+                "variance",
+                Parts {
+                    squares: true,
+                    extremes: false,
+                },
+            ),
+        ] {
+            group.bench_function(format!("{name} {statistic}"), |b| {
+                b.iter(|| {
+                    let mut state = ExactState::new(&DataType::Float64, parts).unwrap();
+                    state.update_values(v.as_slice(), None).unwrap();
+                    black_box(state)
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 fn by_threads(c: &mut Criterion) {
     let n = 1 << 26;
     let v = values(n, Shape::Uniform);
@@ -266,6 +325,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = by_size, by_nulls, by_isa, by_shape, by_wide_shape, moments, by_threads
+    targets = by_size, by_nulls, by_isa, by_shape, by_wide_shape, moments, float64, by_threads
 }
 criterion_main!(benches);

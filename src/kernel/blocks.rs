@@ -54,7 +54,9 @@
 use arrow_buffer::bit_chunk_iterator::BitChunks;
 
 use super::arch::{default_float_environment, subnormals_read_as_zero, Isa, Masks};
-use super::native::{add_f64_to_wide, F64Bins, Tally, F64_SUM_LIMBS};
+use super::native::{
+    add_f64_to_wide, add_scaled_f64_to_wide, F64Bins, Tally, F64_SQUARE_LIMBS, F64_SUM_LIMBS,
+};
 use super::wide::Wide;
 use super::exponent_bins::{count_specials, ExponentBins};
 pub use super::geometry::BLOCK;
@@ -171,23 +173,25 @@ pub(crate) fn update_f16(
 }
 
 /// Adds the valid Float64 `values` (with `validity` covering exactly these
-/// values) to `sum`, counting them in `tally`: each block of [`BLOCK`]
-/// values through [`Isa::f64_split_sum`] (two passes in L1, exact), or, for
-/// a block it declines (NaN or infinities, a range of more than about 30
-/// binades below the largest value, the ends of the exponent range), the
-/// exponent bins (so do up to 31 blocks after declined ones, untried).
-/// Outside the default floating-point environment, all blocks go to the
-/// bins.
-pub(crate) fn update_f64_sum(
+/// values) to `sum`, and their squares to `squares` if it is given, counting
+/// them in `tally`: each block of [`BLOCK`] values through
+/// [`Isa::f64_split_sum`] or, with squares, [`Isa::f64_split_moments`] (two
+/// passes in L1, exact), or, for a block the pass declines (NaN or
+/// infinities, a range of more than about 30 binades below the largest
+/// value, for the sum alone the ends of the exponent range), the exponent
+/// bins (so do up to 31 blocks after declined ones, untried). Outside the
+/// default floating-point environment, all blocks go to the bins.
+pub(crate) fn update_f64(
     isa: Isa,
     values: &[f64],
     validity: Option<Validity<'_>>,
     tally: &mut Tally,
     sum: &mut Wide<F64_SUM_LIMBS>,
+    mut squares: Option<&mut Wide<F64_SQUARE_LIMBS>>,
     bins: &mut F64Bins,
 ) {
     if !default_float_environment() {
-        bins.add(values, validity, tally, sum, None);
+        bins.add(isa, values, validity, tally, sum, squares);
         return;
     }
     // After a declined block, the next `skip` blocks go to the bins without
@@ -199,26 +203,38 @@ pub(crate) fn update_f64_sum(
         if valid == 0 {
             continue;
         }
-        let split = if skipping > 0 {
+        let done = if skipping > 0 {
             skipping -= 1;
-            None
+            false
         } else {
-            let split = isa.f64_split_sum(block, masks.as_ref());
-            skip = if split.is_some() { 0 } else { (2 * skip + 1).min(MAX_SKIP) };
-            skipping = skip;
-            split
-        };
-        match split {
-            Some(parts) => {
-                tally.valid += valid;
-                for part in parts {
-                    add_f64_to_wide(sum, part);
-                }
+            let done = match squares.as_deref_mut() {
+                None => isa.f64_split_sum(block, masks.as_ref()).map(|parts| {
+                    for part in parts {
+                        add_f64_to_wide(sum, part);
+                    }
+                }),
+                Some(sq) => isa.f64_split_moments(block, masks.as_ref()).map(|found| {
+                    for part in found.sum {
+                        add_scaled_f64_to_wide(sum, part, found.scale + 1074);
+                    }
+                    for part in found.squares {
+                        add_scaled_f64_to_wide(sq, part, 2 * found.scale + 2148);
+                    }
+                }),
             }
-            None => bins.add_pending(block, validity.map(|v| v.shifted(start)), tally, sum, None),
+            .is_some();
+            skip = if done { 0 } else { (2 * skip + 1).min(MAX_SKIP) };
+            skipping = skip;
+            done
+        };
+        if done {
+            tally.valid += valid;
+        } else {
+            let validity = validity.map(|v| v.shifted(start));
+            bins.add_pending(isa, block, validity, tally, sum, squares.as_deref_mut());
         }
     }
-    bins.flush(sum, None);
+    bins.flush(sum, squares);
 }
 
 /// One block of [`masked_blocks`].
@@ -503,7 +519,7 @@ mod tests {
         let validity = nulls.map(Validity::from_nulls);
         let mut slow = MeanState::default();
         reference::update(&mut slow, values, validity);
-        let mut states = Isa::supported().iter().map(|&isa| {
+        let mut states = Isa::variants().into_iter().map(|isa| {
             let mut state = MeanState::default();
             update_with(isa, &mut state, values, validity);
             (isa, state)
@@ -657,28 +673,35 @@ mod tests {
         }
     }
 
-    /// `update_f64_sum` with every instruction set (and under an environment
+    /// `update_f64` with every instruction set (and under an environment
     /// reading subnormals as zero, where every block goes to the bins) gives
-    /// the same sum and tally as the exponent bins alone.
+    /// the same sum, squares and tally as the exponent bins alone: for the
+    /// sum alone (the split sum pass) and with the squares (the split
+    /// moments pass).
     fn check_f64(values: &[f64], nulls: Option<&NullBuffer>) {
         use crate::kernel::native::with_f64_bins;
         let validity = nulls.map(Validity::from_nulls);
-        let run = |isa: Option<Isa>| {
+        let run = |isa: Option<Isa>, with_squares: bool| {
             let mut tally = Tally::default();
             let mut sum = Wide::<F64_SUM_LIMBS>::default();
-            with_f64_bins(false, |bins| match isa {
-                Some(isa) => update_f64_sum(isa, values, validity, &mut tally, &mut sum, bins),
-                None => bins.add(values, validity, &mut tally, &mut sum, None),
+            let mut squares = Wide::<F64_SQUARE_LIMBS>::default();
+            let sq = with_squares.then_some(&mut squares);
+            with_f64_bins(with_squares, |bins| match isa {
+                Some(isa) => update_f64(isa, values, validity, &mut tally, &mut sum, sq, bins),
+                None => bins.add(Isa::PORTABLE, values, validity, &mut tally, &mut sum, sq),
             });
-            (tally, sum)
+            (tally, sum, squares)
         };
-        let expected = run(None);
-        for &isa in Isa::supported() {
-            assert_eq!(run(Some(isa)), expected, "{isa:?}");
-            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-            {
-                let flushed = crate::kernel::arch::with_subnormals_read_as_zero(|| run(Some(isa)));
-                assert_eq!(flushed, expected, "{isa:?}, subnormals read as zero");
+        for with_squares in [false, true] {
+            let expected = run(None, with_squares);
+            for &isa in Isa::supported() {
+                assert_eq!(run(Some(isa), with_squares), expected, "{isa:?}, squares {with_squares}");
+                #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+                {
+                    let flushed =
+                        crate::kernel::arch::with_subnormals_read_as_zero(|| run(Some(isa), with_squares));
+                    assert_eq!(flushed, expected, "{isa:?}, squares {with_squares}, subnormals read as zero");
+                }
             }
         }
     }
@@ -775,6 +798,52 @@ mod tests {
         check_f64(&vec![f64::MAX; 100], None);
         check_f64(&vec![f64::MIN_POSITIVE; 3000], None);
         check_f64(&[1.0, f64::NAN, 2.0, f64::INFINITY, -1.0], None);
+    }
+
+    #[test]
+    fn f64_moment_blocks_at_the_edges_of_their_bounds() {
+        // The split moments pass scales each block by a power of two: the
+        // largest doubles (a subnormal factor), the smallest normals and
+        // subnormals alone (a factor near 2^1021), subnormals beside values
+        // 30 binades up, and every fraction bit set at 30 binades apart
+        // (the squares' remainders at their widest), of both signs.
+        check_f64(&vec![f64::MAX; 3 * BLOCK + 3], None);
+        let extremes: Vec<f64> = (0..BLOCK).map(|i| if i % 3 == 0 { -f64::MAX } else { f64::MAX / 3.0 }).collect();
+        check_f64(&extremes, None);
+        check_f64(&vec![f64::MIN_POSITIVE; 3000], None);
+        let subnormals: Vec<f64> = (1..=3000u64).map(|i| f64::from_bits(i * 0x1_2345_6789)).collect();
+        check_f64(&subnormals, None);
+        let mut mixed = subnormals.clone();
+        for (i, x) in mixed.iter_mut().enumerate().step_by(7) {
+            *x = f64::from_bits((31 << 52 | 0xf_ffff_ffff_ffff) ^ (i as u64 % 2) << 63);
+        }
+        check_f64(&mixed, None);
+        for binades in [29u64, 30, 31] {
+            let all_bits = 0x3fef_ffff_ffff_ffff_u64;
+            let far: Vec<f64> = (0..BLOCK as u64)
+                .map(|i| {
+                    let bits = if i % 5 == 0 { all_bits - (binades << 52) } else { all_bits - i };
+                    f64::from_bits(bits ^ (i % 2) << 63)
+                })
+                .collect();
+            check_f64(&far, None);
+        }
+        // Values whose squares round up to the next binade, and zeros.
+        let near_one: Vec<f64> = (0..BLOCK as u64).map(|i| f64::from_bits(0x3fef_ffff_ffff_ffff - i % 4)).collect();
+        check_f64(&near_one, None);
+        check_f64(&vec![0.0; BLOCK], None);
+        check_f64(&[-0.0, 0.0, 1e-300, -1e-300], None);
+        // The pass takes the common shapes (the comparisons above would
+        // hold if it declined every block), and declines the wide ones.
+        let narrow: Vec<f64> = (0..BLOCK).map(|i| 1e3 + (i as f64).sin()).collect();
+        let uniform: Vec<f64> = (1..=BLOCK).map(|i| (i as f64 * 0.618_034).fract()).collect();
+        let mut wide = uniform.clone();
+        wide[9] = 1e-10;
+        for isa in Isa::variants() {
+            assert!(isa.f64_split_moments(&narrow, None).is_some(), "{isa:?}");
+            assert!(isa.f64_split_moments(&uniform, None).is_some(), "{isa:?}");
+            assert!(isa.f64_split_moments(&wide, None).is_none(), "{isa:?}");
+        }
     }
 
     /// `Isa::integer_sum` of every instruction set against an `i128` sum,

@@ -15,7 +15,7 @@ use arrow_schema::DataType;
 use num_bigint::{BigInt, BigUint};
 
 use super::arch::Isa;
-use super::blocks::update_f64_sum;
+use super::blocks::update_f64;
 use super::native::{
     add_f64_to_wide, add_integer_squares, with_f64_bins, Domain, Extremes, Native, Tally,
     F64_SQUARE_LIMBS, F64_SUM_LIMBS, F64_UNIT_EXP, INT_SQUARE_LIMBS, INT_SUM_LIMBS,
@@ -452,17 +452,16 @@ impl ExactState {
             (Core::Float64(f), Domain::Float32 | Domain::Float64) => {
                 let mut tally = Tally::default();
                 with_f64_bins(f.squares.is_some(), |bins| match T::as_f64s(values) {
-                    Some(v) if f.squares.is_none() => {
-                        update_f64_sum(Isa::detect(), v, validity, &mut tally, &mut f.sum, bins);
-                        Ok(())
-                    }
                     Some(v) => {
-                        bins.add(
+                        let squares = f.squares.as_deref_mut();
+                        update_f64(
+                            Isa::detect(),
                             v,
                             validity,
                             &mut tally,
                             &mut f.sum,
-                            f.squares.as_deref_mut(),
+                            squares,
+                            bins,
                         );
                         Ok(())
                     }
@@ -471,7 +470,14 @@ impl ExactState {
                         validity,
                         |x| x.to_f64(),
                         |v, val| {
-                            bins.add(v, val, &mut tally, &mut f.sum, f.squares.as_deref_mut());
+                            bins.add(
+                                Isa::detect(),
+                                v,
+                                val,
+                                &mut tally,
+                                &mut f.sum,
+                                f.squares.as_deref_mut(),
+                            );
                             Ok(())
                         },
                     ),

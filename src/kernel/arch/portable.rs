@@ -310,22 +310,7 @@ fn f64_group(block: &[f64], masks: Option<&Masks>, g: usize) -> ([f64; F64_LANES
 pub(crate) fn f64_split_sum(block: &[f64], masks: Option<&Masks>) -> Option<[f64; 2]> {
     assert!(block.len() <= BLOCK);
     let groups = block.len().div_ceil(F64_LANES);
-    // First pass: the largest and smallest nonzero valid magnitudes, as bits.
-    let mut high = [0u64; F64_LANES];
-    let mut low = [u64::MAX; F64_LANES];
-    for g in 0..groups {
-        if g % 8 == 0 {
-            super::prefetch(block.as_ptr().wrapping_add(F64_LANES * g) as *const u8, F64_PREFETCH);
-        }
-        let (xs, lanes) = f64_group(block, masks, g);
-        for k in 0..F64_LANES {
-            let a = xs[k].to_bits() & (lanes[k] >> 1);
-            high[k] = high[k].max(a);
-            low[k] = low[k].min(if a == 0 { u64::MAX } else { a });
-        }
-    }
-    let top = high.iter().copied().max().unwrap_or(0);
-    let bottom = low.iter().copied().min().unwrap_or(u64::MAX);
+    let (top, bottom) = f64_extremes(block, masks, groups);
     let sigma = match f64_sigma(top, bottom) {
         Ok(sigma) => sigma,
         Err(sum) => return sum,
@@ -343,6 +328,206 @@ pub(crate) fn f64_split_sum(block: &[f64], masks: Option<&Masks>) -> Option<[f64
         }
     }
     Some([sums.iter().sum(), rests.iter().sum()])
+}
+
+/// The first pass of [`f64_split_sum`] and [`f64_split_moments`] over the
+/// `groups` groups of a block: the largest and the smallest nonzero valid
+/// magnitude, as bits (`0` and `u64::MAX` when there is none).
+#[inline(always)]
+fn f64_extremes(block: &[f64], masks: Option<&Masks>, groups: usize) -> (u64, u64) {
+    let mut high = [0u64; F64_LANES];
+    let mut low = [u64::MAX; F64_LANES];
+    for g in 0..groups {
+        if g % 8 == 0 {
+            super::prefetch(block.as_ptr().wrapping_add(F64_LANES * g) as *const u8, F64_PREFETCH);
+        }
+        let (xs, lanes) = f64_group(block, masks, g);
+        for k in 0..F64_LANES {
+            let a = xs[k].to_bits() & (lanes[k] >> 1);
+            high[k] = high[k].max(a);
+            low[k] = low[k].min(if a == 0 { u64::MAX } else { a });
+        }
+    }
+    let top = high.iter().copied().max().unwrap_or(0);
+    let bottom = low.iter().copied().min().unwrap_or(u64::MAX);
+    (top, bottom)
+}
+
+/// What [`f64_split_moments`] finds in a block: its exact sum and sum of
+/// squares as `f64` parts, scaled by a power of two.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SplitMoments {
+    /// `Σx = (sum[0] + sum[1]) · 2^scale`, each part exact.
+    pub sum: [f64; 2],
+    /// `Σx² = (squares[0] + … + squares[5]) · 2^(2·scale)`, each part
+    /// exact: three for the squares' high parts, three for their low parts.
+    pub squares: [f64; 6],
+    /// The values were scaled by `2^-scale` (exactly) before they were added.
+    pub scale: i32,
+}
+
+/// `2^e` for a normal power of two (`-1022 <= e <= 1023`).
+const fn normal_pow2(e: i32) -> f64 {
+    f64::from_bits(((e + 1023) as u64) << 52)
+}
+
+/// `σ` of the sum in [`f64_split_moments`] and of the first level of the
+/// squares' high parts: `2^12`.
+pub(crate) const MOMENT_SIGMA: f64 = normal_pow2(12);
+/// `σ` of the second level of the squares' high parts: `2^-29`.
+pub(crate) const HIGH_SIGMA: f64 = normal_pow2(-29);
+/// `σ`s of the two levels of the squares' low parts: `2^-42` and `2^-83`.
+pub(crate) const LOW_SIGMAS: [f64; 2] = [normal_pow2(-42), normal_pow2(-83)];
+
+/// The scale `M` of [`f64_split_moments`] for a block whose largest and
+/// smallest nonzero valid magnitudes have bit patterns `top` and `low`
+/// (every valid `|x| < 2^M`), and whether the block is narrow (within
+/// [`NARROW_BINADES`]); or the pass's answer without them: `None` (a NaN
+/// or infinity, or the smallest more than [`F64_SPLIT_BINADES`] binades
+/// below the largest, a subnormal by its leading bit) or zeros (no nonzero
+/// valid value).
+#[inline(always)]
+pub(crate) fn f64_moment_scale(top: u64, low: u64) -> Result<(i32, bool), Option<SplitMoments>> {
+    if top >= 0x7ff0_0000_0000_0000 {
+        return Err(None);
+    }
+    if top == 0 {
+        return Err(Some(SplitMoments {
+            sum: [0.0; 2],
+            squares: [0.0; 6],
+            scale: 0,
+        }));
+    }
+    // The exponent of `low`'s leading bit, biased as for normals (at most 0
+    // for a subnormal: it bounds the magnitude from below, not the unit).
+    let e_low = if low >> 52 != 0 {
+        (low >> 52) as i32
+    } else {
+        (63 - low.leading_zeros()) as i32 - 51
+    };
+    let e_top = ((top >> 52) as i32).max(1);
+    if e_low < e_top - F64_SPLIT_BINADES {
+        return Err(None);
+    }
+    Ok((e_top - 1022, e_low >= e_top - NARROW_BINADES))
+}
+
+/// How many binades below the largest value of a block the smallest may lie
+/// for [`f64_split_moments`] to split the squares once (see there).
+pub(crate) const NARROW_BINADES: i32 = 14;
+
+/// The factor `2^-scale` of [`f64_split_moments`], exactly (`scale` from
+/// [`f64_moment_scale`] is in `-1021..=1024`; `2^-1024` is a subnormal).
+#[inline(always)]
+pub(crate) fn f64_moment_factor(scale: i32) -> f64 {
+    debug_assert!((-1021..=1024).contains(&scale));
+    if scale <= 1022 {
+        normal_pow2(-scale)
+    } else {
+        f64::from_bits(1 << (1074 - scale))
+    }
+}
+
+/// `y` split on the grids of `sigmas` (see [`f64_split_moments`]): its part
+/// on the first grid, on the second, and the remainder; or, if `once`, on
+/// the first, zero, and the remainder.
+#[inline(always)]
+fn split(y: f64, sigmas: [f64; 2], once: bool) -> [f64; 3] {
+    let q1 = (sigmas[0] + y) - sigmas[0];
+    let r1 = y - q1;
+    if once {
+        return [q1, 0.0, r1];
+    }
+    let q2 = (sigmas[1] + r1) - sigmas[1];
+    [q1, q2, r1 - q2]
+}
+
+/// See `Isa::f64_split_moments`: the exact sum and sum of squares of a
+/// block of at most [`BLOCK`] `f64` values, as [`SplitMoments`], in two
+/// passes over the block (in L1 after the first), as [`f64_split_sum`] for
+/// the sum.
+///
+/// The first pass finds the largest and the smallest nonzero valid
+/// magnitude. Let `e_top` be the largest's biased exponent (1 for a
+/// subnormal) and `e_low` the exponent of the smallest's leading bit,
+/// biased as for normals (so at most 0 for a subnormal), with `k = e_top −
+/// e_low <= 30` (else `None`, as for a NaN or an infinity). Every valid `|x|
+/// < 2^M`, `M = e_top − 1022`; every nonzero `|x| >= 2^(e_low − 1023)`; and
+/// every `x` is a multiple of `2^(max(e_low, 1) − 1075)`, its unit or a
+/// larger one. The second pass scales each value to `y = x · 2^-M`,
+/// exactly (a power of two; `|y| < 1`, and a nonzero `|y| >= 2^(−k−1) >=
+/// 2^-31`, normal). Each `y` is a multiple of `2^(−k−53)`.
+///
+/// **Splitting.** For `|v| <= 2^T` and `σ = 2^(T+12)`, rounding to nearest,
+/// `q = (σ + v) − σ` is `v` rounded to a multiple of `2^(T−41)` (the
+/// spacing of doubles in `[σ/2, 2σ]` is a multiple of it), the subtraction
+/// is exact (Sterbenz), `r = v − q` is exact, and `|r| <= 2^(T−41)`. Any
+/// partial sum of at most `2^11` such `q` is below `2^(T+12)`: fewer than
+/// `2^53` units of `2^(T−41)`, exact in any order and lane split.
+///
+/// - **Sum**: `y` split once with `T = 0`: `Σq` as above; each `r` is a
+///   multiple of `u` with partial sums below `2^-30`, fewer than `2^53`
+///   units as `k <= 30`.
+/// - **Squares**: `h = y·y` rounded and `l = fma(y, y, −h)`, so `y² = h + l`
+///   exactly (`l` is representable: `y²` is a multiple of `2^(−2k−106) >=
+///   2^-166`, far above the subnormals). `h <= 1` and `|l| <= 2^-54`.
+///   - `h` is split twice: `T = 0` (`σ = 2^12`), then its remainder with
+///     `T = −41` (`σ = 2^-29`). The last remainders are multiples of the
+///     smallest `ulp(h) >= 2^(−2k−54)` (as `h >= 2^(−2k−2)`: here the
+///     smallest magnitude counts, not only its unit) with partial sums below
+///     `2^(−82+11)`: fewer than `2^(2k−17) <= 2^53` units for `k <= 35`.
+///   - `l` is split twice: `T = −54` (`σ = 2^-42`), then `T = −95` (`σ =
+///     2^-83`). The last remainders are multiples of `2^(−2k−106)` with
+///     partial sums below `2^(−136+11)`: fewer than `2^(2k−19) <= 2^53`
+///     units for `k <= 36`.
+///
+/// **Narrow blocks** (`k <= 14`, [`NARROW_BINADES`]) split `h` and `l`
+/// once. The first remainders of `h` are multiples of `ulp(h) >=
+/// 2^(−2k−54)` with partial sums below `2^(−41+11)`: fewer than `2^(2k+24)
+/// <= 2^53` units. Those of `l` are multiples of `2^(−2k−106)` with partial
+/// sums below `2^(−95+11)`: fewer than `2^(2k+22) <= 2^53` units.
+///
+/// So `Σx = (Σq + Σr) · 2^M` and `Σx² = (six exact sums) · 2^(2M)`. Null
+/// lanes are cleared to `+0.0`, which adds zero everywhere. Unlike
+/// [`f64_split_sum`], no block is declined for its magnitude: scaling keeps
+/// every `σ` and square in range.
+///
+/// The exactness needs rounding to nearest, gradual underflow and a fused
+/// multiply-add: callers check [`super::default_float_environment`] first,
+/// and `f64::mul_add` is fused on every target.
+#[inline(always)]
+pub(crate) fn f64_split_moments(block: &[f64], masks: Option<&Masks>) -> Option<SplitMoments> {
+    assert!(block.len() <= BLOCK);
+    let groups = block.len().div_ceil(F64_LANES);
+    let (top, bottom) = f64_extremes(block, masks, groups);
+    let (scale, narrow) = match f64_moment_scale(top, bottom) {
+        Ok(found) => found,
+        Err(found) => return found,
+    };
+    let factor = f64_moment_factor(scale);
+    // Second pass (in L1): eight accumulators per lane, in the order of
+    // `SplitMoments`.
+    let mut acc = [[0f64; 8]; F64_LANES];
+    for g in 0..groups {
+        let (xs, lanes) = f64_group(block, masks, g);
+        for k in 0..F64_LANES {
+            let y = f64::from_bits(xs[k].to_bits() & lanes[k]) * factor;
+            let q = (MOMENT_SIGMA + y) - MOMENT_SIGMA;
+            let h = y * y;
+            let l = y.mul_add(y, -h);
+            let [h1, h2, h3] = split(h, [MOMENT_SIGMA, HIGH_SIGMA], narrow);
+            let [l1, l2, l3] = split(l, LOW_SIGMAS, narrow);
+            for (a, part) in acc[k].iter_mut().zip([q, y - q, h1, h2, h3, l1, l2, l3]) {
+                *a += part;
+            }
+        }
+    }
+    let total = |i: usize| acc.iter().map(|lane| lane[i]).sum::<f64>();
+    Some(SplitMoments {
+        sum: [total(0), total(1)],
+        squares: [total(2), total(3), total(4), total(5), total(6), total(7)],
+        scale,
+    })
 }
 
 /// How far ahead of the loads [`f64_split_sum`] prefetches, in bytes.

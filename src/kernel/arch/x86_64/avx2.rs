@@ -4,8 +4,10 @@
 
 use std::arch::x86_64::*;
 
+use super::super::portable::SplitMoments;
 use super::super::{portable, Masks, Scan, Span};
 use crate::kernel::geometry::Bins;
+use crate::kernel::native::{SumBins, SUM_BINS, SUM_SETS};
 use crate::kernel::geometry::{BLOCK, SIGNIFICAND_BITS, WINDOW_SHIFT};
 
 /// How far ahead of the loads [`scan`] prefetches, in bytes.
@@ -477,8 +479,54 @@ fn split_sum_f64<const MASKED: bool>(block: &[f64], mask_bytes: &[u8]) -> Option
     // In bounds: `g < groups`, so `4 * g + 4 <= block.len()`.
     let whole = |g: usize| whole_f64::<MASKED>(block, mask_bytes, g);
     let tail = (!block.len().is_multiple_of(4)).then(|| tail_f64::<MASKED>(block, mask_bytes, groups));
-    // First pass: the largest and smallest nonzero valid magnitudes, as
-    // bits; two chains each (a compare and a blend per step).
+    let (top, bottom) = block_extremes_f64::<MASKED>(block, mask_bytes, tail);
+    let sigma = match portable::f64_sigma(top, bottom) {
+        Ok(sigma) => _mm256_set1_pd(sigma),
+        Err(sum) => return sum,
+    };
+    // Second pass (in L1): the grid and the remainders, two accumulators
+    // each.
+    let z = _mm256_setzero_pd();
+    let (mut sum0, mut sum1, mut rest0, mut rest1) = (z, z, z, z);
+    let pairs = groups / 2;
+    for p in 0..pairs {
+        (sum0, rest0) = split_f64(whole(2 * p), sigma, sum0, rest0);
+        (sum1, rest1) = split_f64(whole(2 * p + 1), sigma, sum1, rest1);
+    }
+    if groups % 2 == 1 {
+        (sum0, rest0) = split_f64(whole(groups - 1), sigma, sum0, rest0);
+    }
+    if let Some(v) = tail {
+        (sum0, rest0) = split_f64(v, sigma, sum0, rest0);
+    }
+    Some([lane_total(_mm256_add_pd(sum0, sum1)), lane_total(_mm256_add_pd(rest0, rest1))])
+}
+
+/// The sum of `v`'s 4 lanes, in lane order.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn lane_total(v: __m256d) -> f64 {
+    let mut lanes = [0f64; 4];
+    // SAFETY: `lanes` holds 4 `f64`, 32 bytes.
+    unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), v) };
+    lanes.iter().sum()
+}
+
+/// The first pass of [`f64_split_sum`] and [`f64_split_moments`]: the
+/// largest and the smallest nonzero valid magnitude of a block, as bits
+/// (`0` and `i64::MAX` when there is none), with `tail` its last partial
+/// group ([`tail_f64`]) if it has one. Two chains each (a compare and a
+/// blend per step).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn block_extremes_f64<const MASKED: bool>(
+    block: &[f64],
+    mask_bytes: &[u8],
+    tail: Option<__m256i>,
+) -> (u64, u64) {
+    let groups = block.len() / 4;
+    // In bounds: `g < groups`, so `4 * g + 4 <= block.len()`.
+    let whole = |g: usize| whole_f64::<MASKED>(block, mask_bytes, g);
     let magnitude = _mm256_set1_epi64x(i64::MAX);
     let zero = _mm256_setzero_si256();
     let (mut high0, mut high1, mut low0, mut low1) = (zero, zero, magnitude, magnitude);
@@ -504,31 +552,203 @@ fn split_sum_f64<const MASKED: bool>(block: &[f64], mask_bytes: &[u8]) -> Option
     }
     let top = highs.iter().copied().max().unwrap_or(0);
     let bottom = lows.iter().copied().min().unwrap_or(u64::MAX);
-    let sigma = match portable::f64_sigma(top, bottom) {
-        Ok(sigma) => _mm256_set1_pd(sigma),
-        Err(sum) => return sum,
-    };
-    // Second pass (in L1): the grid and the remainders, two accumulators
-    // each.
-    let z = _mm256_setzero_pd();
-    let (mut sum0, mut sum1, mut rest0, mut rest1) = (z, z, z, z);
-    for p in 0..pairs {
-        (sum0, rest0) = split_f64(whole(2 * p), sigma, sum0, rest0);
-        (sum1, rest1) = split_f64(whole(2 * p + 1), sigma, sum1, rest1);
+    (top, bottom)
+}
+
+/// See `Isa::f64_split_moments` and `portable::f64_split_moments` (the
+/// argument): the first pass of [`f64_split_sum`], then 4 lanes of eight
+/// accumulators, the squares' low parts by a fused multiply-subtract.
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA. That is the only precondition: every
+/// load stays within `block` and `masks` (a block of more than `BLOCK`
+/// values panics).
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn f64_split_moments(block: &[f64], masks: Option<&Masks>) -> Option<SplitMoments> {
+    assert!(block.len() <= BLOCK);
+    match masks {
+        Some(m) => {
+            // SAFETY: a `[u64; N]` is readable as `8 * N` bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(m.as_ptr() as *const u8, 8 * m.len()) };
+            split_moments_f64::<true>(block, bytes)
+        }
+        None => split_moments_f64::<false>(block, &[]),
     }
-    if groups % 2 == 1 {
-        (sum0, rest0) = split_f64(whole(groups - 1), sigma, sum0, rest0);
+}
+
+/// [`f64_split_moments`] for blocks with (`MASKED`) or without validity
+/// masks, shaped as [`split_sum_f64`]: the second pass is compiled apart for
+/// narrow blocks (one split of the squares).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn split_moments_f64<const MASKED: bool>(block: &[f64], mask_bytes: &[u8]) -> Option<SplitMoments> {
+    let groups = block.len() / 4;
+    let tail = (!block.len().is_multiple_of(4)).then(|| tail_f64::<MASKED>(block, mask_bytes, groups));
+    let (top, bottom) = block_extremes_f64::<MASKED>(block, mask_bytes, tail);
+    let (scale, narrow) = match portable::f64_moment_scale(top, bottom) {
+        Ok(found) => found,
+        Err(found) => return found,
+    };
+    let factor = _mm256_set1_pd(portable::f64_moment_factor(scale));
+    let acc = if narrow {
+        moments_pass_f64::<MASKED, true>(block, mask_bytes, tail, factor)
+    } else {
+        moments_pass_f64::<MASKED, false>(block, mask_bytes, tail, factor)
+    };
+    let [s0, s1, h0, h1, h2, l0, l1, l2] = acc.map(|v| lane_total(v));
+    Some(SplitMoments {
+        sum: [s0, s1],
+        squares: [h0, h1, h2, l0, l1, l2],
+        scale,
+    })
+}
+
+/// The second pass of [`f64_split_moments`] (in L1): each group scaled by
+/// `factor` and split as in `portable::f64_split_moments` (once for the
+/// squares if `NARROW`), into accumulators in the order of `SplitMoments`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn moments_pass_f64<const MASKED: bool, const NARROW: bool>(
+    block: &[f64],
+    mask_bytes: &[u8],
+    tail: Option<__m256i>,
+    factor: __m256d,
+) -> [__m256d; 8] {
+    // A 1.0 the compiler cannot see through: `fma(a, one, b)` is `a + b`
+    // rounded once, as an add, but runs on the multiply units. On Zen 3
+    // (two add and two multiply pipes) the accumulations go there, beside
+    // the splits' adds.
+    let one = _mm256_set1_pd(std::hint::black_box(1.0));
+    let mut acc = [_mm256_setzero_pd(); 8];
+    for g in 0..block.len() / 4 {
+        // In bounds: `4 * g + 4 <= block.len()`.
+        let x = whole_f64::<MASKED>(block, mask_bytes, g);
+        moments_f64::<NARROW>(x, factor, one, &mut acc);
     }
     if let Some(v) = tail {
-        (sum0, rest0) = split_f64(v, sigma, sum0, rest0);
+        moments_f64::<NARROW>(v, factor, one, &mut acc);
     }
-    let total = |v: __m256d| -> f64 {
-        let mut lanes = [0f64; 4];
-        // SAFETY: `lanes` holds 4 `f64`, 32 bytes.
-        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), v) };
-        lanes.iter().sum()
-    };
-    Some([total(_mm256_add_pd(sum0, sum1)), total(_mm256_add_pd(rest0, rest1))])
+    acc
+}
+
+/// One group of [`moments_pass_f64`]: `x` scaled by `factor`, split, each
+/// part added to its accumulator in `acc` (`one` is 1.0).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn moments_f64<const NARROW: bool>(x: __m256i, factor: __m256d, one: __m256d, acc: &mut [__m256d; 8]) {
+    let add = |a: __m256d, b: __m256d| _mm256_fmadd_pd(a, one, b);
+    let y = _mm256_mul_pd(_mm256_castsi256_pd(x), factor);
+    let sigma = _mm256_set1_pd(portable::MOMENT_SIGMA);
+    let q = _mm256_sub_pd(_mm256_add_pd(sigma, y), sigma);
+    acc[0] = add(q, acc[0]);
+    acc[1] = add(_mm256_sub_pd(y, q), acc[1]);
+    let h = _mm256_mul_pd(y, y);
+    let l = _mm256_fmsub_pd(y, y, h);
+    let high = [portable::MOMENT_SIGMA, portable::HIGH_SIGMA];
+    for (at, v, sigmas) in [(2, h, high), (5, l, portable::LOW_SIGMAS)] {
+        let c1 = _mm256_set1_pd(sigmas[0]);
+        let q1 = _mm256_sub_pd(_mm256_add_pd(c1, v), c1);
+        let r1 = _mm256_sub_pd(v, q1);
+        acc[at] = add(q1, acc[at]);
+        if NARROW {
+            acc[at + 2] = add(r1, acc[at + 2]);
+        } else {
+            let c2 = _mm256_set1_pd(sigmas[1]);
+            let q2 = _mm256_sub_pd(_mm256_add_pd(c2, r1), c2);
+            acc[at + 1] = _mm256_add_pd(acc[at + 1], q2);
+            acc[at + 2] = _mm256_add_pd(acc[at + 2], _mm256_sub_pd(r1, q2));
+        }
+    }
+}
+
+/// See `Isa::f64_bin_chunk`: each group of 4 values in vector registers up
+/// to its bins' indices and terms, then four scalar adds into the bins
+/// (value `4 * g + k` into set `k`). As the loop of `F64Bins::add_pending`
+/// (module docs of `kernel::native`): with `s = max(e, 1) − 1`, the term
+/// `±m << (s & 7)` goes to bin `s >> 3`, as its low 32 bits and the rest
+/// (arithmetic shift, by an OR of the sign's ones: AVX2 has no 64-bit
+/// arithmetic shift). Null lanes and NaN or infinities add zero to some bin
+/// (which changes nothing); the latter are left to the caller.
+///
+/// # Safety
+///
+/// The CPU must support AVX2. That is the only precondition: every load
+/// stays within `chunk` (of at most 64 values, else a panic), and every bin
+/// index is masked below `SUM_BINS`.
+#[target_feature(enable = "avx2")]
+pub unsafe fn f64_bin_chunk(bins: &mut SumBins, chunk: &[f64], mask: u64) -> (u64, usize, usize) {
+    const _: () = assert!(SUM_SETS == 4 && SUM_BINS == 256);
+    assert!(chunk.len() <= 64);
+    let groups = chunk.len() / 4;
+    let exponent = _mm256_set1_epi64x(0x7ff);
+    let fraction = _mm256_set1_epi64x((1 << 52) - 1);
+    let implicit = _mm256_set1_epi64x(1 << 52);
+    let one = _mm256_set1_epi64x(1);
+    let seven = _mm256_set1_epi64x(7);
+    let low_bits = _mm256_set1_epi64x(0xffff_ffff);
+    let high_bits = _mm256_set1_epi64x(!0xffff_ffff);
+    let zero = _mm256_setzero_si256();
+    let (mut least, mut greatest) = (_mm256_set1_epi64x(255), zero);
+    let mut left = 0u64;
+    for g in 0..groups {
+        // In bounds: `4 * g + 4 <= chunk.len()`.
+        let group = &chunk[4 * g..4 * g + 4];
+        // SAFETY: `group` is 4 values, 32 bytes.
+        let v = unsafe { _mm256_loadu_si256(group.as_ptr() as *const __m256i) };
+        let nibble = (mask >> (4 * g)) & 0xf;
+        // SAFETY: each table entry is one aligned 32-byte vector.
+        let valid =
+            unsafe { _mm256_load_si256(NIBBLE_LANES.0[nibble as usize].as_ptr() as *const __m256i) };
+        let e = _mm256_and_si256(_mm256_srli_epi64::<52>(v), exponent);
+        let special = _mm256_cmpeq_epi64(e, exponent);
+        let specials = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_and_si256(special, valid)));
+        left |= (specials as u64) << (4 * g);
+        let keep = _mm256_andnot_si256(special, valid);
+        // `s = max(e, 1) − 1` (32-bit max: `e` and 1 have zero high halves).
+        let at = _mm256_sub_epi64(_mm256_max_epu32(e, one), one);
+        let m = _mm256_or_si256(
+            _mm256_and_si256(v, fraction),
+            _mm256_andnot_si256(_mm256_cmpeq_epi64(e, zero), implicit),
+        );
+        let shifted = _mm256_sllv_epi64(m, _mm256_and_si256(at, seven));
+        let negative = _mm256_and_si256(_mm256_cmpgt_epi64(zero, v), keep);
+        let term = _mm256_and_si256(_mm256_sub_epi64(_mm256_xor_si256(shifted, negative), negative), keep);
+        let low = _mm256_and_si256(term, low_bits);
+        // The term's own sign (`-0.0` gives a zero term).
+        let below = _mm256_cmpgt_epi64(zero, term);
+        let high = _mm256_or_si256(_mm256_srli_epi64::<32>(term), _mm256_and_si256(below, high_bits));
+        let bin = _mm256_srli_epi64::<3>(at);
+        least = _mm256_min_epu32(least, bin);
+        greatest = _mm256_max_epu32(greatest, bin);
+        let (mut bin_at, mut lows, mut highs) = ([0u64; 4], [0u64; 4], [0u64; 4]);
+        // SAFETY: each array holds 4 `u64`, 32 bytes.
+        unsafe {
+            _mm256_storeu_si256(bin_at.as_mut_ptr() as *mut __m256i, bin);
+            _mm256_storeu_si256(lows.as_mut_ptr() as *mut __m256i, low);
+            _mm256_storeu_si256(highs.as_mut_ptr() as *mut __m256i, high);
+        }
+        for (k, set) in bins.iter_mut().enumerate() {
+            let pair = &mut set[(bin_at[k] & 0xff) as usize];
+            pair.0 += lows[k];
+            pair.1 += highs[k] as i64;
+        }
+    }
+    if 4 * groups < 64 {
+        left |= mask >> (4 * groups) << (4 * groups);
+    }
+    if groups == 0 {
+        return (left, usize::MAX, 0);
+    }
+    let (mut lows, mut highs) = ([0u64; 4], [0u64; 4]);
+    // SAFETY: each array holds 4 `u64`, 32 bytes.
+    unsafe {
+        _mm256_storeu_si256(lows.as_mut_ptr() as *mut __m256i, least);
+        _mm256_storeu_si256(highs.as_mut_ptr() as *mut __m256i, greatest);
+    }
+    let low = lows.iter().copied().min().unwrap_or(0) as usize;
+    let high = highs.iter().copied().max().unwrap_or(0) as usize;
+    (left, low, high)
 }
 
 /// Values `4 * g .. 4 * g + 4` of a block, a whole group (`4 * g + 4 <=

@@ -36,6 +36,26 @@ pub(crate) fn prefetch_line(at: *const u8) {
     unsafe { _mm_prefetch::<_MM_HINT_T0>(at as *const i8) }
 }
 
+/// The processor's vendor string (`GenuineIntel`, `AuthenticAMD`, …), its
+/// family and its model, from `cpuid` leaves 0 and 1 (the displayed family
+/// and model: the extended fields added as the vendors document).
+pub(crate) fn processor() -> ([u8; 12], u32, u32) {
+    use std::arch::x86_64::__cpuid;
+    // SAFETY: `cpuid` is in the x86-64 baseline and only reads processor
+    // identification (a safe function from Rust 1.87 on, hence the allow).
+    #[allow(unused_unsafe)]
+    let (leaf0, leaf1) = unsafe { (__cpuid(0), __cpuid(1)) };
+    let mut vendor = [0u8; 12];
+    for (at, word) in [leaf0.ebx, leaf0.edx, leaf0.ecx].into_iter().enumerate() {
+        vendor[4 * at..4 * at + 4].copy_from_slice(&word.to_le_bytes());
+    }
+    let base = (leaf1.eax >> 8) & 0xf;
+    let family = if base == 0xf { base + ((leaf1.eax >> 20) & 0xff) } else { base };
+    let extended = if base == 0xf || base == 6 { (leaf1.eax >> 16) & 0xf } else { 0 };
+    let model = (leaf1.eax >> 4) & 0xf | extended << 4;
+    (vendor, family, model)
+}
+
 /// The bin shift (`SIGNIFICAND_BITS`), hidden from the optimiser, for
 /// `portable::bin_values` in passes compiled for BMI2 (see there).
 #[inline(always)]
