@@ -460,13 +460,18 @@ pub unsafe fn integer_sum<T: crate::kernel::Native>(
 pub unsafe fn f64_split_sum(block: &[f64], masks: Option<&Masks>) -> Option<[f64; 2]> {
     assert!(block.len() <= BLOCK);
     match masks {
-        Some(m) => {
-            // SAFETY: a `[u64; N]` is readable as `8 * N` bytes.
-            let bytes = unsafe { std::slice::from_raw_parts(m.as_ptr() as *const u8, 8 * m.len()) };
-            split_sum_f64::<true>(block, bytes)
-        }
+        Some(m) => split_sum_f64::<true>(block, mask_bytes(m)),
         None => split_sum_f64::<false>(block, &[]),
     }
+}
+
+/// A block's validity masks as their bytes, little endian (x86-64): nibble
+/// `g` (of byte `g / 2`) holds group `g`'s 4 bits.
+#[inline]
+fn mask_bytes(masks: &Masks) -> &[u8] {
+    // SAFETY: a `[u64; N]` is readable as `8 * N` initialised bytes, and the
+    // slice borrows it.
+    unsafe { std::slice::from_raw_parts(masks.as_ptr() as *const u8, 8 * masks.len()) }
 }
 
 /// [`f64_split_sum`] for blocks with (`MASKED`) or without validity masks:
@@ -568,11 +573,7 @@ fn block_extremes_f64<const MASKED: bool>(
 pub unsafe fn f64_split_moments(block: &[f64], masks: Option<&Masks>) -> Option<SplitMoments> {
     assert!(block.len() <= BLOCK);
     match masks {
-        Some(m) => {
-            // SAFETY: a `[u64; N]` is readable as `8 * N` bytes.
-            let bytes = unsafe { std::slice::from_raw_parts(m.as_ptr() as *const u8, 8 * m.len()) };
-            split_moments_f64::<true>(block, bytes)
-        }
+        Some(m) => split_moments_f64::<true>(block, mask_bytes(m)),
         None => split_moments_f64::<false>(block, &[]),
     }
 }
@@ -712,7 +713,8 @@ pub unsafe fn f64_bin_chunk(bins: &mut SumBins, chunk: &[f64], mask: u64) -> (u6
             _mm256_andnot_si256(_mm256_cmpeq_epi64(e, zero), implicit),
         );
         let shifted = _mm256_sllv_epi64(m, _mm256_and_si256(at, seven));
-        let negative = _mm256_and_si256(_mm256_cmpgt_epi64(zero, v), keep);
+        // ±m << (s & 7); lanes not kept (null, NaN, infinite) become 0.
+        let negative = _mm256_cmpgt_epi64(zero, v);
         let term = _mm256_and_si256(_mm256_sub_epi64(_mm256_xor_si256(shifted, negative), negative), keep);
         let low = _mm256_and_si256(term, low_bits);
         // The term's own sign (`-0.0` gives a zero term).
